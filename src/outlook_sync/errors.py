@@ -1,0 +1,137 @@
+"""The exceptions outlook_sync raises.
+
+Every exception derives from :class:`OutlookSyncError`, so a host application can catch
+one type. Errors carry structured fields (``side``, ``item_id``, ``field``) instead of
+asking callers to parse messages, and a few also inherit a builtin where that is what
+Python code would naturally catch (``ValueError`` for bad input)::
+
+    OutlookSyncError
+    ├── InvalidEventError (ValueError)        a value object refused at construction
+    ├── ConfigurationError (ValueError)       a bad policy, mapping, setting or config file
+    ├── StateError                            the state store cannot be read or written
+    │   ├── SyncInProgressError               another sync for this user holds the lock
+    │   └── SchemaVersionError                a database schema newer than this library
+    ├── BackendError                          a calendar backend failed (carries ``side``)
+    │   ├── BackendUnavailableError           unreachable, closed, throttled past retries
+    │   ├── ItemNotFoundError (KeyError)      the item is gone
+    │   ├── VersionConflictError              the item changed since it was read
+    │   ├── ItemRejectedError                 the backend refused this one item
+    │   └── ListingError                      a listing failed or came back malformed
+    ├── MassDeleteRefusedError                raised by callers who want refusal as error
+    └── CancelledError                        a sync stopped on request between items
+
+Secrets (tokens, passwords, connection strings) never appear in messages: the code that
+raises these errors passes only ids, field names and reasons.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendError",
+    "BackendUnavailableError",
+    "CancelledError",
+    "ConfigurationError",
+    "InvalidEventError",
+    "ItemNotFoundError",
+    "ItemRejectedError",
+    "ListingError",
+    "MassDeleteRefusedError",
+    "OutlookSyncError",
+    "SchemaVersionError",
+    "StateError",
+    "SyncInProgressError",
+    "VersionConflictError",
+]
+
+
+class OutlookSyncError(Exception):
+    """The root of every error raised by outlook_sync."""
+
+
+class InvalidEventError(OutlookSyncError, ValueError):
+    """A value (event, item, watermark) failed validation.
+
+    Attributes:
+        field: the offending field's name, when one field is to blame.
+        item_id: the item's id, when the value came from a backend item.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None, item_id: str | None = None):
+        super().__init__(message)
+        self.field = field
+        self.item_id = item_id
+
+
+class ConfigurationError(OutlookSyncError, ValueError):
+    """A policy, mapping, setting or configuration file is not usable.
+
+    Attributes:
+        key: the configuration key or name at fault, if known.
+    """
+
+    def __init__(self, message: str, *, key: str | None = None):
+        super().__init__(message)
+        self.key = key
+
+
+class StateError(OutlookSyncError):
+    """The state store could not be read or written."""
+
+
+class SyncInProgressError(StateError):
+    """Another sync for the same user holds the lock and it has not expired."""
+
+    def __init__(self, message: str, *, user: str):
+        super().__init__(message)
+        self.user = user
+
+
+class SchemaVersionError(StateError):
+    """The database schema is newer than this version of outlook_sync understands."""
+
+
+class BackendError(OutlookSyncError):
+    """A calendar backend failed.
+
+    Attributes:
+        side: ``"saljstod"`` or ``"outlook"`` once the engine knows it, else ``None``.
+        item_id: the item the failure concerns, if any.
+    """
+
+    def __init__(
+        self, message: str, *, side: str | None = None, item_id: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.side = side
+        self.item_id = item_id
+
+
+class BackendUnavailableError(BackendError):
+    """The backend cannot be reached (closed, offline, throttled beyond retries)."""
+
+
+class ItemNotFoundError(BackendError, KeyError):
+    """The item does not exist (any more) on the backend."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else "item not found"
+
+
+class VersionConflictError(BackendError):
+    """The item changed on the backend since the version the write expected."""
+
+
+class ItemRejectedError(BackendError):
+    """The backend refused to store this one item; others are unaffected."""
+
+
+class ListingError(BackendError):
+    """A listing failed or was malformed; nothing may be concluded from it."""
+
+
+class MassDeleteRefusedError(OutlookSyncError):
+    """A plan would delete too large a share of one side and was not confirmed."""
+
+
+class CancelledError(OutlookSyncError):
+    """The sync was cancelled by the host between two items."""

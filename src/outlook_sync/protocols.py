@@ -1,0 +1,220 @@
+"""The interfaces between the engine and the outside world.
+
+:class:`Calendar` is what every backend (in-memory, SQL Säljstöd, Graph, Outlook COM)
+implements, for either side: the engine treats both sides alike. :class:`StateStore`
+keeps what the sync knows between runs. The optional capabilities
+(:class:`ChangeNotifier`, :class:`ItemOpener`) are separate Protocols so that a backend
+only implements what it can do; the engine checks with ``isinstance``.
+
+Contract notes every backend must honour (the shared contract tests check them):
+
+- ``list_changes`` may over-report (re-send unchanged items, report an item as deleted
+  that merely left a window) but must never hide a change made at or after the cursor's
+  watermark. It always includes items that carry no partner key, whatever their time.
+- A listing that cannot be completed raises :class:`~outlook_sync.errors.ListingError`;
+  it never returns a partial listing marked ``complete``.
+- Writes carry the expected version; a mismatch raises
+  :class:`~outlook_sync.errors.VersionConflictError` and writes nothing.
+- Vendor exceptions are translated to :mod:`outlook_sync.errors` in one place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
+from typing import Protocol, runtime_checkable
+
+import attrs
+
+from outlook_sync.model import BrokenItem, Cursor, Event, Item, Link, Listing, Side
+from outlook_sync.records import Conflict, DeletedItem, Quarantined
+
+__all__ = [
+    "Calendar",
+    "ChangeNotifier",
+    "ItemOpener",
+    "StateChange",
+    "StateStore",
+    "Subscription",
+]
+
+
+@runtime_checkable
+class Calendar(Protocol):
+    """One user's calendar on one backend."""
+
+    def list_all(self) -> Listing:
+        """Every item of the calendar, as a complete listing (absent means deleted).
+
+        Raises:
+            ListingError: the listing failed; nothing may be concluded from it.
+        """
+        ...
+
+    def list_changes(self, cursor: Cursor) -> Listing:
+        """Items changed at or after ``cursor``, deletions since, and unlinked items.
+
+        A backend that cannot answer incrementally (expired token) returns a complete
+        listing instead, with ``complete=True``.
+
+        Raises:
+            ListingError: the listing failed; nothing may be concluded from it.
+        """
+        ...
+
+    def get(self, item_id: str) -> Item | BrokenItem | None:
+        """One item, a :class:`BrokenItem` if unreadable, or ``None`` if it is gone."""
+        ...
+
+    def find_by_partner_key(self, partner_key: str) -> Sequence[Item]:
+        """The items carrying ``partner_key`` (crash recovery; normally 0 or 1)."""
+        ...
+
+    def create(self, event: Event, *, partner_key: str) -> Item:
+        """Store a new item that carries ``partner_key``; return it with its new id.
+
+        Raises:
+            ItemRejectedError: the backend refused this item.
+        """
+        ...
+
+    def update(
+        self,
+        item_id: str,
+        event: Event,
+        *,
+        expected_version: str,
+        partner_key: str | None = None,
+    ) -> Item:
+        """Replace the item's content (and partner key, if given) if still at the version.
+
+        Raises:
+            VersionConflictError: the item changed since ``expected_version``.
+            ItemNotFoundError: the item is gone.
+            ItemRejectedError: the backend refused the content.
+        """
+        ...
+
+    def delete(self, item_id: str, *, expected_version: str) -> None:
+        """Delete the item if it is still at ``expected_version``.
+
+        Raises:
+            VersionConflictError: the item changed since ``expected_version``.
+            ItemNotFoundError: the item is already gone.
+        """
+        ...
+
+
+class Subscription(Protocol):
+    """A live change subscription; ``close()`` stops it (idempotent)."""
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class ChangeNotifier(Protocol):
+    """Optional: the backend can push "something changed" hints (direct sync).
+
+    The callback receives the ids that changed (possibly empty: "something changed,
+    look"). Hints may be duplicated or spurious; they are never the only path by which
+    a change is found (the watermark listing still runs).
+    """
+
+    def subscribe(self, callback: Callable[[Sequence[str]], None]) -> Subscription: ...
+
+
+@runtime_checkable
+class ItemOpener(Protocol):
+    """Optional: show an item in Outlook's own UI ("Open in Outlook").
+
+    Returns a URL to open (Graph ``webLink``) or ``None`` when the backend displayed
+    the item itself (desktop Outlook).
+    """
+
+    def open_item(self, item_id: str) -> str | None: ...
+
+
+@attrs.frozen(kw_only=True)
+class StateChange:
+    """One atomic change to a user's state: applied entirely or not at all."""
+
+    put_links: tuple[Link, ...] = ()
+    #: links to drop, as ``(saljstod_id, outlook_id)``.
+    drop_links: tuple[tuple[str, str], ...] = ()
+    conflicts: tuple[Conflict, ...] = ()
+    deleted: tuple[DeletedItem, ...] = ()
+    #: items to re-examine next sync, as ``(side, id)``.
+    add_pending: tuple[tuple[Side, str], ...] = ()
+    clear_pending: tuple[tuple[Side, str], ...] = ()
+    #: create intents, as ``(target side, source id)``: "a partner for this item may
+    #: exist on the target side already; look for it by partner key".
+    add_intents: tuple[tuple[Side, str], ...] = ()
+    clear_intents: tuple[tuple[Side, str], ...] = ()
+    quarantine: tuple[Quarantined, ...] = ()
+    unquarantine: tuple[tuple[Side, str], ...] = ()
+    cursors: tuple[tuple[Side, Cursor], ...] = ()
+    #: the user-visible "date and time of the last sync"; ``...`` leaves it unchanged.
+    last_sync: dt.datetime | None | type[Ellipsis] = ...
+
+
+class StateStore(Protocol):
+    """Per-user sync state: links with their base, cursors, pending work and logs.
+
+    Every method takes the user name: one store serves many users.
+    """
+
+    def lock(self, user: str, *, ttl: dt.timedelta) -> AbstractContextManager[None]:
+        """Hold the user's sync lock for the ``with`` block.
+
+        The lock expires after ``ttl`` if its holder died. Works across processes for
+        stores that are shared across processes.
+
+        Raises:
+            SyncInProgressError: another live holder has the lock.
+        """
+        ...
+
+    def links(
+        self,
+        user: str,
+        *,
+        saljstod_ids: Iterable[str] | None = None,
+        outlook_ids: Iterable[str] | None = None,
+    ) -> list[Link]:
+        """Links touching any of the given ids; every link when both are ``None``."""
+        ...
+
+    def link_count(self, user: str) -> int: ...
+
+    def cursor(self, user: str, side: Side) -> Cursor: ...
+
+    def last_sync(self, user: str) -> dt.datetime | None: ...
+
+    def pending(self, user: str) -> list[tuple[Side, str]]: ...
+
+    def intents(self, user: str) -> list[tuple[Side, str]]: ...
+
+    def conflicts(self, user: str) -> list[Conflict]: ...
+
+    def quarantine(self, user: str) -> list[Quarantined]: ...
+
+    def deleted_items(self, user: str) -> list[DeletedItem]: ...
+
+    def forget_deleted(self, user: str, side: Side, item_id: str) -> None:
+        """Drop one entry of the deleted-items log (after a restore)."""
+        ...
+
+    def expire_deleted(self, user: str, before: dt.datetime) -> int:
+        """Drop deleted-items entries older than ``before``; return how many."""
+        ...
+
+    def clear_conflicts(self, user: str) -> None: ...
+
+    def commit(self, user: str, change: StateChange) -> None:
+        """Apply ``change`` atomically.
+
+        Raises:
+            StateError: nothing was written.
+        """
+        ...
