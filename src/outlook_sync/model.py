@@ -433,6 +433,10 @@ class Link:
     base: Event
     saljstod_version: str = ""
     outlook_version: str = ""
+    #: Set when the item on this side was deleted but the deletion policy of the other
+    #: side said "unlink only": the surviving item is kept, and the link stays as a
+    #: tombstone so the survivor is not pushed back as a new item.
+    gone: Side | None = None
 
     def id(self, side: Side) -> str:
         """The id of the item on ``side``."""
