@@ -112,13 +112,13 @@ def _text(field: str, *, limit: int = MAX_TEXT_CHARS, multiline: bool = False) -
     return validate
 
 
-def _normalise_body(value: object) -> object:
+def _normalise_body(value: object) -> Any:
     if isinstance(value, str):
         return value.replace("\r\n", "\n").replace("\r", "\n")
     return value
 
 
-def _normalise_categories(value: object) -> object:
+def _normalise_categories(value: object) -> Any:
     if isinstance(value, str) or not isinstance(value, Iterable):
         return value  # the validator explains the problem
     seen: dict[str, str] = {}
@@ -150,7 +150,7 @@ def _validate_categories(_inst: object, _attr: object, value: object) -> None:
             )
 
 
-def _to_show_as(value: object) -> object:
+def _to_show_as(value: object) -> Any:
     if isinstance(value, str):
         try:
             return ShowAs(value)
@@ -166,7 +166,7 @@ def _validate_show_as(_inst: object, _attr: object, value: object) -> None:
         )
 
 
-def _validate_reminder(_inst: object, _attr: object, value: object) -> None:
+def _validate_reminder(_inst: object, _attr: object, value: Any) -> None:
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int):
@@ -203,6 +203,18 @@ def _check_year(field: str, value: dt.date) -> None:
             "(a sentinel or corrupt date)",
             field=field,
         )
+
+
+def _item_tuple(value: Iterable[Item]) -> tuple[Item, ...]:
+    return tuple(value)
+
+
+def _broken_tuple(value: Iterable[BrokenItem]) -> tuple[BrokenItem, ...]:
+    return tuple(value)
+
+
+def _id_set(value: Iterable[str]) -> frozenset[str]:
+    return frozenset(value)
 
 
 def _validate_optional_aware(_inst: object, attr: attrs.Attribute[Any], value: object) -> None:
@@ -261,7 +273,7 @@ class Event:
                         field=name,
                     )
                 _check_year(name, value)
-            if not self.end > self.start:  # type: ignore[operator]
+            if not self.end > self.start:
                 raise InvalidEventError(
                     f"end {self.end} must be after start {self.start} "
                     "(all-day end dates are exclusive)",
@@ -319,7 +331,7 @@ CONTENT_FIELDS: tuple[str, ...] = (
 
 def _instant(value: dt.datetime | dt.date) -> dt.datetime | dt.date:
     if isinstance(value, dt.datetime):
-        return value.astimezone(dt.timezone.utc)
+        return value.astimezone(dt.UTC)
     return value
 
 
@@ -410,10 +422,10 @@ class Listing:
         cursor: the cursor to store once this sync has succeeded.
     """
 
-    items: tuple[Item, ...] = attrs.field(converter=tuple)
+    items: tuple[Item, ...] = attrs.field(converter=_item_tuple)
     complete: bool
-    deleted: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
-    broken: tuple[BrokenItem, ...] = attrs.field(default=(), converter=tuple)
+    deleted: frozenset[str] = attrs.field(default=frozenset(), converter=_id_set)
+    broken: tuple[BrokenItem, ...] = attrs.field(default=(), converter=_broken_tuple)
     cursor: Cursor = attrs.field(factory=Cursor)
 
 

@@ -154,8 +154,10 @@ class StateChange:
     quarantine: tuple[Quarantined, ...] = ()
     unquarantine: tuple[tuple[Side, str], ...] = ()
     cursors: tuple[tuple[Side, Cursor], ...] = ()
-    #: the user-visible "date and time of the last sync"; ``...`` leaves it unchanged.
-    last_sync: dt.datetime | None | type[Ellipsis] = ...
+    #: the user-visible "date and time of the last sync", when it changes.
+    last_sync: dt.datetime | None = None
+    #: clear the last sync date/time (*Full sync now*).
+    clear_last_sync: bool = False
 
 
 class StateStore(Protocol):

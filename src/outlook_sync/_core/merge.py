@@ -1,0 +1,173 @@
+"""Conflict policies and the field-level three-way merge.
+
+Theory of operation
+-------------------
+A pair is *in conflict* when both items differ from the link's base (or, for a pair
+never linked before, when the two differ at all: there is no base to say who changed).
+:func:`resolve` turns the two versions into one outcome:
+
+- ``SALJSTOD_WINS`` / ``OUTLOOK_WINS``: that side's content goes to both.
+- ``NEWEST_WINS``: the content with the later backend ``last_modified`` goes to both.
+  The two times come from two different clocks; that is what the product promises
+  ("the newer edit"), and it is only ever used to break a real conflict. Unknown times
+  lose to known ones; equal times fall back to a content order, so the outcome never
+  depends on which side is which.
+- ``MERGE``: field by field against the base. A field only one side changed takes that
+  side's value; a field both changed to the same value takes it; a field both changed
+  to different values is decided by the fallback policy. ``start``, ``end`` and
+  ``all_day`` are one unit (*when*): merging a start from one side with an end from the
+  other could make an invalid or unintended event.
+- ``KEEP_BOTH``: the newer content goes to both items of the pair, and the older
+  content survives as a separate item on both sides (see ``plan.py``).
+
+Every outcome that overrides a value one side changed is returned with a
+:class:`~outlook_sync.records.Conflict` so the conflict log records it; a clean merge
+(no field changed on both sides) overrides nothing and records nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from outlook_sync.model import Event, Item, Side
+from outlook_sync.records import Conflict, ConflictPolicy
+
+__all__ = ["MERGE_UNITS", "Outcome", "newer_side", "resolve"]
+
+#: The units a field-level merge works on, in report order.
+MERGE_UNITS: tuple[tuple[str, ...], ...] = (
+    ("subject",),
+    ("start", "end", "all_day"),
+    ("location",),
+    ("body",),
+    ("categories",),
+    ("show_as",),
+    ("private",),
+    ("reminder_minutes",),
+)
+
+
+@attrs.frozen(kw_only=True)
+class Outcome:
+    """The content both sides should hold, or a keep-both split.
+
+    Attributes:
+        merged: the agreed content (the winner's, for keep-both).
+        keep_both_loser: for keep-both, the side whose version survives separately.
+        conflict: the record for the conflict log, or ``None`` for a clean merge.
+    """
+
+    merged: Event
+    keep_both_loser: Side | None
+    conflict: Conflict | None
+
+
+def newer_side(saljstod: Event, outlook: Event) -> Side:
+    """The side whose content counts as the newer edit (deterministic, side-neutral)."""
+    s_time, o_time = saljstod.last_modified, outlook.last_modified
+    if s_time is not None and o_time is not None and s_time != o_time:
+        return Side.SALJSTOD if s_time > o_time else Side.OUTLOOK
+    if s_time is not None and o_time is None:
+        return Side.SALJSTOD
+    if o_time is not None and s_time is None:
+        return Side.OUTLOOK
+    # Equal or unknown times: order by content so the answer does not depend on sides.
+    return Side.SALJSTOD if saljstod.content() >= outlook.content() else Side.OUTLOOK
+
+
+def _winner(policy: ConflictPolicy, saljstod: Event, outlook: Event) -> Side:
+    if policy is ConflictPolicy.SALJSTOD_WINS:
+        return Side.SALJSTOD
+    if policy is ConflictPolicy.OUTLOOK_WINS:
+        return Side.OUTLOOK
+    return newer_side(saljstod, outlook)
+
+
+def _unit(event: Event, unit: tuple[str, ...]) -> tuple[object, ...]:
+    return tuple(getattr(event, name) for name in unit)
+
+
+def resolve(
+    saljstod: Item,
+    outlook: Item,
+    base: Event | None,
+    *,
+    policy: ConflictPolicy,
+    fallback: ConflictPolicy,
+) -> Outcome:
+    """Decide a pair whose two versions differ and both changed since ``base``.
+
+    Args:
+        saljstod, outlook: the two current items.
+        base: the content both last agreed on; ``None`` for a pair never linked.
+        policy: the conflict policy.
+        fallback: for ``MERGE``, the policy for fields changed on both sides.
+    """
+    s, o = saljstod.event, outlook.event
+    ids = {"saljstod_id": saljstod.id, "outlook_id": outlook.id}
+    if policy is ConflictPolicy.MERGE:
+        return _merge(s, o, base, fallback=fallback, ids=ids)
+    winner = _winner(policy, s, o)
+    merged = s if winner is Side.SALJSTOD else o
+    changed = tuple(
+        name
+        for unit in MERGE_UNITS
+        if _unit(s, unit) != _unit(o, unit)
+        for name in unit
+    )
+    keep_both = policy is ConflictPolicy.KEEP_BOTH
+    conflict = Conflict(
+        **ids,
+        kind="both_changed",
+        resolution=policy.value,
+        fields=changed,
+        overridden=None if keep_both else winner.other,
+        saljstod=s,
+        outlook=o,
+        base=base,
+    )
+    return Outcome(
+        merged=merged, keep_both_loser=winner.other if keep_both else None, conflict=conflict
+    )
+
+
+def _merge(
+    s: Event,
+    o: Event,
+    base: Event | None,
+    *,
+    fallback: ConflictPolicy,
+    ids: dict[str, str],
+) -> Outcome:
+    winner = _winner(fallback, s, o)
+    values: dict[str, Any] = {}
+    contested: list[str] = []
+    for unit in MERGE_UNITS:
+        sv, ov = _unit(s, unit), _unit(o, unit)
+        if sv == ov:
+            chosen = sv
+        elif base is not None and sv == _unit(base, unit):
+            chosen = ov
+        elif base is not None and ov == _unit(base, unit):
+            chosen = sv
+        else:
+            contested.extend(unit)
+            chosen = sv if winner is Side.SALJSTOD else ov
+        values.update(zip(unit, chosen, strict=True))
+    newest = s if newer_side(s, o) is Side.SALJSTOD else o
+    merged = attrs.evolve(newest, **values)
+    conflict = None
+    if contested:
+        conflict = Conflict(
+            **ids,
+            kind="both_changed",
+            resolution=f"merge/{fallback.value}",
+            fields=tuple(contested),
+            overridden=winner.other,
+            saljstod=s,
+            outlook=o,
+            base=base,
+        )
+    return Outcome(merged=merged, keep_both_loser=None, conflict=conflict)

@@ -1,0 +1,467 @@
+"""The pure planner: two listings + link state + policy -> :class:`SyncPlan`.
+
+Theory of operation
+-------------------
+1. Each side's listing becomes a *view*: items by id, quarantined ids (unreadable
+   items, and ids a backend listed twice), explicit deletions, and whether the listing
+   is complete (absence = deletion).
+2. Every linked pair is classified and looked up in the decision table
+   (``decide.py``); the table's decision becomes zero or more actions.
+3. Unlinked items are paired before anything is created, so the first full sync never
+   duplicates what exists on both sides:
+
+   a. by *partner key*: an item that carries the id of an unlinked item on the other
+      side (written by an earlier sync that crashed before saving the link, or left
+      by lost link state) is linked to it. An item whose partner key names an item
+      that is already linked to someone else is a user's copy: it is a new item.
+   b. by *match key* (start, end, normalised subject): items equal by that key are
+      linked; when a key is shared by several items on a side, exact content matches
+      go first and the rest pair in id order. Ambiguity is reported.
+   c. what is left is created on the other side.
+4. Guards: a plan that deletes more than the policy's share of a side, or any plan
+   that deletes while a side with links reports a completely empty calendar, is
+   *refused* (it is still returned, so a dry run shows it).
+
+The planner reads no clock, does no I/O and orders everything deterministically.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+import attrs
+
+from outlook_sync._core.actions import (
+    Action,
+    Create,
+    Delete,
+    LinkPair,
+    SyncPlan,
+    Unlink,
+    Update,
+    Write,
+)
+from outlook_sync._core.decide import Decision, State, decide
+from outlook_sync._core.merge import resolve
+from outlook_sync.model import Event, Item, Link, Listing, Side
+from outlook_sync.policy import DeletePolicy, SyncPolicy
+from outlook_sync.records import Conflict, ConflictPolicy, Quarantined
+
+__all__ = ["plan"]
+
+_S, _O = Side.SALJSTOD, Side.OUTLOOK
+
+
+class _View:
+    """One side's listing, indexed."""
+
+    def __init__(self, side: Side, listing: Listing) -> None:
+        self.side = side
+        self.complete = listing.complete
+        self.items: dict[str, Item] = {}
+        self.broken: dict[str, str] = {}
+        repeated: set[str] = set()
+        for item in listing.items:
+            if item.id in self.items:
+                repeated.add(item.id)
+            self.items[item.id] = item
+        for bad in listing.broken:
+            self.items.pop(bad.id, None)
+            self.broken.setdefault(bad.id, bad.reason)
+        for item_id in repeated:
+            self.items.pop(item_id, None)
+            self.broken[item_id] = "the backend listed this id more than once"
+        # Presence beats a deletion report: a listed item exists.
+        self.deleted = listing.deleted - self.items.keys() - self.broken.keys()
+        self.empty = self.complete and not self.items and not self.broken
+
+    def state(self, item_id: str, base: Event) -> tuple[State, Item | None]:
+        if item_id in self.broken:
+            return State.BROKEN, None
+        item = self.items.get(item_id)
+        if item is not None:
+            return (State.SAME if item.event == base else State.CHANGED), item
+        if item_id in self.deleted or self.complete:
+            return State.GONE, None
+        return State.SAME, None
+
+
+def plan(
+    *,
+    saljstod: Listing,
+    outlook: Listing,
+    links: Iterable[Link],
+    link_count: int | None = None,
+    policy: SyncPolicy | None = None,
+    confirm_mass_delete: bool = False,
+) -> SyncPlan:
+    """Compute what one sync must do.
+
+    Args:
+        saljstod, outlook: what each side reported.
+        links: the link state; at least every link that touches a listed, deleted or
+            partner-key id (every link when a listing is complete).
+        link_count: how many links the user has in all (for the mass-delete guard);
+            defaults to the number of ``links`` given.
+        policy: conflict and deletion policy; the default :class:`SyncPolicy`.
+        confirm_mass_delete: the user confirmed a plan the guard would refuse.
+
+    Returns:
+        The plan; nothing has been written anywhere.
+    """
+    policy = policy or SyncPolicy()
+    views = {_S: _View(_S, saljstod), _O: _View(_O, outlook)}
+    ordered = sorted(links, key=lambda link: (link.saljstod_id, link.outlook_id))
+    planner = _Planner(views, ordered, policy)
+    for link in ordered:
+        planner.pair(link)
+    planner.unlinked()
+
+    quarantined = tuple(
+        Quarantined(side=side, item_id=item_id, reason=reason)
+        for side in (_S, _O)
+        for item_id, reason in sorted(views[side].broken.items())
+    )
+    result = SyncPlan(
+        actions=tuple(planner.actions),
+        refreshed=tuple(planner.refreshed),
+        quarantined=quarantined,
+        notices=tuple(planner.notices),
+        cursors=((_S, saljstod.cursor), (_O, outlook.cursor)),
+        complete=((_S, saljstod.complete), (_O, outlook.complete)),
+    )
+    if not confirm_mass_delete:
+        total = len(ordered) if link_count is None else link_count
+        refused = _guard(result, views, total, policy)
+        if refused:
+            result = attrs.evolve(result, refused=refused)
+    return result
+
+
+def _guard(result: SyncPlan, views: dict[Side, _View], total: int, policy: SyncPolicy) -> str:
+    reasons = []
+    for side in (_S, _O):
+        deletes = result.writes(side)["delete"]
+        if not deletes:
+            continue
+        other = views[side.other]
+        if other.empty and total > 0:
+            reasons.append(
+                f"the {side.other} calendar is empty but {total} items are linked; "
+                f"deleting {deletes} {side} items needs confirmation "
+                "(was the calendar switched or emptied?)"
+            )
+        elif deletes > policy.mass_delete_min and deletes > policy.mass_delete_share * total:
+            reasons.append(
+                f"the plan deletes {deletes} of {total} linked {side} items, more than "
+                f"{policy.mass_delete_share:.0%} and more than {policy.mass_delete_min}; "
+                "it needs confirmation"
+            )
+    return "; ".join(reasons)
+
+
+class _Planner:
+    def __init__(self, views: dict[Side, _View], links: list[Link], policy: SyncPolicy):
+        self.views = views
+        self.policy = policy
+        self.actions: list[Action] = []
+        self.refreshed: list[Link] = []
+        self.notices: list[Conflict] = []
+        self.linked: dict[Side, set[str]] = {
+            _S: {link.saljstod_id for link in links},
+            _O: {link.outlook_id for link in links},
+        }
+
+    # -- linked pairs -------------------------------------------------------------
+
+    def pair(self, link: Link) -> None:
+        s_state, s_item = self.views[_S].state(link.saljstod_id, link.base)
+        o_state, o_item = self.views[_O].state(link.outlook_id, link.base)
+        items = {_S: s_item, _O: o_item}
+        if link.gone is not None:
+            # A tombstone: the partner is gone and the survivor is kept by policy.
+            kept = link.gone.other
+            if (s_state if kept is _S else o_state) is State.GONE:
+                self.actions.append(
+                    Unlink(saljstod_id=link.saljstod_id, outlook_id=link.outlook_id,
+                           reason="the kept item is gone too")
+                )
+            return
+        decision, side = decide(s_state, o_state)
+        if decision is Decision.NOTHING:
+            self._refresh(link, items)
+        elif decision is Decision.PROPAGATE:
+            assert side is not None
+            source = items[side]
+            assert source is not None
+            self._update(link, items, merged=source.event, conflict=None)
+        elif decision is Decision.RESOLVE:
+            self._resolve(link, items)
+        elif decision is Decision.DELETE:
+            assert side is not None
+            self._delete(link, side, items[side])
+        elif decision is Decision.RECREATE:
+            assert side is not None
+            survivor = items[side.other]
+            assert survivor is not None
+            self.actions.append(
+                Create(
+                    side=side,
+                    source_id=survivor.id,
+                    source_version=survivor.version,
+                    source_partner_key=survivor.partner_key,
+                    event=survivor.event,
+                    replaces=(link.saljstod_id, link.outlook_id),
+                    conflict=Conflict(
+                        saljstod_id=link.saljstod_id,
+                        outlook_id=link.outlook_id,
+                        kind="delete_vs_edit",
+                        resolution="edit_wins",
+                        overridden=side,
+                        saljstod=s_item.event if s_item else None,
+                        outlook=o_item.event if o_item else None,
+                        base=link.base,
+                        detail=f"deleted in {side}, edited in {side.other}: re-created",
+                    ),
+                )
+            )
+        elif decision is Decision.FORGET:
+            self.actions.append(
+                Unlink(saljstod_id=link.saljstod_id, outlook_id=link.outlook_id,
+                       reason="deleted on both sides")
+            )
+        # Decision.HOLD: the broken item is reported through the quarantine.
+
+    def _version(self, link: Link, items: dict[Side, Item | None], side: Side) -> str:
+        item = items[side]
+        return item.version if item is not None else link.version(side)
+
+    def _refresh(self, link: Link, items: dict[Side, Item | None]) -> None:
+        s_version = self._version(link, items, _S)
+        o_version = self._version(link, items, _O)
+        if (s_version, o_version) != (link.saljstod_version, link.outlook_version):
+            self.refreshed.append(
+                attrs.evolve(link, saljstod_version=s_version, outlook_version=o_version)
+            )
+
+    def _update(
+        self,
+        link: Link,
+        items: dict[Side, Item | None],
+        *,
+        merged: Event,
+        conflict: Conflict | None,
+        new_link: bool = False,
+    ) -> None:
+        writes = []
+        for side in (_S, _O):
+            item = items[side]
+            current = item.event if item is not None else link.base
+            if current != merged:
+                writes.append(
+                    Write(
+                        side=side,
+                        item_id=link.id(side),
+                        event=merged,
+                        expected_version=self._version(link, items, side),
+                    )
+                )
+        if not writes:
+            self.actions.append(
+                LinkPair(
+                    link=attrs.evolve(
+                        link,
+                        base=merged,
+                        saljstod_version=self._version(link, items, _S),
+                        outlook_version=self._version(link, items, _O),
+                    ),
+                    new_link=new_link,
+                )
+            )
+            return
+        self.actions.append(
+            Update(
+                saljstod_id=link.saljstod_id,
+                outlook_id=link.outlook_id,
+                writes=tuple(writes),
+                base=merged,
+                saljstod_version=self._version(link, items, _S),
+                outlook_version=self._version(link, items, _O),
+                new_link=new_link,
+                conflict=conflict,
+            )
+        )
+
+    def _resolve(
+        self, link: Link, items: dict[Side, Item | None], *, new_link: bool = False
+    ) -> None:
+        s_item, o_item = items[_S], items[_O]
+        assert s_item is not None
+        assert o_item is not None
+        if s_item.event == o_item.event:
+            self._update(link, items, merged=s_item.event, conflict=None, new_link=new_link)
+            return
+        conflict_policy = self.policy.conflict
+        base: Event | None = link.base
+        if new_link:
+            # Adopting two items never linked: there is no base and no edit to keep.
+            base = None
+            if conflict_policy is ConflictPolicy.KEEP_BOTH:
+                conflict_policy = ConflictPolicy.MERGE
+        outcome = resolve(
+            s_item, o_item, base, policy=conflict_policy, fallback=self.policy.merge_fallback
+        )
+        loser = outcome.keep_both_loser
+        if loser is None:
+            self._update(
+                link, items, merged=outcome.merged, conflict=outcome.conflict, new_link=new_link
+            )
+            return
+        # Keep both: the pair splits; each version gets its own partner.
+        winner_item, loser_item = items[loser.other], items[loser]
+        assert winner_item is not None
+        assert loser_item is not None
+        self.actions.append(
+            Unlink(saljstod_id=link.saljstod_id, outlook_id=link.outlook_id,
+                   reason="keep_both: the pair is split in two")
+        )
+        self.actions.append(self._create_for(winner_item, loser, conflict=outcome.conflict))
+        self.actions.append(self._create_for(loser_item, loser.other))
+
+    def _delete(self, link: Link, side: Side, item: Item | None) -> None:
+        if self.policy.deletions(side) is DeletePolicy.UNLINK:
+            self.actions.append(LinkPair(link=attrs.evolve(link, gone=side.other),
+                                         new_link=False))
+            return
+        self.actions.append(
+            Delete(
+                side=side,
+                item_id=link.id(side),
+                expected_version=item.version if item is not None else link.version(side),
+                event=item.event if item is not None else link.base,
+                link=(link.saljstod_id, link.outlook_id),
+            )
+        )
+
+    @staticmethod
+    def _create_for(source: Item, side: Side, conflict: Conflict | None = None) -> Create:
+        return Create(
+            side=side,
+            source_id=source.id,
+            source_version=source.version,
+            source_partner_key=source.partner_key,
+            event=source.event,
+            conflict=conflict,
+        )
+
+    # -- unlinked items -----------------------------------------------------------
+
+    def unlinked(self) -> None:
+        free = {
+            side: {
+                item_id: item
+                for item_id, item in sorted(self.views[side].items.items())
+                if item_id not in self.linked[side]
+            }
+            for side in (_S, _O)
+        }
+        pairs = self._pair_by_partner_key(free)
+        pairs += self._pair_by_match_key(free)
+        for s_item, o_item in pairs:
+            link = Link(
+                saljstod_id=s_item.id,
+                outlook_id=o_item.id,
+                base=s_item.event,
+                saljstod_version=s_item.version,
+                outlook_version=o_item.version,
+            )
+            self._resolve(link, {_S: s_item, _O: o_item}, new_link=True)
+        for side in (_S, _O):
+            for item in free[side].values():
+                self.actions.append(self._create_for(item, side.other))
+
+    def _pair_by_partner_key(self, free: dict[Side, dict[str, Item]]) -> list[tuple[Item, Item]]:
+        # Edges between unlinked items that name each other; mutual claims go first.
+        edges: set[tuple[bool, str, str]] = set()
+        for side in (_S, _O):
+            for item in free[side].values():
+                key = item.partner_key
+                if key is None:
+                    continue
+                partner = free[side.other].get(key)
+                if partner is None:
+                    if key in self.linked[side.other]:
+                        self.notices.append(self._claim_notice(side, item, key))
+                    continue
+                s_item, o_item = (item, partner) if side is _S else (partner, item)
+                mutual = s_item.partner_key == o_item.id and o_item.partner_key == s_item.id
+                edges.add((not mutual, s_item.id, o_item.id))
+        pairs = []
+        for _, s_id, o_id in sorted(edges):
+            if s_id in free[_S] and o_id in free[_O]:
+                pairs.append((free[_S].pop(s_id), free[_O].pop(o_id)))
+            else:
+                claimant = (_S, s_id) if s_id in free[_S] else (_O, o_id)
+                if claimant[1] in free[claimant[0]]:
+                    item = free[claimant[0]][claimant[1]]
+                    assert item.partner_key is not None
+                    self.notices.append(self._claim_notice(claimant[0], item, item.partner_key))
+        return pairs
+
+    @staticmethod
+    def _claim_notice(side: Side, item: Item, key: str) -> Conflict:
+        ids = {f"{side.value}_id": item.id, f"{side.other.value}_id": key}
+        return Conflict(
+            saljstod_id=ids["saljstod_id"],
+            outlook_id=ids["outlook_id"],
+            kind="duplicate_claim",
+            resolution="treated as a new item",
+            detail=f"{side} item {item.id} names {key} as its partner, which is linked to "
+            "another item (a copy?); it is synced as a separate item",
+        )
+
+    def _pair_by_match_key(self, free: dict[Side, dict[str, Item]]) -> list[tuple[Item, Item]]:
+        groups: dict[Side, dict[object, list[Item]]] = {_S: defaultdict(list),
+                                                        _O: defaultdict(list)}
+        for side in (_S, _O):
+            for item in free[side].values():
+                groups[side][item.event.match_key].append(item)
+        pairs: list[tuple[Item, Item]] = []
+        for key, s_items in groups[_S].items():
+            o_items = groups[_O].get(key)
+            if not o_items:
+                continue
+            matched = _pair_group(s_items, o_items)
+            if len(s_items) > 1 or len(o_items) > 1:
+                self.notices.append(
+                    Conflict(
+                        saljstod_id=None,
+                        outlook_id=None,
+                        kind="ambiguous_match",
+                        resolution="paired exact copies first, then by id order",
+                        detail=f"{len(s_items)} Säljstöd and {len(o_items)} Outlook items "
+                        f"share start, end and subject {s_items[0].event.subject!r}: "
+                        + ", ".join(f"{s.id}={o.id}" for s, o in matched),
+                    )
+                )
+            for s_item, o_item in matched:
+                del free[_S][s_item.id]
+                del free[_O][o_item.id]
+            pairs.extend(matched)
+        return pairs
+
+
+def _pair_group(s_items: list[Item], o_items: list[Item]) -> list[tuple[Item, Item]]:
+    s_left = sorted(s_items, key=lambda item: item.id)
+    o_left = sorted(o_items, key=lambda item: item.id)
+    pairs = []
+    for s_item in list(s_left):
+        for o_item in o_left:
+            if o_item.event == s_item.event:
+                pairs.append((s_item, o_item))
+                s_left.remove(s_item)
+                o_left.remove(o_item)
+                break
+    pairs.extend(zip(s_left, o_left, strict=False))
+    return pairs

@@ -1,0 +1,283 @@
+"""The in-memory calendar: the reference adapter, and a stand-in user for tests.
+
+It implements :class:`~outlook_sync.protocols.Calendar` with the semantics every other
+backend must match (the shared contract tests run against it first), plus the means for
+a test to act as a user would (``add``, ``update``, ``delete`` without versions) and to
+inject faults (a failing listing, a rejected write, a crash after a write).
+
+Its clock is injectable, and stamps ``last_modified`` on every change; the watermark it
+hands out comes from that clock, as a real backend's would come from its server.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from outlook_sync.errors import (
+    InvalidEventError,
+    ItemNotFoundError,
+    VersionConflictError,
+)
+from outlook_sync.model import BrokenItem, Cursor, Event, Item, Listing, check_aware
+
+__all__ = ["InMemoryCalendar"]
+
+Clock = Callable[[], dt.datetime]
+_KEEP: Any = object()
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@attrs.define
+class _Stored:
+    item: Item
+    changed_at: dt.datetime
+
+
+class InMemoryCalendar:
+    """A calendar held in memory.
+
+    Args:
+        clock: returns the current aware datetime; stamps ``last_modified``.
+        name: shown in reprs and errors.
+        id_prefix: prefix of generated ids (``"S"`` and ``"O"`` make tests readable).
+    """
+
+    def __init__(
+        self, *, clock: Clock | None = None, name: str = "calendar", id_prefix: str = "item-"
+    ) -> None:
+        self._clock = clock or _utc_now
+        self.name = name
+        self._prefix = id_prefix
+        self._items: dict[str, _Stored] = {}
+        self._broken: dict[str, BrokenItem] = {}
+        self._tombstones: dict[str, dt.datetime] = {}
+        self._counter = 0
+        self._version = 0
+        self._faults: dict[str, list[BaseException]] = {}
+        self._listeners: list[Callable[[Sequence[str]], None]] = []
+        self._lock = threading.RLock()
+        #: every backend write made through the Calendar protocol, for tests to count.
+        self.write_log: list[tuple[str, str]] = []
+
+    def __repr__(self) -> str:
+        return f"InMemoryCalendar(name={self.name!r}, items={len(self._items)})"
+
+    # -- acting as a user ---------------------------------------------------------
+
+    def add(self, event: Event, *, partner_key: str | None = None) -> str:
+        """Add an item as a user would; return its new id."""
+        with self._lock:
+            self._counter += 1
+            item_id = f"{self._prefix}{self._counter}"
+            self._store(item_id, event, partner_key)
+        self._notify(item_id)
+        return item_id
+
+    def add_broken(self, item_id: str, reason: str, *, partner_key: str | None = None) -> None:
+        """Put an unreadable item in the calendar (it will be listed as broken)."""
+        with self._lock:
+            self._items.pop(item_id, None)
+            self._broken[item_id] = BrokenItem(id=item_id, reason=reason,
+                                               partner_key=partner_key)
+        self._notify(item_id)
+
+    def items(self) -> Mapping[str, Event]:
+        """Every readable item's content, by id."""
+        with self._lock:
+            return {item_id: stored.item.event for item_id, stored in self._items.items()}
+
+    def fail_next(self, operation: str, error: BaseException) -> None:
+        """Make the next call of ``operation`` (e.g. ``"create"``, ``"list"``) raise."""
+        self._faults.setdefault(operation, []).append(error)
+
+    # -- the Calendar protocol ----------------------------------------------------
+
+    def list_all(self) -> Listing:
+        """Every item, complete."""
+        self._fault("list")
+        with self._lock:
+            now = self._now()
+            return Listing(
+                items=[stored.item for stored in self._items.values()],
+                broken=list(self._broken.values()),
+                complete=True,
+                cursor=Cursor(watermark=now),
+            )
+
+    def list_changes(self, cursor: Cursor) -> Listing:
+        """Items changed at or after the watermark, items without partner key, deletions."""
+        if cursor.watermark is None:
+            return self.list_all()
+        self._fault("list")
+        since = cursor.watermark
+        with self._lock:
+            now = self._now()
+            return Listing(
+                items=[
+                    stored.item
+                    for stored in self._items.values()
+                    if stored.changed_at >= since or stored.item.partner_key is None
+                ],
+                broken=list(self._broken.values()),
+                deleted=[i for i, when in self._tombstones.items() if when >= since],
+                complete=False,
+                cursor=Cursor(watermark=now),
+            )
+
+    def get(self, item_id: str) -> Item | BrokenItem | None:
+        """The item, a broken item, or ``None`` when it does not exist."""
+        self._fault("get")
+        with self._lock:
+            if item_id in self._broken:
+                return self._broken[item_id]
+            stored = self._items.get(item_id)
+            return stored.item if stored is not None else None
+
+    def find_by_partner_key(self, partner_key: str) -> Sequence[Item]:
+        """Items carrying ``partner_key``."""
+        self._fault("find")
+        with self._lock:
+            return [s.item for s in self._items.values() if s.item.partner_key == partner_key]
+
+    def create(self, event: Event, *, partner_key: str) -> Item:
+        """Create an item carrying ``partner_key``."""
+        self._fault("create")
+        item_id = self.add(event, partner_key=partner_key)
+        self.write_log.append(("create", item_id))
+        self._fault("after_create")
+        return self._items[item_id].item
+
+    def update(
+        self,
+        item_id: str,
+        event: Event,
+        *,
+        expected_version: str | None = None,
+        partner_key: str | None = _KEEP,
+    ) -> Item:
+        """Replace an item's content; with ``expected_version``, only if unchanged.
+
+        Called without ``expected_version`` it acts as a user editing the item.
+
+        Raises:
+            ItemNotFoundError: no such item.
+            VersionConflictError: the item is not at ``expected_version``.
+        """
+        if expected_version is not None:
+            self._fault("update")
+        with self._lock:
+            stored = self._existing(item_id)
+            if expected_version is not None and stored.item.version != expected_version:
+                raise VersionConflictError(
+                    f"{self.name}: item {item_id} changed since version {expected_version}",
+                    item_id=item_id,
+                )
+            key = stored.item.partner_key if partner_key is _KEEP else partner_key
+            self._store(item_id, event, key)
+            if expected_version is not None:
+                self.write_log.append(("update", item_id))
+            item = self._items[item_id].item
+        self._notify(item_id)
+        return item
+
+    def delete(self, item_id: str, *, expected_version: str | None = None) -> None:
+        """Delete an item; with ``expected_version``, only if unchanged.
+
+        Raises:
+            ItemNotFoundError: no such item.
+            VersionConflictError: the item is not at ``expected_version``.
+        """
+        if expected_version is not None:
+            self._fault("delete")
+        with self._lock:
+            if item_id in self._broken and expected_version is None:
+                del self._broken[item_id]
+            else:
+                stored = self._existing(item_id)
+                if expected_version is not None and stored.item.version != expected_version:
+                    raise VersionConflictError(
+                        f"{self.name}: item {item_id} changed since version "
+                        f"{expected_version}",
+                        item_id=item_id,
+                    )
+                del self._items[item_id]
+            self._tombstones[item_id] = self._now()
+            if expected_version is not None:
+                self.write_log.append(("delete", item_id))
+        self._notify(item_id)
+
+    # -- change notifications (ChangeNotifier) ------------------------------------
+
+    def subscribe(self, callback: Callable[[Sequence[str]], None]) -> _Subscription:
+        """Call ``callback`` with the changed ids after every change."""
+        with self._lock:
+            self._listeners.append(callback)
+        return _Subscription(self, callback)
+
+    def open_item(self, item_id: str) -> str | None:
+        """Return a pseudo-URL for the item (the ItemOpener capability).
+
+        Raises:
+            ItemNotFoundError: no such item.
+        """
+        self._existing(item_id)
+        return f"memory://{self.name}/{item_id}"
+
+    # -- internals ----------------------------------------------------------------
+
+    def _now(self) -> dt.datetime:
+        return check_aware("clock()", self._clock())
+
+    def _existing(self, item_id: str) -> _Stored:
+        stored = self._items.get(item_id)
+        if stored is None:
+            raise ItemNotFoundError(f"{self.name}: no item {item_id}", item_id=item_id)
+        return stored
+
+    def _store(self, item_id: str, event: Event, partner_key: str | None) -> None:
+        if not isinstance(event, Event):
+            raise InvalidEventError("expected an Event", item_id=item_id)
+        now = self._now()
+        self._version += 1
+        item = Item(
+            id=item_id,
+            version=str(self._version),
+            event=attrs.evolve(event, last_modified=now),
+            partner_key=partner_key,
+        )
+        self._items[item_id] = _Stored(item=item, changed_at=now)
+        self._broken.pop(item_id, None)
+        self._tombstones.pop(item_id, None)
+
+    def _fault(self, operation: str) -> None:
+        queue = self._faults.get(operation)
+        if queue:
+            raise queue.pop(0)
+
+    def _notify(self, item_id: str) -> None:
+        for callback in list(self._listeners):
+            callback([item_id])
+
+    def _unsubscribe(self, callback: Callable[[Sequence[str]], None]) -> None:
+        with self._lock:
+            if callback in self._listeners:
+                self._listeners.remove(callback)
+
+
+class _Subscription:
+    def __init__(
+        self, calendar: InMemoryCalendar, callback: Callable[[Sequence[str]], None]
+    ) -> None:
+        self._calendar = calendar
+        self._callback = callback
+
+    def close(self) -> None:
+        self._calendar._unsubscribe(self._callback)

@@ -1,0 +1,550 @@
+"""The shell around the pure planner: fetch -> plan -> apply -> record.
+
+Theory of operation
+-------------------
+``Synchronizer.sync()`` holds the user's lock and then:
+
+1. **Fetch.** Each side lists either everything (no cursor yet: the first sync, or
+   after *Full sync now*) or its changes from and including the cursor's watermark.
+   Items left over from an earlier run are fetched too: *pending* items (a write for
+   them failed) by id, and *intents* (a create that may have happened just before a
+   crash) by partner key. A listing that fails aborts the sync before anything is
+   written: a failed listing never deletes anything.
+2. **Plan.** Only the links the listings touch are loaded (all of them when a listing
+   is complete), and the pure planner decides.
+3. **Apply.** The mass-delete guard may refuse the plan. Otherwise each action runs
+   on its own: its backend writes, then one atomic state commit. Creates are announced
+   as intents first, so that a crash between "created in Outlook" and "link saved" is
+   recovered by finding the new item by its partner key, not by creating it again.
+   A failing action is recorded and retried next time; the others go on.
+4. **Record.** The new cursors are stored last, so a crash anywhere before re-lists
+   the same changes next time; re-seen items plan nothing.
+
+This is the only module that calls adapters and the state store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterable
+
+import attrs
+
+from outlook_sync._core.actions import (
+    Action,
+    Create,
+    Delete,
+    LinkPair,
+    SyncPlan,
+    Update,
+)
+from outlook_sync._core.plan import plan as make_plan
+from outlook_sync.errors import (
+    BackendError,
+    InvalidEventError,
+    ItemNotFoundError,
+    ListingError,
+    OutlookSyncError,
+)
+from outlook_sync.model import BrokenItem, Cursor, Item, Link, Listing, Side, check_aware
+from outlook_sync.policy import SyncPolicy
+from outlook_sync.protocols import Calendar, StateChange, StateStore
+from outlook_sync.records import Conflict, DeletedItem, Failure
+from outlook_sync.report import SyncReport
+
+__all__ = ["Progress", "Synchronizer"]
+
+log = logging.getLogger("outlook_sync.engine")
+
+_S, _O = Side.SALJSTOD, Side.OUTLOOK
+
+#: ``progress(phase, done, total)``: phase is ``"list"``, ``"plan"`` or ``"apply"``.
+Progress = Callable[[str, int, int], None]
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@attrs.define
+class _Fetched:
+    listings: dict[Side, Listing]
+    links: list[Link]
+    link_count: int
+    pending: list[tuple[Side, str]]
+    intents: list[tuple[Side, str]]
+
+
+@attrs.define
+class _Tally:
+    writes: dict[str, dict[str, int]]
+    linked: int = 0
+    unlinked: int = 0
+    conflicts: list[Conflict] = attrs.Factory(list)
+    failures: list[Failure] = attrs.Factory(list)
+    failed_keys: list[tuple[Side, str]] = attrs.Factory(list)
+    failed_intents: list[tuple[Side, str]] = attrs.Factory(list)
+
+    def wrote(self, operation: str, side: Side) -> None:
+        self.writes[side.value][operation] += 1
+
+
+class Synchronizer:
+    """Keeps one user's Säljstöd calendar and Outlook calendar in sync.
+
+    Args:
+        saljstod: the Säljstöd side's calendar adapter.
+        outlook: the Outlook side's calendar adapter.
+        state: where links, cursors and logs are kept between runs.
+        user: whose calendars these are (the state store's key).
+        policy: conflict and deletion policy; :class:`SyncPolicy` defaults.
+        clock: the sync host's clock (for ``last_sync`` and undo expiry only; cursors
+            come from each backend's own clock).
+    """
+
+    def __init__(
+        self,
+        *,
+        saljstod: Calendar,
+        outlook: Calendar,
+        state: StateStore,
+        user: str,
+        policy: SyncPolicy | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
+    ) -> None:
+        if not isinstance(user, str) or not user:
+            raise InvalidEventError("user must be a non-empty str", field="user")
+        self.saljstod = saljstod
+        self.outlook = outlook
+        self.state = state
+        self.user = user
+        self.policy = policy or SyncPolicy()
+        self._clock = clock or _utc_now
+
+    def __repr__(self) -> str:
+        return f"Synchronizer(user={self.user!r}, saljstod={self.saljstod!r}, " \
+               f"outlook={self.outlook!r})"
+
+    def calendar(self, side: Side) -> Calendar:
+        """The adapter for ``side``."""
+        return self.saljstod if side is _S else self.outlook
+
+    # -- settings -----------------------------------------------------------------
+
+    @property
+    def last_sync(self) -> dt.datetime | None:
+        """The date and time of the last successful sync, or ``None`` before the first."""
+        return self.state.last_sync(self.user)
+
+    def set_last_sync(self, when: dt.datetime) -> None:
+        """Make the next sync process every item changed from and including ``when``.
+
+        Raises:
+            InvalidEventError: ``when`` is not a timezone-aware datetime.
+        """
+        when = check_aware("when", when)
+        cursor = Cursor(watermark=when)
+        self.state.commit(
+            self.user, StateChange(cursors=((_S, cursor), (_O, cursor)), last_sync=when)
+        )
+
+    def full_sync_now(
+        self, *, confirm_mass_delete: bool = False, progress: Progress | None = None,
+        cancel: Callable[[], bool] | None = None,
+    ) -> SyncReport:
+        """Clear the last sync date/time and sync everything (links are kept)."""
+        self.state.commit(
+            self.user, StateChange(cursors=((_S, Cursor()), (_O, Cursor())),
+                                   clear_last_sync=True)
+        )
+        return self.sync(confirm_mass_delete=confirm_mass_delete, progress=progress,
+                         cancel=cancel)
+
+    # -- planning -----------------------------------------------------------------
+
+    def plan(self, *, confirm_mass_delete: bool = False) -> SyncPlan:
+        """A dry run: what the next sync would do. Nothing is written.
+
+        Raises:
+            ListingError, BackendError: a side could not be listed.
+        """
+        fetched = self._fetch(None)
+        return self._plan(fetched, confirm_mass_delete)
+
+    def _plan(self, fetched: _Fetched, confirm: bool) -> SyncPlan:
+        return make_plan(
+            saljstod=fetched.listings[_S],
+            outlook=fetched.listings[_O],
+            links=fetched.links,
+            link_count=fetched.link_count,
+            policy=self.policy,
+            confirm_mass_delete=confirm,
+        )
+
+    # -- syncing ------------------------------------------------------------------
+
+    def sync(
+        self,
+        *,
+        confirm_mass_delete: bool = False,
+        progress: Progress | None = None,
+        cancel: Callable[[], bool] | None = None,
+    ) -> SyncReport:
+        """Run one sync. The first one (or one after *Full sync now*) is a full sync.
+
+        Failures of single items do not raise: they are in the report and retried next
+        time. A listing that fails ends the sync with nothing written (``report.error``).
+
+        Raises:
+            SyncInProgressError: another sync for this user is running.
+            StateError: the state store failed.
+        """
+        started = check_aware("clock()", self._clock())
+        with self.state.lock(self.user, ttl=self.policy.lock_ttl):
+            try:
+                fetched = self._fetch(progress)
+            except (BackendError, InvalidEventError) as exc:
+                log.warning("sync for %s aborted: %s", self.user, exc)
+                return SyncReport(user=self.user, error=str(exc), started_at=started,
+                                  last_sync=self.last_sync,
+                                  finished_at=check_aware("clock()", self._clock()))
+            the_plan = self._plan(fetched, confirm_mass_delete)
+            full = {side.value: complete for side, complete in the_plan.complete}
+            if the_plan.refused:
+                log.warning("sync for %s refused: %s", self.user, the_plan.refused)
+                return SyncReport(user=self.user, full=full, refused=the_plan.refused,
+                                  quarantined=the_plan.quarantined, started_at=started,
+                                  last_sync=self.last_sync,
+                                  finished_at=check_aware("clock()", self._clock()))
+            tally = _Tally(writes=SyncReport(user=self.user).writes)
+            cancelled = self._apply(the_plan, tally, progress, cancel)
+            self._record(the_plan, fetched, tally, started, cancelled)
+            finished = check_aware("clock()", self._clock())
+            self.state.expire_deleted(self.user, finished - self.policy.keep_deleted)
+        report = SyncReport(
+            user=self.user,
+            full=full,
+            writes=tally.writes,
+            linked=tally.linked,
+            unlinked=tally.unlinked,
+            conflicts=tuple(tally.conflicts),
+            quarantined=the_plan.quarantined,
+            failures=tuple(tally.failures),
+            cancelled=cancelled,
+            last_sync=self.last_sync,
+            started_at=started,
+            finished_at=finished,
+        )
+        log.info(
+            "sync for %s done: %d writes, %d conflicts, %d quarantined, %d failures",
+            self.user, report.total_writes, len(report.conflicts), len(report.quarantined),
+            len(report.failures),
+        )
+        return report
+
+    # -- 1. fetch -----------------------------------------------------------------
+
+    def _fetch(self, progress: Progress | None) -> _Fetched:
+        listings: dict[Side, Listing] = {}
+        for done, side in enumerate((_S, _O)):
+            if progress:
+                progress("list", done, 2)
+            cursor = self.state.cursor(self.user, side)
+            calendar = self.calendar(side)
+            listing = calendar.list_all() if cursor.is_initial else calendar.list_changes(cursor)
+            if not isinstance(listing, Listing):
+                raise ListingError(f"{side} adapter returned {type(listing).__name__}",
+                                   side=side.value)
+            listings[side] = listing
+        if progress:
+            progress("list", 2, 2)
+
+        pending = self.state.pending(self.user)
+        extra: dict[Side, list[tuple[str, Item | BrokenItem | None]]] = {_S: [], _O: []}
+        for side, item_id in pending:
+            extra[side].append((item_id, self.calendar(side).get(item_id)))
+        intents = self.state.intents(self.user)
+        for side, source_id in intents:
+            for item in self.calendar(side).find_by_partner_key(source_id):
+                extra[side].append((item.id, item))
+            extra[side.other].append((source_id, self.calendar(side.other).get(source_id)))
+        for side in (_S, _O):
+            listings[side] = _with_extra(listings[side], extra[side])
+
+        links = self._links_for(listings)
+        for side, found in self._hydrate(listings, links).items():
+            listings[side] = _with_extra(listings[side], found)
+        return _Fetched(
+            listings=listings,
+            links=links,
+            link_count=self.state.link_count(self.user),
+            pending=pending,
+            intents=intents,
+        )
+
+    def _links_for(self, listings: dict[Side, Listing]) -> list[Link]:
+        if any(listing.complete for listing in listings.values()):
+            return self.state.links(self.user)
+        ids: dict[Side, set[str]] = {_S: set(), _O: set()}
+        for side, listing in listings.items():
+            ids[side].update(item.id for item in listing.items)
+            ids[side].update(bad.id for bad in listing.broken)
+            ids[side].update(listing.deleted)
+            ids[side.other].update(
+                item.partner_key for item in listing.items if item.partner_key is not None
+            )
+        return self.state.links(self.user, saljstod_ids=sorted(ids[_S]),
+                                outlook_ids=sorted(ids[_O]))
+
+    def _hydrate(
+        self, listings: dict[Side, Listing], links: list[Link]
+    ) -> dict[Side, list[tuple[str, Item | BrokenItem | None]]]:
+        """Fetch the partners that unlinked items name but no listing shows."""
+        linked = {_S: {link.saljstod_id for link in links},
+                  _O: {link.outlook_id for link in links}}
+        found: dict[Side, list[tuple[str, Item | BrokenItem | None]]] = {_S: [], _O: []}
+        for side, listing in listings.items():
+            other = listings[side.other]
+            if other.complete:
+                continue
+            known = {item.id for item in other.items} | {b.id for b in other.broken}
+            known |= other.deleted
+            for item in listing.items:
+                key = item.partner_key
+                if (key is None or item.id in linked[side] or key in known
+                        or key in linked[side.other]):
+                    continue
+                known.add(key)
+                found[side.other].append((key, self.calendar(side.other).get(key)))
+        return found
+
+    # -- 3. apply -----------------------------------------------------------------
+
+    def _apply(
+        self,
+        the_plan: SyncPlan,
+        tally: _Tally,
+        progress: Progress | None,
+        cancel: Callable[[], bool] | None,
+    ) -> bool:
+        intents = tuple(
+            (action.side, action.source_id)
+            for action in the_plan.actions
+            if isinstance(action, Create)
+        )
+        if intents:
+            self.state.commit(self.user, StateChange(add_intents=intents))
+        total = len(the_plan.actions)
+        for done, action in enumerate(the_plan.actions):
+            if cancel is not None and cancel():
+                log.info("sync for %s cancelled after %d of %d actions", self.user, done, total)
+                unstarted = tuple(
+                    (later.side, later.source_id)
+                    for later in the_plan.actions[done:]
+                    if isinstance(later, Create)
+                )
+                self.state.commit(self.user, StateChange(clear_intents=unstarted))
+                return True
+            if progress:
+                progress("apply", done, total)
+            try:
+                change = self._perform(action, tally)
+            except (BackendError, InvalidEventError) as exc:
+                self._failed(action, exc, tally)
+                continue
+            self.state.commit(self.user, change)
+        if progress:
+            progress("apply", total, total)
+        return False
+
+    def _perform(self, action: Action, tally: _Tally) -> StateChange:
+        if isinstance(action, Create):
+            return self._create(action, tally)
+        if isinstance(action, Update):
+            return self._update(action, tally)
+        if isinstance(action, Delete):
+            return self._delete(action, tally)
+        if isinstance(action, LinkPair):
+            if action.new_link:
+                tally.linked += 1
+            return StateChange(put_links=(action.link,))
+        tally.unlinked += 1
+        return StateChange(drop_links=((action.saljstod_id, action.outlook_id),))
+
+    def _create(self, action: Create, tally: _Tally) -> StateChange:
+        target, source_side = action.side, action.side.other
+        created = self.calendar(target).create(action.event, partner_key=action.source_id)
+        tally.wrote("create", target)
+        source_version = action.source_version
+        if action.source_partner_key not in (None, created.id):
+            # The source is a copy still naming another item's partner: rewrite it so
+            # that no two items claim one partner. Best effort: the link is what counts.
+            try:
+                fixed = self.calendar(source_side).update(
+                    action.source_id, action.event, expected_version=action.source_version,
+                    partner_key=created.id,
+                )
+                source_version = fixed.version
+            except BackendError as exc:
+                log.info("could not rewrite the partner key of %s %s: %s",
+                         source_side, action.source_id, exc)
+        ids = {target: (created.id, created.version), source_side: (action.source_id,
+                                                                    source_version)}
+        link = Link(
+            saljstod_id=ids[_S][0],
+            outlook_id=ids[_O][0],
+            base=action.event,
+            saljstod_version=ids[_S][1],
+            outlook_version=ids[_O][1],
+        )
+        if action.conflict is not None:
+            tally.conflicts.append(action.conflict)
+        return StateChange(
+            put_links=(link,),
+            drop_links=(action.replaces,) if action.replaces else (),
+            clear_intents=((target, action.source_id),),
+            conflicts=(action.conflict,) if action.conflict else (),
+        )
+
+    def _update(self, action: Update, tally: _Tally) -> StateChange:
+        versions = {_S: action.saljstod_version, _O: action.outlook_version}
+        for write in action.writes:
+            written = self.calendar(write.side).update(
+                write.item_id, write.event, expected_version=write.expected_version
+            )
+            tally.wrote("update", write.side)
+            versions[write.side] = written.version
+        if action.new_link:
+            tally.linked += 1
+        if action.conflict is not None:
+            tally.conflicts.append(action.conflict)
+        link = Link(
+            saljstod_id=action.saljstod_id,
+            outlook_id=action.outlook_id,
+            base=action.base,
+            saljstod_version=versions[_S],
+            outlook_version=versions[_O],
+        )
+        return StateChange(
+            put_links=(link,), conflicts=(action.conflict,) if action.conflict else ()
+        )
+
+    def _delete(self, action: Delete, tally: _Tally) -> StateChange:
+        try:
+            self.calendar(action.side).delete(
+                action.item_id, expected_version=action.expected_version
+            )
+            tally.wrote("delete", action.side)
+        except ItemNotFoundError:
+            log.info("%s item %s was already gone", action.side, action.item_id)
+        s_id, o_id = action.link
+        partner = o_id if action.side is _S else s_id
+        entry = DeletedItem(
+            side=action.side,
+            item_id=action.item_id,
+            event=action.event,
+            partner_id=partner,
+            deleted_at=check_aware("clock()", self._clock()),
+        )
+        return StateChange(drop_links=(action.link,), deleted=(entry,))
+
+    def _failed(self, action: Action, exc: OutlookSyncError, tally: _Tally) -> None:
+        keys = _involved(action)
+        side, item_id = keys[0]
+        if isinstance(exc, BackendError) and exc.side in ("saljstod", "outlook"):
+            side = Side(exc.side)
+        if isinstance(exc, BackendError | InvalidEventError) and exc.item_id:
+            item_id = exc.item_id
+        if isinstance(action, Create):
+            tally.failed_intents.append((action.side, action.source_id))
+        tally.failures.append(
+            Failure(side=side, item_id=item_id, operation=type(action).__name__.lower(),
+                    error=str(exc))
+        )
+        tally.failed_keys.extend(keys)
+        log.warning("%s failed for %s: %s", type(action).__name__, keys, exc)
+        self.state.commit(self.user, StateChange(add_pending=tuple(keys)))
+
+    # -- 4. record ----------------------------------------------------------------
+
+    def _record(
+        self,
+        the_plan: SyncPlan,
+        fetched: _Fetched,
+        tally: _Tally,
+        started: dt.datetime,
+        cancelled: bool,
+    ) -> None:
+        failed = set(tally.failed_keys)
+        seen = {
+            (side, item.id) for side, listing in fetched.listings.items()
+            for item in listing.items
+        } | {(side, i) for side, listing in fetched.listings.items() for i in listing.deleted}
+        quarantined = {(q.side, q.item_id) for q in self.state.quarantine(self.user)}
+        change = StateChange(
+            put_links=the_plan.refreshed,
+            conflicts=the_plan.notices,
+            clear_pending=tuple(key for key in fetched.pending if key not in failed),
+            clear_intents=tuple(
+                key for key in fetched.intents if key not in set(tally.failed_intents)
+            ),
+            quarantine=the_plan.quarantined,
+            unquarantine=tuple(sorted(quarantined & seen, key=lambda k: (k[0].value, k[1]))),
+        )
+        if not cancelled:
+            change = attrs.evolve(change, cursors=the_plan.cursors, last_sync=started)
+        self.state.commit(self.user, change)
+
+    # -- undo -----------------------------------------------------------------------
+
+    def restore(self, side: Side, item_id: str) -> Item:
+        """Bring back an item the sync deleted; the next sync re-creates its partner.
+
+        Raises:
+            ItemNotFoundError: the sync did not delete such an item (or it expired).
+        """
+        for entry in self.state.deleted_items(self.user):
+            if entry.side is side and entry.item_id == item_id:
+                restored = self.calendar(side).create(
+                    entry.event, partner_key=entry.partner_id or item_id
+                )
+                self.state.forget_deleted(self.user, side, item_id)
+                return restored
+        raise ItemNotFoundError(f"no deleted {side} item {item_id} is kept",
+                                side=side.value, item_id=item_id)
+
+
+def _with_extra(listing: Listing, extra: Iterable[tuple[str, Item | BrokenItem | None]]) -> Listing:
+    items = {item.id: item for item in listing.items}
+    broken = {bad.id: bad for bad in listing.broken}
+    deleted = set(listing.deleted)
+    changed = False
+    for item_id, found in extra:
+        if item_id in items or item_id in broken:
+            continue
+        changed = True
+        if isinstance(found, Item):
+            items[found.id] = found
+            deleted.discard(found.id)
+        elif isinstance(found, BrokenItem):
+            broken[found.id] = found
+        else:
+            deleted.add(item_id)
+    if not changed:
+        return listing
+    return attrs.evolve(listing, items=tuple(items.values()), broken=tuple(broken.values()),
+                        deleted=frozenset(deleted))
+
+
+def _involved(action: Action) -> list[tuple[Side, str]]:
+    if isinstance(action, Create):
+        return [(action.side.other, action.source_id)]
+    if isinstance(action, Update):
+        return [(_S, action.saljstod_id), (_O, action.outlook_id)]
+    if isinstance(action, Delete):
+        s_id, o_id = action.link
+        return [(_S, s_id), (_O, o_id)]
+    if isinstance(action, LinkPair):
+        return [(_S, action.link.saljstod_id), (_O, action.link.outlook_id)]
+    return [(_S, action.saljstod_id), (_O, action.outlook_id)]

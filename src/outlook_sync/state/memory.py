@@ -1,0 +1,175 @@
+"""An in-memory :class:`~outlook_sync.protocols.StateStore`: the reference semantics.
+
+Used by tests and by hosts that keep no state between runs (every run is then a full
+sync that re-links by partner keys and content). ``commit`` applies a change entirely
+or not at all: it validates first, then mutates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+import attrs
+
+from outlook_sync.errors import StateError, SyncInProgressError
+from outlook_sync.model import Cursor, Link, Side
+from outlook_sync.protocols import StateChange
+from outlook_sync.records import Conflict, DeletedItem, Quarantined
+
+__all__ = ["MemoryStateStore"]
+
+
+@attrs.define
+class _UserState:
+    by_saljstod: dict[str, Link] = attrs.Factory(dict)
+    by_outlook: dict[str, Link] = attrs.Factory(dict)
+    cursors: dict[Side, Cursor] = attrs.Factory(dict)
+    last_sync: dt.datetime | None = None
+    pending: dict[tuple[Side, str], None] = attrs.Factory(dict)
+    intents: dict[tuple[Side, str], None] = attrs.Factory(dict)
+    conflicts: list[Conflict] = attrs.Factory(list)
+    quarantine: dict[tuple[Side, str], Quarantined] = attrs.Factory(dict)
+    deleted: dict[tuple[Side, str], DeletedItem] = attrs.Factory(dict)
+
+
+class MemoryStateStore:
+    """Keeps every user's sync state in this process's memory."""
+
+    def __init__(self) -> None:
+        self._users: dict[str, _UserState] = {}
+        self._locks: dict[str, float] = {}
+        self._mutex = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"MemoryStateStore(users={len(self._users)})"
+
+    def _user(self, user: str) -> _UserState:
+        return self._users.setdefault(user, _UserState())
+
+    @contextmanager
+    def lock(self, user: str, *, ttl: dt.timedelta) -> Iterator[None]:
+        """Hold the user's lock (in this process) for the ``with`` block.
+
+        Raises:
+            SyncInProgressError: another holder has the lock and it has not expired.
+        """
+        now = time.monotonic()
+        with self._mutex:
+            expiry = self._locks.get(user)
+            if expiry is not None and expiry > now:
+                raise SyncInProgressError(f"a sync for {user!r} is already running", user=user)
+            self._locks[user] = now + ttl.total_seconds()
+        try:
+            yield
+        finally:
+            with self._mutex:
+                self._locks.pop(user, None)
+
+    def links(
+        self,
+        user: str,
+        *,
+        saljstod_ids: Iterable[str] | None = None,
+        outlook_ids: Iterable[str] | None = None,
+    ) -> list[Link]:
+        """Links touching the given ids, or every link when both are ``None``."""
+        state = self._user(user)
+        if saljstod_ids is None and outlook_ids is None:
+            return list(state.by_saljstod.values())
+        found: dict[tuple[str, str], Link] = {}
+        for item_id in saljstod_ids or ():
+            link = state.by_saljstod.get(item_id)
+            if link is not None:
+                found[(link.saljstod_id, link.outlook_id)] = link
+        for item_id in outlook_ids or ():
+            link = state.by_outlook.get(item_id)
+            if link is not None:
+                found[(link.saljstod_id, link.outlook_id)] = link
+        return list(found.values())
+
+    def link_count(self, user: str) -> int:
+        return len(self._user(user).by_saljstod)
+
+    def cursor(self, user: str, side: Side) -> Cursor:
+        return self._user(user).cursors.get(side, Cursor())
+
+    def last_sync(self, user: str) -> dt.datetime | None:
+        return self._user(user).last_sync
+
+    def pending(self, user: str) -> list[tuple[Side, str]]:
+        return list(self._user(user).pending)
+
+    def intents(self, user: str) -> list[tuple[Side, str]]:
+        return list(self._user(user).intents)
+
+    def conflicts(self, user: str) -> list[Conflict]:
+        return list(self._user(user).conflicts)
+
+    def clear_conflicts(self, user: str) -> None:
+        self._user(user).conflicts.clear()
+
+    def quarantine(self, user: str) -> list[Quarantined]:
+        return list(self._user(user).quarantine.values())
+
+    def deleted_items(self, user: str) -> list[DeletedItem]:
+        return list(self._user(user).deleted.values())
+
+    def forget_deleted(self, user: str, side: Side, item_id: str) -> None:
+        self._user(user).deleted.pop((side, item_id), None)
+
+    def expire_deleted(self, user: str, before: dt.datetime) -> int:
+        deleted = self._user(user).deleted
+        old = [key for key, entry in deleted.items() if entry.deleted_at < before]
+        for key in old:
+            del deleted[key]
+        return len(old)
+
+    def commit(self, user: str, change: StateChange) -> None:
+        """Apply ``change`` atomically.
+
+        Raises:
+            StateError: the change would give an item two links; nothing was changed.
+        """
+        state = self._user(user)
+        by_s = dict(state.by_saljstod)
+        by_o = dict(state.by_outlook)
+        for s_id, o_id in change.drop_links:
+            link = by_s.get(s_id)
+            if link is not None and link.outlook_id == o_id:
+                del by_s[s_id]
+                by_o.pop(o_id, None)
+        for link in change.put_links:
+            old = by_s.get(link.saljstod_id)
+            if old is not None and old.outlook_id != link.outlook_id:
+                raise StateError(f"Säljstöd item {link.saljstod_id} is already linked")
+            other = by_o.get(link.outlook_id)
+            if other is not None and other.saljstod_id != link.saljstod_id:
+                raise StateError(f"Outlook item {link.outlook_id} is already linked")
+            by_s[link.saljstod_id] = link
+            by_o[link.outlook_id] = link
+        state.by_saljstod, state.by_outlook = by_s, by_o
+        for key in change.clear_pending:
+            state.pending.pop(key, None)
+        for key in change.add_pending:
+            state.pending[key] = None
+        for key in change.clear_intents:
+            state.intents.pop(key, None)
+        for key in change.add_intents:
+            state.intents[key] = None
+        state.conflicts.extend(change.conflicts)
+        for deleted in change.deleted:
+            state.deleted[(deleted.side, deleted.item_id)] = deleted
+        for key in change.unquarantine:
+            state.quarantine.pop(key, None)
+        for entry in change.quarantine:
+            state.quarantine[(entry.side, entry.item_id)] = entry
+        for side, cursor in change.cursors:
+            state.cursors[side] = cursor
+        if change.clear_last_sync:
+            state.last_sync = None
+        if change.last_sync is not None:
+            state.last_sync = change.last_sync
