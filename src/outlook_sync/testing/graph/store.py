@@ -1,0 +1,481 @@
+"""The emulator's mailboxes: calendars, events, change keys, delta state and sent mail.
+
+Theory of operation
+-------------------
+Every mailbox keeps a monotonically increasing change sequence. Each stored event records
+the sequence number of its last change, and each deletion leaves a tombstone with its
+sequence number. A delta token is a server-side *sync state* naming the calendar, the
+calendarView window and the sequence number at which its round began; a later round
+returns every event changed, and every tombstone written, after that number. Changes made
+while a round is being paged are therefore replayed in the next round, as Microsoft says
+can happen ("Replays", https://learn.microsoft.com/en-us/graph/delta-query-overview).
+
+Ids: each event has an *immutable* id that never changes and a *regular* id that changes
+when the event moves to another calendar, as documented for Outlook items
+(https://learn.microsoft.com/en-us/graph/outlook-immutable-id). Both are accepted in
+URLs; responses use the immutable form when the request says
+``Prefer: IdType="ImmutableId"``.
+
+Times are stored as UTC instants (timed events) or dates (all-day events, which Outlook
+keeps as floating midnights).
+
+Only the standard library is used, so the emulator ships without extra dependencies.
+This module is not thread-safe by itself: the server holds :attr:`GraphStore.lock`
+around every request.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import itertools
+import secrets
+import threading
+import zoneinfo
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "DEFAULT_USER",
+    "GraphError",
+    "GraphStore",
+    "Mailbox",
+    "SentMail",
+    "StoredEvent",
+]
+
+#: The mailbox that ``/me`` names.
+DEFAULT_USER = "me@emulator.test"
+
+#: Windows zone names the emulator understands without outlook_sync.timezones (the
+#: emulator must run with the standard library alone).
+_WINDOWS_ZONES = {
+    "utc": "UTC",
+    "w. europe standard time": "Europe/Berlin",
+    "central europe standard time": "Europe/Budapest",
+    "romance standard time": "Europe/Paris",
+    "gmt standard time": "Europe/London",
+    "fle standard time": "Europe/Helsinki",
+    "eastern standard time": "America/New_York",
+    "pacific standard time": "America/Los_Angeles",
+}
+
+
+class GraphError(Exception):
+    """An error the emulator answers with Graph's error JSON.
+
+    Shape documented at https://learn.microsoft.com/en-us/graph/errors.
+    """
+
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body Graph sends with this error."""
+        return {"error": {"code": self.code, "message": self.message, "innerError": {}}}
+
+
+def _new_id(prefix: str) -> str:
+    raw = base64.urlsafe_b64encode(secrets.token_bytes(24)).decode().rstrip("=")
+    return f"{prefix}{raw}"
+
+
+def _zone(name: str) -> dt.tzinfo:
+    if name.upper() == "UTC":
+        return dt.UTC
+    iana = _WINDOWS_ZONES.get(name.casefold(), name)
+    try:
+        return zoneinfo.ZoneInfo(iana)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise GraphError(
+            400,
+            "TimeZoneNotSupportedException",
+            f"A valid TimeZone value must be specified: {name}",
+        ) from None
+
+
+def parse_graph_datetime(value: str) -> dt.datetime:
+    """Parse Graph's ``2024-03-03T09:00:00.0000000`` (up to 7 fractional digits)."""
+    text = value.strip().removesuffix("Z")
+    if "." in text:
+        main, frac = text.split(".", 1)
+        text = f"{main}.{frac[:6]}"
+    return dt.datetime.fromisoformat(text)
+
+
+def format_graph_datetime(value: dt.datetime) -> str:
+    """Format a naive/wall datetime the way Graph does (7 fractional digits)."""
+    return value.replace(tzinfo=None).strftime("%Y-%m-%dT%H:%M:%S.%f") + "0"
+
+
+@dataclass
+class SentMail:
+    """A message the emulated server would have e-mailed (meeting request/update/cancel)."""
+
+    kind: str  # "meetingRequest" | "meetingUpdate" | "meetingCancellation"
+    event_id: str
+    recipients: tuple[str, ...]
+    subject: str
+
+
+@dataclass
+class StoredEvent:
+    """One event as the emulated mailbox keeps it."""
+
+    immutable_id: str
+    regular_id: str
+    calendar_id: str
+    data: dict[str, Any]
+    start: dt.datetime | dt.date
+    end: dt.datetime | dt.date
+    start_zone: str
+    end_zone: str
+    change_key: str
+    seq: int
+    created: dt.datetime
+    modified: dt.datetime
+    ical_uid: str
+    extended: dict[str, str] = field(default_factory=dict)
+    transaction_id: str | None = None
+
+    @property
+    def all_day(self) -> bool:
+        return bool(self.data.get("isAllDay"))
+
+    def overlaps(self, start: dt.datetime, end: dt.datetime) -> bool:
+        """True when the event overlaps the calendarView window ``[start, end)``."""
+        s, e = _as_instant(self.start), _as_instant(self.end)
+        return s < end and (e > start or (s == e and s >= start))
+
+    @property
+    def is_meeting(self) -> bool:
+        """An organizer's meeting with attendees: changing it e-mails them."""
+        return bool(self.data.get("attendees")) and bool(self.data.get("isOrganizer", True))
+
+
+def _as_instant(value: dt.datetime | dt.date) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value
+    return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
+
+
+@dataclass
+class Tombstone:
+    ids: tuple[str, str]
+    calendar_id: str
+    seq: int
+    start: dt.datetime | dt.date
+    end: dt.datetime | dt.date
+
+
+@dataclass
+class SyncState:
+    """What a delta token stands for."""
+
+    calendar_id: str
+    window: tuple[dt.datetime, dt.datetime]
+    seq: int
+
+
+@dataclass
+class PagingState:
+    """What a skip token stands for: the rest of one delta round.
+
+    ``entries`` are immutable ids of events to report (their state at page time) and
+    tombstones to report as ``@removed``.
+    """
+
+    entries: list[str | Tombstone]
+    sync: SyncState
+    page_size: int
+    initial: bool
+    path: str
+
+
+@dataclass
+class Calendar:
+    id: str
+    name: str
+
+
+class Mailbox:
+    """One user's mailbox: calendars and events."""
+
+    def __init__(self, user: str, clock: Callable[[], dt.datetime]) -> None:
+        self.user = user
+        self._clock = clock
+        self._seq = itertools.count(1)
+        self.seq = 0
+        default = Calendar(id=_new_id("cal-"), name="Calendar")
+        self.default_calendar_id = default.id
+        self.calendars: dict[str, Calendar] = {default.id: default}
+        self.events: dict[str, StoredEvent] = {}  # by immutable id
+        self._regular: dict[str, str] = {}  # regular id -> immutable id
+        self.tombstones: list[Tombstone] = []
+        self.in_flight = 0
+
+    def next_seq(self) -> int:
+        self.seq = next(self._seq)
+        return self.seq
+
+    def add_calendar(self, name: str) -> Calendar:
+        calendar = Calendar(id=_new_id("cal-"), name=name)
+        self.calendars[calendar.id] = calendar
+        return calendar
+
+    def calendar(self, calendar_id: str | None) -> Calendar:
+        if calendar_id is None:
+            return self.calendars[self.default_calendar_id]
+        try:
+            return self.calendars[calendar_id]
+        except KeyError:
+            raise GraphError(
+                404, "ErrorItemNotFound", "The specified object was not found in the store."
+            ) from None
+
+    def find(self, event_id: str) -> StoredEvent:
+        """The event with either kind of id.
+
+        Raises:
+            GraphError: 404 ``ErrorItemNotFound``.
+        """
+        key = self._regular.get(event_id, event_id)
+        event = self.events.get(key)
+        if event is None:
+            raise GraphError(
+                404, "ErrorItemNotFound", "The specified object was not found in the store."
+            )
+        return event
+
+    def iter_calendar(self, calendar_id: str) -> Iterator[StoredEvent]:
+        return (e for e in self.events.values() if e.calendar_id == calendar_id)
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def create(self, calendar_id: str, body: dict[str, Any]) -> StoredEvent:
+        """Store a new event from a POST body (validated like Graph does)."""
+        now = self._clock()
+        imm = _new_id("imm-")
+        event = StoredEvent(
+            immutable_id=imm,
+            regular_id=_new_id("reg-"),
+            calendar_id=calendar_id,
+            data={},
+            start=now,
+            end=now,
+            start_zone="UTC",
+            end_zone="UTC",
+            change_key="",
+            seq=0,
+            created=now,
+            modified=now,
+            ical_uid="040000008200E00074C5B7101A82E008" + secrets.token_hex(24).upper(),
+            transaction_id=body.get("transactionId"),
+        )
+        if "start" not in body or "end" not in body:
+            raise GraphError(400, "ErrorInvalidRequest", "start and end are required.")
+        self._apply(event, body, creating=True)
+        self.events[imm] = event
+        self._regular[event.regular_id] = imm
+        return event
+
+    def update(self, event: StoredEvent, body: dict[str, Any]) -> None:
+        self._apply(event, body, creating=False)
+
+    def delete(self, event: StoredEvent) -> None:
+        del self.events[event.immutable_id]
+        self._regular.pop(event.regular_id, None)
+        self.tombstones.append(
+            Tombstone(
+                ids=(event.immutable_id, event.regular_id),
+                calendar_id=event.calendar_id,
+                seq=self.next_seq(),
+                start=event.start,
+                end=event.end,
+            )
+        )
+
+    def move(self, event: StoredEvent, calendar_id: str) -> None:
+        """Move to another calendar: the regular id changes, the immutable id does not."""
+        self.calendar(calendar_id)
+        self.tombstones.append(
+            Tombstone(
+                ids=(event.immutable_id, event.regular_id),
+                calendar_id=event.calendar_id,
+                seq=self.next_seq(),
+                start=event.start,
+                end=event.end,
+            )
+        )
+        self._regular.pop(event.regular_id, None)
+        event.regular_id = _new_id("reg-")
+        self._regular[event.regular_id] = event.immutable_id
+        event.calendar_id = calendar_id
+        self._touch(event)
+
+    def _touch(self, event: StoredEvent) -> None:
+        event.seq = self.next_seq()
+        event.modified = self._clock()
+        event.change_key = _new_id("ck-")
+
+    _SIMPLE = (
+        "subject",
+        "categories",
+        "showAs",
+        "sensitivity",
+        "isReminderOn",
+        "reminderMinutesBeforeStart",
+        "isAllDay",
+        "attendees",
+        "isOrganizer",
+        "type",
+        "seriesMasterId",
+        "importance",
+        "isCancelled",
+        "organizer",
+    )
+
+    def _apply(self, event: StoredEvent, body: dict[str, Any], *, creating: bool) -> None:
+        data = dict(event.data)
+        if creating:
+            data.update(
+                {
+                    "subject": "",
+                    "categories": [],
+                    "showAs": "busy",
+                    "sensitivity": "normal",
+                    "isReminderOn": True,
+                    "reminderMinutesBeforeStart": 15,
+                    "isAllDay": False,
+                    "attendees": [],
+                    "isOrganizer": True,
+                    "type": "singleInstance",
+                    "body": {"contentType": "text", "content": ""},
+                    "location": {"displayName": ""},
+                    "importance": "normal",
+                    "isCancelled": False,
+                }
+            )
+        for key in self._SIMPLE:
+            if key in body:
+                data[key] = body[key]
+        if "body" in body:
+            if not isinstance(body["body"], dict):
+                raise GraphError(400, "RequestBodyRead", "body must be an itemBody object.")
+            data["body"] = {
+                "contentType": str(body["body"].get("contentType", "text")).lower(),
+                "content": str(body["body"].get("content", "")),
+            }
+        if "location" in body:
+            loc = body["location"] or {}
+            data["location"] = {"displayName": str(loc.get("displayName", ""))}
+        if not isinstance(data.get("subject"), str):
+            raise GraphError(400, "RequestBodyRead", "subject must be a string.")
+        if data.get("showAs") not in (
+            "free",
+            "tentative",
+            "busy",
+            "oof",
+            "workingElsewhere",
+            "unknown",
+        ):
+            raise GraphError(400, "RequestBodyRead", "Invalid showAs value.")
+        start, start_zone = event.start, event.start_zone
+        end, end_zone = event.end, event.end_zone
+        if "start" in body:
+            start, start_zone = self._parse_time(body["start"], all_day=bool(data["isAllDay"]))
+        if "end" in body:
+            end, end_zone = self._parse_time(body["end"], all_day=bool(data["isAllDay"]))
+        if "isAllDay" in body and not ("start" in body and "end" in body) and not creating:
+            raise GraphError(
+                400, "ErrorInvalidRequest", "Changing isAllDay requires start and end."
+            )
+        if type(start) is not type(end) or _as_instant(end) < _as_instant(start):
+            raise GraphError(
+                400, "ErrorInvalidRequest", "The end time must be after the start time."
+            )
+        if "singleValueExtendedProperties" in body:
+            for prop in body["singleValueExtendedProperties"] or []:
+                pid, value = prop.get("id"), prop.get("value")
+                if not isinstance(pid, str) or not isinstance(value, str):
+                    raise GraphError(
+                        400, "ErrorInvalidProperty", "Extended property id and value are strings."
+                    )
+                event.extended[_norm_prop(pid)] = value
+        event.data = data
+        event.start, event.start_zone, event.end, event.end_zone = start, start_zone, end, end_zone
+        self._touch(event)
+
+    @staticmethod
+    def _parse_time(value: object, *, all_day: bool) -> tuple[dt.datetime | dt.date, str]:
+        if not isinstance(value, dict) or "dateTime" not in value:
+            raise GraphError(400, "RequestBodyRead", "dateTimeTimeZone expected.")
+        zone_name = str(value.get("timeZone") or "UTC")
+        tz = _zone(zone_name)
+        try:
+            wall = parse_graph_datetime(str(value["dateTime"]))
+        except ValueError:
+            raise GraphError(
+                400, "RequestBodyRead", "Cannot convert the literal to a DateTime."
+            ) from None
+        if all_day:
+            if wall.time() != dt.time(0):
+                raise GraphError(
+                    400,
+                    "ErrorInvalidRequest",
+                    "The start and end of an all-day event must be midnight.",
+                )
+            return wall.date(), zone_name
+        return wall.replace(tzinfo=tz).astimezone(dt.UTC), zone_name
+
+
+def _norm_prop(prop_id: str) -> str:
+    return " ".join(prop_id.split()).casefold()
+
+
+class GraphStore:
+    """Every mailbox of the emulated tenant, the delta sync states and the sent mail."""
+
+    def __init__(self, clock: Callable[[], dt.datetime] | None = None) -> None:
+        self.lock = threading.RLock()
+        self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self.mailboxes: dict[str, Mailbox] = {}
+        self.sync_states: dict[str, SyncState] = {}
+        self.paging: dict[str, PagingState] = {}
+        self.sent_mail: list[SentMail] = []
+
+    def now(self) -> dt.datetime:
+        return self._clock()
+
+    def mailbox(self, user: str = DEFAULT_USER) -> Mailbox:
+        """The mailbox of ``user`` (``"me"`` is the default user); created on first use."""
+        key = DEFAULT_USER if user == "me" else user.casefold()
+        box = self.mailboxes.get(key)
+        if box is None:
+            box = self.mailboxes[key] = Mailbox(key, self._clock)
+        return box
+
+    def expire_sync_states(self) -> None:
+        """Forget every delta and skip token (the service's token cache was trimmed)."""
+        self.sync_states.clear()
+        self.paging.clear()
+
+    def new_token(self) -> str:
+        return secrets.token_urlsafe(18)
+
+
+def norm_prop(prop_id: str) -> str:
+    """Extended property ids compare without regard to case and runs of spaces."""
+    return _norm_prop(prop_id)
+
+
+def zone(name: str) -> dt.tzinfo:
+    """A tzinfo for a Graph time zone name (UTC, a few Windows names, or IANA)."""
+    return _zone(name)
