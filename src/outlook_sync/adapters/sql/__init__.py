@@ -1,0 +1,1 @@
+"""The SQL Säljstöd adapter (SQLite and PostgreSQL)."""

@@ -1,0 +1,245 @@
+"""Event <-> JSON-able dict: how state stores keep an :class:`~outlook_sync.model.Event`.
+
+State stores persist the merge base of every link, the content of items the sync
+deleted (undo) and the versions recorded in the conflict log. They all use this one
+codec, so a stored event reads back *equal* and *in the same zone*.
+
+The encoding (format version 1) is a flat dict with stable keys::
+
+    {
+      "v": 1,                                   # format version of this dict
+      "subject": "Kundmöte",
+      "start": "2024-03-05T09:00:00+01:00",     # ISO 8601 with offset; a date for all-day
+      "start_zone": "Europe/Stockholm",         # IANA name, or null for a fixed offset
+      "end": "2024-03-05T10:00:00+01:00",
+      "end_zone": "Europe/Stockholm",
+      "all_day": false,
+      "location": "", "body": "", "categories": ["A", "B"],
+      "show_as": "busy",                        # ShowAs value
+      "private": false,
+      "reminder_minutes": 15,                   # or null
+      "last_modified": "2024-03-01T08:00:00+00:00",   # or null
+      "last_modified_zone": null
+    }
+
+Losslessness: an aware datetime is written as its wall time with its UTC offset, plus the
+IANA zone name when its tzinfo is a :class:`zoneinfo.ZoneInfo`. Reading converts the
+instant back into that zone, which gives the same wall time and ``fold`` (a repeated
+local hour at a DST change keeps its offset). Any other tzinfo (``datetime.timezone``,
+dateutil zones) reads back as a fixed offset: the same instant, which is what
+:class:`Event` equality compares. All-day events carry ``datetime.date`` values written
+as ``YYYY-MM-DD``.
+
+Conflict-log entries (:class:`~outlook_sync.records.Conflict`) use the same scheme:
+:func:`encode_conflict` nests the three versions with :func:`encode_event`.
+
+Unknown keys are ignored (a newer writer may add some); a newer ``v`` than this module
+knows raises :class:`~outlook_sync.errors.StateError`, as does a dict that does not decode
+into a valid event.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import zoneinfo
+from collections.abc import Mapping
+from typing import Any
+
+from outlook_sync.errors import InvalidEventError, StateError
+from outlook_sync.model import Event, Side
+from outlook_sync.records import Conflict
+
+__all__ = [
+    "FORMAT_VERSION",
+    "decode_conflict",
+    "decode_datetime",
+    "decode_event",
+    "encode_conflict",
+    "encode_datetime",
+    "encode_event",
+    "event_from_json",
+    "event_to_json",
+    "from_json",
+    "to_json",
+]
+
+#: The ``"v"`` written by :func:`encode_event`.
+FORMAT_VERSION = 1
+
+
+def encode_datetime(value: dt.datetime) -> tuple[str, str | None]:
+    """Return ``(iso text with offset, IANA zone name or None)`` for an aware datetime."""
+    zone = value.tzinfo.key if isinstance(value.tzinfo, zoneinfo.ZoneInfo) else None
+    return value.isoformat(), zone
+
+
+def decode_datetime(text: str, zone: str | None) -> dt.datetime:
+    """Invert :func:`encode_datetime`.
+
+    Raises:
+        StateError: the text is not an aware ISO datetime or the zone is unknown.
+    """
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except (TypeError, ValueError) as exc:
+        raise StateError(f"stored datetime {text!r} is not ISO 8601") from exc
+    if value.tzinfo is None:
+        raise StateError(f"stored datetime {text!r} has no UTC offset")
+    if zone is None:
+        return value
+    try:
+        return value.astimezone(zoneinfo.ZoneInfo(zone))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise StateError(f"stored time zone {zone!r} is unknown") from exc
+
+
+def _encode_point(out: dict[str, Any], key: str, value: dt.datetime | dt.date | None) -> None:
+    if isinstance(value, dt.datetime):
+        out[key], out[f"{key}_zone"] = encode_datetime(value)
+    elif isinstance(value, dt.date):
+        out[key], out[f"{key}_zone"] = value.isoformat(), None
+    else:
+        out[key], out[f"{key}_zone"] = None, None
+
+
+def encode_event(event: Event) -> dict[str, Any]:
+    """The JSON-able dict for ``event`` (see the module docstring for the keys)."""
+    out: dict[str, Any] = {"v": FORMAT_VERSION, "subject": event.subject}
+    _encode_point(out, "start", event.start)
+    _encode_point(out, "end", event.end)
+    out.update(
+        all_day=event.all_day,
+        location=event.location,
+        body=event.body,
+        categories=list(event.categories),
+        show_as=event.show_as.value,
+        private=event.private,
+        reminder_minutes=event.reminder_minutes,
+    )
+    _encode_point(out, "last_modified", event.last_modified)
+    return out
+
+
+def _decode_point(data: Mapping[str, Any], key: str, *, all_day: bool) -> Any:
+    text = data.get(key)
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        raise StateError(f"stored {key} is not a string")
+    if all_day and key != "last_modified":
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError as exc:
+            raise StateError(f"stored {key} {text!r} is not an ISO date") from exc
+    return decode_datetime(text, data.get(f"{key}_zone"))
+
+
+def decode_event(data: Mapping[str, Any]) -> Event:
+    """Invert :func:`encode_event`.
+
+    Raises:
+        StateError: an unknown format version, or a dict that is not a valid event.
+    """
+    version = data.get("v")
+    if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
+        raise StateError(
+            f"stored event has format version {version!r}; this library "
+            f"reads up to {FORMAT_VERSION}"
+        )
+    all_day = data.get("all_day", False)
+    try:
+        return Event(
+            subject=data["subject"],
+            start=_decode_point(data, "start", all_day=bool(all_day)),
+            end=_decode_point(data, "end", all_day=bool(all_day)),
+            all_day=all_day,
+            location=data.get("location", ""),
+            body=data.get("body", ""),
+            categories=tuple(data.get("categories", ())),
+            show_as=data.get("show_as", "busy"),
+            private=data.get("private", False),
+            reminder_minutes=data.get("reminder_minutes"),
+            last_modified=_decode_point(data, "last_modified", all_day=False),
+        )
+    except (KeyError, TypeError, InvalidEventError) as exc:
+        raise StateError(f"stored event does not decode: {exc}") from exc
+
+
+def event_to_json(event: Event) -> str:
+    """``encode_event`` as compact JSON text (keys sorted, so equal events give equal text)."""
+    return to_json(encode_event(event))
+
+
+def event_from_json(text: str | bytes) -> Event:
+    """Invert :func:`event_to_json`.
+
+    Raises:
+        StateError: the text is not JSON or not a stored event.
+    """
+    return decode_event(from_json(text))
+
+
+def _optional_event(data: Any) -> Event | None:
+    return None if data is None else decode_event(data)
+
+
+def encode_conflict(conflict: Conflict) -> dict[str, Any]:
+    """The JSON-able dict for a conflict-log entry (events nested with :func:`encode_event`)."""
+    return {
+        "v": FORMAT_VERSION,
+        "saljstod_id": conflict.saljstod_id,
+        "outlook_id": conflict.outlook_id,
+        "kind": conflict.kind,
+        "resolution": conflict.resolution,
+        "fields": list(conflict.fields),
+        "overridden": None if conflict.overridden is None else conflict.overridden.value,
+        "saljstod": None if conflict.saljstod is None else encode_event(conflict.saljstod),
+        "outlook": None if conflict.outlook is None else encode_event(conflict.outlook),
+        "base": None if conflict.base is None else encode_event(conflict.base),
+        "detail": conflict.detail,
+    }
+
+
+def decode_conflict(data: Mapping[str, Any]) -> Conflict:
+    """Invert :func:`encode_conflict`.
+
+    Raises:
+        StateError: the dict is not a stored conflict.
+    """
+    try:
+        overridden = data.get("overridden")
+        return Conflict(
+            saljstod_id=data.get("saljstod_id"),
+            outlook_id=data.get("outlook_id"),
+            kind=data["kind"],
+            resolution=data["resolution"],
+            fields=tuple(data.get("fields", ())),
+            overridden=None if overridden is None else Side(overridden),
+            saljstod=_optional_event(data.get("saljstod")),
+            outlook=_optional_event(data.get("outlook")),
+            base=_optional_event(data.get("base")),
+            detail=data.get("detail", ""),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StateError(f"stored conflict does not decode: {exc}") from exc
+
+
+def to_json(data: Mapping[str, Any]) -> str:
+    """Compact, key-sorted JSON text for an encoded dict."""
+    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def from_json(text: str | bytes) -> dict[str, Any]:
+    """Parse JSON text written by :func:`to_json`.
+
+    Raises:
+        StateError: the text is not a JSON object.
+    """
+    try:
+        data = json.loads(text)
+    except (TypeError, ValueError) as exc:
+        raise StateError("stored state is not valid JSON") from exc
+    if not isinstance(data, dict):
+        raise StateError("stored state is not a JSON object")
+    return data

@@ -1,0 +1,535 @@
+"""A :class:`~outlook_sync.protocols.StateStore` in a SQL database (SQLite or PostgreSQL).
+
+Theory of operation
+-------------------
+The store works on one DB-API connection and a :class:`~outlook_sync.adapters.sql.dialect.
+Dialect`. Reads run in whatever transaction the connection has; every write
+(:meth:`SqlStateStore.commit`, the lock, the small log edits) opens a write transaction,
+applies everything and ends with ``connection.commit()`` — or ``rollback()`` and a
+:class:`~outlook_sync.errors.StateError` naming the problem, with nothing written.
+
+Sharing a connection with :class:`~outlook_sync.adapters.sql.SqlCalendar` (built with
+``commit=False``) is how "write an activity and record its link in one transaction"
+works: the calendar's writes stay in the open transaction and this store's ``commit``
+commits them together with the link state. A failed state commit rolls both back.
+
+The lock is a row ``(user_name, owner token, expires_at)``. Taking it is one upsert
+that only overwrites a row whose expiry has passed (by the database server's clock),
+followed by reading back the owner: exactly one of several racing processes finds its
+own token. Leaving the ``with`` block deletes the row if it still carries our token; a
+holder that died leaves a row that the next sync takes over after ``ttl``.
+
+Links are fetched by id in chunks (``IN`` lists on SQLite, one ``= ANY(array)`` per
+10 000 ids on PostgreSQL) over the primary key and the unique ``outlook_id`` index, so
+an incremental sync loads only the links it needs, whatever the total.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from outlook_sync.adapters.sql.dialect import Dialect, dialect_for, redact
+from outlook_sync.adapters.sql.migrations import migrate
+from outlook_sync.errors import StateError, SyncInProgressError
+from outlook_sync.model import Cursor, Link, Side
+from outlook_sync.protocols import StateChange
+from outlook_sync.records import Conflict, DeletedItem, Quarantined
+from outlook_sync.state import codec
+from outlook_sync.state.sql import schema
+
+__all__ = ["SqlStateStore"]
+
+_T = TypeVar("_T")
+
+_LINK_COLUMNS = "saljstod_id, outlook_id, base, saljstod_version, outlook_version, gone"
+
+
+def _utc_key(value: dt.datetime) -> str:
+    """Fixed-width UTC text that sorts like the instants it stands for."""
+    return value.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
+def _side(text: str) -> Side:
+    try:
+        return Side(text)
+    except ValueError as exc:
+        raise StateError(f"stored side {text!r} is unknown") from exc
+
+
+def _link(row: Sequence[Any]) -> Link:
+    return Link(
+        saljstod_id=row[0],
+        outlook_id=row[1],
+        base=codec.event_from_json(row[2]),
+        saljstod_version=row[3],
+        outlook_version=row[4],
+        gone=None if row[5] is None else _side(row[5]),
+    )
+
+
+def _link_row(user: str, link: Link) -> tuple[Any, ...]:
+    return (
+        user,
+        link.saljstod_id,
+        link.outlook_id,
+        codec.event_to_json(link.base),
+        link.saljstod_version,
+        link.outlook_version,
+        None if link.gone is None else link.gone.value,
+    )
+
+
+def _datetime(text: str | None, zone: str | None) -> dt.datetime | None:
+    return None if text is None else codec.decode_datetime(text, zone)
+
+
+class SqlStateStore:
+    """Per-user sync state in SQL tables (``outlook_sync_*``), on one DB-API connection.
+
+    Args:
+        connection: an open ``sqlite3`` or psycopg 3 connection.
+        dialect: ``"sqlite"`` or ``"postgresql"``; detected from the connection if omitted.
+        migrate: apply missing schema migrations now (the default). With ``False`` the
+            schema must have been created by :func:`outlook_sync.adapters.sql.upgrade`.
+        close_connection: close the connection in :meth:`close` (stores that opened
+            their own connection).
+        label: what ``repr`` shows for the database; never a DSN or password.
+
+    A store is safe to share between threads (calls are serialised); a connection
+    shared with a :class:`~outlook_sync.adapters.sql.SqlCalendar` must then be used from
+    the same threads only.
+
+    Raises:
+        StateError: the schema could not be created or upgraded.
+        SchemaVersionError: the database was written by a newer outlook_sync.
+    """
+
+    def __init__(
+        self,
+        connection: Any,
+        *,
+        dialect: str | Dialect | None = None,
+        migrate: bool = True,
+        close_connection: bool = False,
+        label: str | None = None,
+    ) -> None:
+        self._connection = connection
+        self._dialect = dialect_for(connection, dialect)
+        self._close_connection = close_connection
+        self._label = label or self._dialect.name
+        self._mutex = threading.RLock()
+        self._errors = self._dialect.driver_errors()
+        if migrate:
+            migrate_schema(connection, self._dialect)
+
+    @classmethod
+    def connect_postgresql(cls, dsn: str, **kwargs: Any) -> SqlStateStore:
+        """Open a psycopg 3 connection to ``dsn`` and build a store that owns it.
+
+        The DSN (and its password) is not kept and never appears in errors or reprs.
+
+        Raises:
+            StateError: the connection failed (message redacted).
+            ConfigurationError: psycopg is not installed (``pip install outlook_sync[postgres]``).
+        """
+        from outlook_sync.adapters.sql.connect import connect_postgresql
+
+        connection, label = connect_postgresql(dsn, error=StateError)
+        return cls(connection, dialect="postgresql", close_connection=True, label=label, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(dialect={self._dialect.name!r}, database={self._label!r})"
+
+    @property
+    def connection(self) -> Any:
+        """The DB-API connection (to share with a ``SqlCalendar(..., commit=False)``)."""
+        return self._connection
+
+    @property
+    def dialect(self) -> Dialect:
+        """The SQL dialect in use."""
+        return self._dialect
+
+    def close(self) -> None:
+        """Close the connection if this store opened it. Idempotent."""
+        if self._close_connection:
+            self._connection.close()
+
+    def __enter__(self) -> SqlStateStore:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # -- plumbing --------------------------------------------------------------------
+
+    def _run(self, what: str, body: Callable[[], _T]) -> _T:
+        """Run ``body`` holding the mutex; translate driver errors (the one place)."""
+        with self._mutex:
+            try:
+                return body()
+            except self._errors as exc:
+                raise StateError(
+                    f"state store: {what} failed: {type(exc).__name__}: {redact(str(exc))}"
+                ) from exc
+
+    def _write(self, what: str, body: Callable[[], None]) -> None:
+        """Run ``body`` in a write transaction and commit, or roll back and raise."""
+
+        def transaction() -> None:
+            try:
+                self._dialect.begin(self._connection, write=True)
+                body()
+                self._connection.commit()
+            except BaseException:
+                self._connection.rollback()
+                raise
+
+        self._run(what, transaction)
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return list(self._dialect.execute(self._connection, sql, params).fetchall())
+
+    # -- the lock --------------------------------------------------------------------
+
+    @contextmanager
+    def lock(self, user: str, *, ttl: dt.timedelta) -> Iterator[None]:
+        """Hold the user's sync lock for the ``with`` block (works across processes).
+
+        Taking and releasing the lock commit the connection. If the block raises, the
+        connection's uncommitted work is rolled back before the lock is released.
+
+        Raises:
+            SyncInProgressError: another holder has the lock and it has not expired.
+            StateError: the lock table could not be read or written.
+        """
+        token = secrets.token_hex(16)
+        seconds = max(ttl.total_seconds(), 0.0)
+        epoch = self._dialect.epoch_sql
+        owner: list[str | None] = [None]
+
+        def take() -> None:
+            self._dialect.execute(
+                self._connection,
+                "INSERT INTO outlook_sync_locks (user_name, owner, expires_at)"
+                f" VALUES (?, ?, {epoch} + ?)"
+                " ON CONFLICT (user_name) DO UPDATE"
+                " SET owner = excluded.owner, expires_at = excluded.expires_at"
+                f" WHERE outlook_sync_locks.expires_at <= {epoch}",
+                (user, token, seconds),
+            )
+            rows = self._rows("SELECT owner FROM outlook_sync_locks WHERE user_name = ?", (user,))
+            owner[0] = rows[0][0] if rows else None
+
+        self._write("taking the sync lock", take)
+        if owner[0] != token:
+            raise SyncInProgressError(f"a sync for {user!r} is already running", user=user)
+        try:
+            yield
+        except BaseException:
+            self._run("rolling back", self._connection.rollback)
+            raise
+        finally:
+            self._write(
+                "releasing the sync lock",
+                lambda: self._dialect.execute(
+                    self._connection,
+                    "DELETE FROM outlook_sync_locks WHERE user_name = ? AND owner = ?",
+                    (user, token),
+                ),
+            )
+
+    # -- reads -----------------------------------------------------------------------
+
+    def links(
+        self,
+        user: str,
+        *,
+        saljstod_ids: Iterable[str] | None = None,
+        outlook_ids: Iterable[str] | None = None,
+    ) -> list[Link]:
+        """Links touching any of the given ids; every link of the user when both are ``None``.
+
+        Raises:
+            StateError: the links could not be read or decoded.
+        """
+
+        def read() -> list[Link]:
+            base = f"SELECT {_LINK_COLUMNS} FROM outlook_sync_links WHERE user_name = ?"
+            if saljstod_ids is None and outlook_ids is None:
+                return [_link(row) for row in self._rows(base + " ORDER BY saljstod_id", (user,))]
+            found: dict[str, Link] = {}
+            for column, ids in (("saljstod_id", saljstod_ids), ("outlook_id", outlook_ids)):
+                wanted = sorted(set(ids or ()))
+                for condition, params in self._dialect.id_list(column, wanted):
+                    for row in self._rows(f"{base} AND {condition}", (user, *params)):
+                        found.setdefault(row[0], _link(row))
+            return [found[key] for key in sorted(found)]
+
+        return self._run("reading links", read)
+
+    def link_count(self, user: str) -> int:
+        """How many links the user has."""
+        sql = "SELECT count(*) FROM outlook_sync_links WHERE user_name = ?"
+        return int(self._run("counting links", lambda: self._rows(sql, (user,)))[0][0])
+
+    def cursor(self, user: str, side: Side) -> Cursor:
+        """The cursor stored for ``side`` (an initial cursor if none)."""
+        sql = (
+            "SELECT watermark, watermark_zone, token FROM outlook_sync_cursors"
+            " WHERE user_name = ? AND side = ?"
+        )
+        rows = self._run("reading a cursor", lambda: self._rows(sql, (user, side.value)))
+        if not rows:
+            return Cursor()
+        return Cursor(watermark=_datetime(rows[0][0], rows[0][1]), token=rows[0][2])
+
+    def last_sync(self, user: str) -> dt.datetime | None:
+        """The user-visible date and time of the last sync."""
+        sql = "SELECT last_sync, last_sync_zone FROM outlook_sync_users WHERE user_name = ?"
+        rows = self._run("reading the last sync", lambda: self._rows(sql, (user,)))
+        return _datetime(rows[0][0], rows[0][1]) if rows else None
+
+    def _keys(self, table: str, user: str) -> list[tuple[Side, str]]:
+        sql = f"SELECT side, item_id FROM {table} WHERE user_name = ? ORDER BY seq"
+        rows = self._run(f"reading {table}", lambda: self._rows(sql, (user,)))
+        return [(_side(side), item_id) for side, item_id in rows]
+
+    def pending(self, user: str) -> list[tuple[Side, str]]:
+        """Items to re-examine next sync, in the order they were added."""
+        return self._keys("outlook_sync_pending", user)
+
+    def intents(self, user: str) -> list[tuple[Side, str]]:
+        """Open create intents ``(target side, source id)``, in the order they were added."""
+        return self._keys("outlook_sync_intents", user)
+
+    def conflicts(self, user: str) -> list[Conflict]:
+        """The conflict log, oldest first."""
+        sql = "SELECT record FROM outlook_sync_conflicts WHERE user_name = ? ORDER BY seq"
+        rows = self._run("reading conflicts", lambda: self._rows(sql, (user,)))
+        return [codec.decode_conflict(codec.from_json(row[0])) for row in rows]
+
+    def quarantine(self, user: str) -> list[Quarantined]:
+        """Items set aside, in the order they were first quarantined."""
+        sql = (
+            "SELECT side, item_id, reason FROM outlook_sync_quarantine"
+            " WHERE user_name = ? ORDER BY seq"
+        )
+        rows = self._run("reading the quarantine", lambda: self._rows(sql, (user,)))
+        return [Quarantined(side=_side(s), item_id=i, reason=r) for s, i, r in rows]
+
+    def deleted_items(self, user: str) -> list[DeletedItem]:
+        """Items the sync deleted and can still restore, oldest first."""
+        sql = (
+            "SELECT side, item_id, event, partner_id, deleted_at, deleted_at_zone"
+            " FROM outlook_sync_deleted WHERE user_name = ? ORDER BY seq"
+        )
+        rows = self._run("reading deleted items", lambda: self._rows(sql, (user,)))
+        return [
+            DeletedItem(
+                side=_side(row[0]),
+                item_id=row[1],
+                event=codec.event_from_json(row[2]),
+                partner_id=row[3],
+                deleted_at=codec.decode_datetime(row[4], row[5]),
+            )
+            for row in rows
+        ]
+
+    # -- small writes ----------------------------------------------------------------
+
+    def forget_deleted(self, user: str, side: Side, item_id: str) -> None:
+        """Drop one entry of the deleted-items log (after a restore)."""
+        self._write(
+            "forgetting a deleted item",
+            lambda: self._dialect.execute(
+                self._connection,
+                "DELETE FROM outlook_sync_deleted WHERE user_name = ? AND side = ? AND item_id = ?",
+                (user, side.value, item_id),
+            ),
+        )
+
+    def expire_deleted(self, user: str, before: dt.datetime) -> int:
+        """Drop deleted-items entries older than ``before``; return how many."""
+        count = [0]
+
+        def expire() -> None:
+            cursor = self._dialect.execute(
+                self._connection,
+                "DELETE FROM outlook_sync_deleted WHERE user_name = ? AND deleted_at_utc < ?",
+                (user, _utc_key(before)),
+            )
+            count[0] = max(cursor.rowcount, 0)
+
+        self._write("expiring deleted items", expire)
+        return count[0]
+
+    def clear_conflicts(self, user: str) -> None:
+        """Empty the user's conflict log."""
+        self._write(
+            "clearing conflicts",
+            lambda: self._dialect.execute(
+                self._connection, "DELETE FROM outlook_sync_conflicts WHERE user_name = ?", (user,)
+            ),
+        )
+
+    # -- the atomic commit -----------------------------------------------------------
+
+    def commit(self, user: str, change: StateChange) -> None:
+        """Apply ``change`` (and any shared calendar writes) in one transaction.
+
+        Raises:
+            StateError: the change would give an item two links, or the database
+                failed; nothing was written.
+        """
+        self._write("committing sync state", lambda: self._apply(user, change))
+
+    def _apply(self, user: str, change: StateChange) -> None:
+        d, c = self._dialect, self._connection
+        d.executemany(
+            c,
+            "DELETE FROM outlook_sync_links"
+            " WHERE user_name = ? AND saljstod_id = ? AND outlook_id = ?",
+            [(user, s_id, o_id) for s_id, o_id in change.drop_links],
+        )
+        if change.put_links:
+            self._check_one_to_one(user, change.put_links)
+            d.executemany(
+                c,
+                f"INSERT INTO outlook_sync_links (user_name, {_LINK_COLUMNS})"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (user_name, saljstod_id) DO UPDATE SET"
+                " base = excluded.base, saljstod_version = excluded.saljstod_version,"
+                " outlook_version = excluded.outlook_version, gone = excluded.gone",
+                [_link_row(user, link) for link in change.put_links],
+            )
+        self._apply_keys("outlook_sync_pending", user, change.clear_pending, change.add_pending)
+        self._apply_keys("outlook_sync_intents", user, change.clear_intents, change.add_intents)
+        d.executemany(
+            c,
+            "INSERT INTO outlook_sync_conflicts (user_name, record) VALUES (?, ?)",
+            [(user, codec.to_json(codec.encode_conflict(x))) for x in change.conflicts],
+        )
+        self._apply_deleted(user, change.deleted)
+        d.executemany(
+            c,
+            "DELETE FROM outlook_sync_quarantine WHERE user_name = ? AND side = ? AND item_id = ?",
+            [(user, side.value, item_id) for side, item_id in change.unquarantine],
+        )
+        d.executemany(
+            c,
+            "INSERT INTO outlook_sync_quarantine (user_name, side, item_id, reason)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT (user_name, side, item_id)"
+            " DO UPDATE SET reason = excluded.reason",
+            [(user, q.side.value, q.item_id, q.reason) for q in change.quarantine],
+        )
+        self._apply_cursors(user, change.cursors)
+        if change.clear_last_sync or change.last_sync is not None:
+            when = change.last_sync
+            text, zone = (None, None) if when is None else codec.encode_datetime(when)
+            d.execute(
+                c,
+                "INSERT INTO outlook_sync_users (user_name, last_sync, last_sync_zone)"
+                " VALUES (?, ?, ?) ON CONFLICT (user_name) DO UPDATE"
+                " SET last_sync = excluded.last_sync, last_sync_zone = excluded.last_sync_zone",
+                (user, text, zone),
+            )
+
+    def _check_one_to_one(self, user: str, put: Sequence[Link]) -> None:
+        by_s = {link.saljstod_id: link.outlook_id for link in put}
+        by_o = {link.outlook_id: link.saljstod_id for link in put}
+        if len(by_s) != len(put) or len(by_o) != len(put):
+            raise _LinkClash("the change links one item twice")
+        sql = f"SELECT {_LINK_COLUMNS} FROM outlook_sync_links WHERE user_name = ?"
+        for column, ids in (("saljstod_id", sorted(by_s)), ("outlook_id", sorted(by_o))):
+            for condition, params in self._dialect.id_list(column, ids):
+                for row in self._rows(f"{sql} AND {condition}", (user, *params)):
+                    s_id, o_id = row[0], row[1]
+                    if by_s.get(s_id, o_id) != o_id:
+                        raise _LinkClash(f"Säljstöd item {s_id} is already linked")
+                    if by_o.get(o_id, s_id) != s_id:
+                        raise _LinkClash(f"Outlook item {o_id} is already linked")
+
+    def _apply_keys(
+        self,
+        table: str,
+        user: str,
+        clear: Sequence[tuple[Side, str]],
+        add: Sequence[tuple[Side, str]],
+    ) -> None:
+        d, c = self._dialect, self._connection
+        d.executemany(
+            c,
+            f"DELETE FROM {table} WHERE user_name = ? AND side = ? AND item_id = ?",
+            [(user, side.value, item_id) for side, item_id in clear],
+        )
+        d.executemany(
+            c,
+            f"INSERT INTO {table} (user_name, side, item_id) VALUES (?, ?, ?)"
+            " ON CONFLICT (user_name, side, item_id) DO NOTHING",
+            [(user, side.value, item_id) for side, item_id in add],
+        )
+
+    def _apply_deleted(self, user: str, deleted: Sequence[DeletedItem]) -> None:
+        rows = []
+        for entry in deleted:
+            text, zone = codec.encode_datetime(entry.deleted_at)
+            rows.append(
+                (
+                    user,
+                    entry.side.value,
+                    entry.item_id,
+                    entry.partner_id,
+                    codec.event_to_json(entry.event),
+                    text,
+                    zone,
+                    _utc_key(entry.deleted_at),
+                )
+            )
+        self._dialect.executemany(
+            self._connection,
+            "INSERT INTO outlook_sync_deleted (user_name, side, item_id, partner_id, event,"
+            " deleted_at, deleted_at_zone, deleted_at_utc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (user_name, side, item_id) DO UPDATE SET"
+            " partner_id = excluded.partner_id, event = excluded.event,"
+            " deleted_at = excluded.deleted_at, deleted_at_zone = excluded.deleted_at_zone,"
+            " deleted_at_utc = excluded.deleted_at_utc",
+            rows,
+        )
+
+    def _apply_cursors(self, user: str, cursors: Sequence[tuple[Side, Cursor]]) -> None:
+        rows = []
+        for side, cursor in cursors:
+            text, zone = (
+                (None, None)
+                if cursor.watermark is None
+                else codec.encode_datetime(cursor.watermark)
+            )
+            rows.append((user, side.value, text, zone, cursor.token))
+        self._dialect.executemany(
+            self._connection,
+            "INSERT INTO outlook_sync_cursors (user_name, side, watermark, watermark_zone, token)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_name, side) DO UPDATE SET"
+            " watermark = excluded.watermark, watermark_zone = excluded.watermark_zone,"
+            " token = excluded.token",
+            rows,
+        )
+
+
+class _LinkClash(StateError):
+    """A commit would give an item two links (raised inside the transaction)."""
+
+
+def migrate_schema(connection: Any, dialect: Dialect) -> int:
+    """Apply the state store's migrations on ``connection``; return the schema version.
+
+    Raises:
+        StateError: the upgrade failed; nothing changed.
+        SchemaVersionError: the database is newer than this library.
+    """
+    return migrate(connection, dialect, schema.COMPONENT, schema.MIGRATIONS)

@@ -1,0 +1,124 @@
+"""Shared pytest fixtures.
+
+Real databases:
+
+- ``pg_dsn`` (session): a DSN for a real PostgreSQL. Taken from ``$OUTLOOK_SYNC_PG_DSN``
+  if set; otherwise the suite starts a throwaway cluster
+  (:class:`outlook_sync.testing.postgres.PostgresCluster`) when the server binaries are
+  installed. With neither, PostgreSQL tests are skipped -- except under ``CI=true``,
+  where a missing server is a failure.
+- ``sql_db`` (function, parametrised ``sqlite`` / ``postgresql``): an empty database for
+  one test (a SQLite file, or a fresh PostgreSQL schema), with ``connect()`` to open as
+  many connections to it as the test needs (sync, host application, other users).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from outlook_sync.adapters.sql.dialect import Dialect, dialect_for
+
+PG_DSN_ENV = "OUTLOOK_SYNC_PG_DSN"
+
+
+def _missing_server(reason: str) -> None:
+    if os.environ.get("CI", "").strip().lower() == "true":
+        pytest.fail(f"PostgreSQL is required under CI=true: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def pg_dsn() -> Iterator[str]:
+    """A DSN for a real PostgreSQL server (env, or a throwaway cluster started here)."""
+    from_env = os.environ.get(PG_DSN_ENV)
+    if from_env:
+        yield from_env
+        return
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        _missing_server("psycopg is not installed (pip install 'outlook_sync[postgres]')")
+    from outlook_sync.testing.postgres import PostgresCluster, PostgresClusterError, find_bin_dir
+
+    if find_bin_dir() is None:
+        _missing_server(f"no PostgreSQL server binaries and no ${PG_DSN_ENV}")
+    cluster = PostgresCluster()
+    try:
+        cluster.start()
+    except PostgresClusterError as exc:
+        _missing_server(f"the throwaway PostgreSQL cluster did not start: {exc}")
+    try:
+        yield cluster.dsn
+    finally:
+        cluster.stop()
+
+
+class SqlDatabase:
+    """One empty test database; ``connect()`` opens connections to it."""
+
+    def __init__(self, name: str, *, path: Path | None = None, dsn: str = "", schema: str = ""):
+        self.name = name
+        self._path = path
+        self._dsn = dsn
+        self.schema = schema
+        self._connections: list[Any] = []
+
+    def __repr__(self) -> str:
+        return f"SqlDatabase({self.name!r})"
+
+    @property
+    def dialect(self) -> Dialect:
+        return dialect_for(None, self.name)
+
+    def connect(self) -> Any:
+        """A new DB-API connection (closed at the end of the test)."""
+        connection: Any
+        if self.name == "sqlite":
+            connection = sqlite3.connect(self._path or ":memory:", timeout=30)
+        else:
+            import psycopg
+
+            connection = psycopg.connect(self._dsn, options=f"-c search_path={self.schema}")
+        self._connections.append(connection)
+        return connection
+
+    def close(self) -> None:
+        for connection in reversed(self._connections):
+            try:
+                connection.rollback()
+            finally:
+                connection.close()
+
+
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
+)
+def sql_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlDatabase]:
+    """An empty database of each dialect (a fresh schema per test on PostgreSQL)."""
+    if request.param == "sqlite":
+        database = SqlDatabase("sqlite", path=tmp_path / "saljstod.db")
+        try:
+            yield database
+        finally:
+            database.close()
+        return
+    import psycopg
+
+    dsn = request.getfixturevalue("pg_dsn")
+    schema = f"t_{secrets.token_hex(6)}"
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+    database = SqlDatabase("postgresql", dsn=dsn, schema=schema)
+    try:
+        yield database
+    finally:
+        database.close()
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")
