@@ -47,7 +47,16 @@ from outlook_sync.errors import (
     ListingError,
     OutlookSyncError,
 )
-from outlook_sync.model import BrokenItem, Cursor, Item, Link, Listing, Side, check_aware
+from outlook_sync.model import (
+    BrokenItem,
+    Cursor,
+    Event,
+    Item,
+    Link,
+    Listing,
+    Side,
+    check_aware,
+)
 from outlook_sync.policy import SyncPolicy
 from outlook_sync.protocols import Calendar, StateChange, StateStore
 from outlook_sync.records import Conflict, DeletedItem, Failure
@@ -366,9 +375,15 @@ class Synchronizer:
         if isinstance(action, Delete):
             return self._delete(action, tally)
         if isinstance(action, LinkPair):
+            link = action.link
+            versions = {_S: link.saljstod_version, _O: link.outlook_version}
+            for side in action.stamp:
+                versions[side] = self._stamp(side, link.id(side), link.base, versions[side],
+                                             partner=link.id(side.other))
             if action.new_link:
                 tally.linked += 1
-            return StateChange(put_links=(action.link,))
+            return StateChange(put_links=(attrs.evolve(link, saljstod_version=versions[_S],
+                                                       outlook_version=versions[_O]),))
         tally.unlinked += 1
         return StateChange(drop_links=((action.saljstod_id, action.outlook_id),))
 
@@ -377,18 +392,11 @@ class Synchronizer:
         created = self.calendar(target).create(action.event, partner_key=action.source_id)
         tally.wrote("create", target)
         source_version = action.source_version
-        if action.source_partner_key not in (None, created.id):
-            # The source is a copy still naming another item's partner: rewrite it so
-            # that no two items claim one partner. Best effort: the link is what counts.
-            try:
-                fixed = self.calendar(source_side).update(
-                    action.source_id, action.event, expected_version=action.source_version,
-                    partner_key=created.id,
-                )
-                source_version = fixed.version
-            except BackendError as exc:
-                log.info("could not rewrite the partner key of %s %s: %s",
-                         source_side, action.source_id, exc)
+        if action.source_partner_key != created.id:
+            # Stamp the source with its new partner's id. This also rewrites the stale
+            # key of a user's copy, so that no two items claim one partner.
+            source_version = self._stamp(source_side, action.source_id, action.event,
+                                         source_version, partner=created.id)
         ids = {target: (created.id, created.version), source_side: (action.source_id,
                                                                     source_version)}
         link = Link(
@@ -407,14 +415,35 @@ class Synchronizer:
             conflicts=(action.conflict,) if action.conflict else (),
         )
 
+    def _stamp(self, side: Side, item_id: str, event: Event, version: str, *,
+               partner: str) -> str:
+        """Write ``partner`` as the item's partner key; return the item's new version.
+
+        Best effort: the link state is what counts, the key is a safety net. A failure
+        is logged and the old version returned.
+        """
+        try:
+            return self.calendar(side).update(
+                item_id, event, expected_version=version, partner_key=partner
+            ).version
+        except BackendError as exc:
+            log.info("could not store the partner key on %s item %s: %s", side, item_id, exc)
+            return version
+
     def _update(self, action: Update, tally: _Tally) -> StateChange:
         versions = {_S: action.saljstod_version, _O: action.outlook_version}
+        ids = {_S: action.saljstod_id, _O: action.outlook_id}
         for write in action.writes:
             written = self.calendar(write.side).update(
-                write.item_id, write.event, expected_version=write.expected_version
+                write.item_id, write.event, expected_version=write.expected_version,
+                partner_key=ids[write.side.other] if write.side in action.stamp else None,
             )
             tally.wrote("update", write.side)
             versions[write.side] = written.version
+        for side in action.stamp:
+            if not any(write.side is side for write in action.writes):
+                versions[side] = self._stamp(side, ids[side], action.base, versions[side],
+                                             partner=ids[side.other])
         if action.new_link:
             tally.linked += 1
         if action.conflict is not None:

@@ -87,7 +87,9 @@ class Calendar(Protocol):
         expected_version: str,
         partner_key: str | None = None,
     ) -> Item:
-        """Replace the item's content (and partner key, if given) if still at the version.
+        """Replace the item's content if still at the version.
+
+        ``partner_key``, when given, replaces the partner key; ``None`` keeps it.
 
         Raises:
             VersionConflictError: the item changed since ``expected_version``.

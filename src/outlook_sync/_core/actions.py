@@ -78,6 +78,8 @@ class Update:
     outlook_version: str
     new_link: bool = False
     conflict: Conflict | None = None
+    #: sides whose item must be stamped with its partner's id (a newly adopted pair).
+    stamp: tuple[Side, ...] = ()
 
 
 @attrs.frozen(kw_only=True)
@@ -97,6 +99,8 @@ class LinkPair:
 
     link: Link
     new_link: bool
+    #: sides whose item must be stamped with its partner's id (a newly adopted pair).
+    stamp: tuple[Side, ...] = ()
 
 
 @attrs.frozen(kw_only=True)

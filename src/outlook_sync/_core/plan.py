@@ -254,6 +254,14 @@ class _Planner:
         conflict: Conflict | None,
         new_link: bool = False,
     ) -> None:
+        stamp: tuple[Side, ...] = ()
+        if new_link:
+            # A pair linked for the first time: each item should carry its partner's id,
+            # so that lost link state can be rebuilt and "unlinked" means "no key".
+            stamp = tuple(
+                side for side in (_S, _O)
+                if (item := items[side]) is not None and item.partner_key != link.id(side.other)
+            )
         writes = []
         for side in (_S, _O):
             item = items[side]
@@ -277,6 +285,7 @@ class _Planner:
                         outlook_version=self._version(link, items, _O),
                     ),
                     new_link=new_link,
+                    stamp=stamp,
                 )
             )
             return
@@ -290,6 +299,7 @@ class _Planner:
                 outlook_version=self._version(link, items, _O),
                 new_link=new_link,
                 conflict=conflict,
+                stamp=stamp,
             )
         )
 

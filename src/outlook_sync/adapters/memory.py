@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
 import attrs
 
@@ -28,7 +27,6 @@ from outlook_sync.model import BrokenItem, Cursor, Event, Item, Listing, check_a
 __all__ = ["InMemoryCalendar"]
 
 Clock = Callable[[], dt.datetime]
-_KEEP: Any = object()
 
 
 def _utc_now() -> dt.datetime:
@@ -161,9 +159,11 @@ class InMemoryCalendar:
         event: Event,
         *,
         expected_version: str | None = None,
-        partner_key: str | None = _KEEP,
+        partner_key: str | None = None,
     ) -> Item:
         """Replace an item's content; with ``expected_version``, only if unchanged.
+
+        ``partner_key=None`` leaves the partner key as it is.
 
         Called without ``expected_version`` it acts as a user editing the item.
 
@@ -174,13 +174,21 @@ class InMemoryCalendar:
         if expected_version is not None:
             self._fault("update")
         with self._lock:
+            if expected_version is None and item_id in self._broken:
+                # a user repairing an unreadable item
+                broken = self._broken[item_id]
+                self._store(item_id, event,
+                            partner_key or broken.partner_key)
+                item = self._items[item_id].item
+                self._notify(item_id)
+                return item
             stored = self._existing(item_id)
             if expected_version is not None and stored.item.version != expected_version:
                 raise VersionConflictError(
                     f"{self.name}: item {item_id} changed since version {expected_version}",
                     item_id=item_id,
                 )
-            key = stored.item.partner_key if partner_key is _KEEP else partner_key
+            key = partner_key or stored.item.partner_key
             self._store(item_id, event, key)
             if expected_version is not None:
                 self.write_log.append(("update", item_id))

@@ -1,0 +1,125 @@
+"""An invalid appointment never exists: every bad value is refused with the field named."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import attrs
+import pytest
+from hypothesis import given
+
+from outlook_sync import Event, InvalidEventError, ShowAs
+from outlook_sync.model import MAX_BODY_CHARS, Listing
+from tests.strategies import events
+from tests.world import STOCKHOLM, UTC, meeting
+
+NY = dt.timezone(dt.timedelta(hours=-5))
+
+
+def test_a_meeting_with_only_subject_start_and_end_gets_defaults() -> None:
+    event = meeting()
+    assert event.location == ""
+    assert event.show_as is ShowAs.BUSY
+    assert event.reminder_minutes is None
+    assert event.all_day is False
+
+
+def test_arguments_are_keyword_only() -> None:
+    start = dt.datetime(2026, 1, 1, 9, tzinfo=UTC)
+    with pytest.raises(TypeError):
+        Event("Möte", start, start)  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"end": dt.datetime(2026, 12, 1, 8, tzinfo=STOCKHOLM)}, "end"),
+        ({"start": dt.datetime(2026, 12, 1, 9)}, "start"),
+        ({"end": dt.datetime(2026, 12, 1, 10)}, "end"),
+        ({"subject": "x" * 256}, "subject"),
+        ({"location": "\ud800"}, "location"),
+        ({"subject": "Möte\x00"}, "subject"),
+        ({"body": "x" * (MAX_BODY_CHARS + 1)}, "body"),
+        ({"body": "a\x07b"}, "body"),
+        ({"show_as": "sometimes"}, "show_as"),
+        ({"reminder_minutes": -5}, "reminder_minutes"),
+        ({"reminder_minutes": True}, "reminder_minutes"),
+        ({"categories": ["a,b"]}, "categories"),
+        ({"categories": "Kund"}, "categories"),
+        ({"start": dt.datetime(1, 1, 1, tzinfo=UTC)}, "start"),
+        ({"end": dt.datetime(9999, 12, 31, tzinfo=UTC)}, "end"),
+        ({"start": dt.datetime(1899, 12, 30, tzinfo=UTC)}, "start"),
+        ({"private": "yes"}, "private"),
+    ],
+)
+def test_bad_values_are_refused_with_the_field_named(
+    changes: dict[str, object], field: str
+) -> None:
+    with pytest.raises(InvalidEventError) as caught:
+        attrs.evolve(meeting(), **changes)  # type: ignore[arg-type]
+    assert caught.value.field == field
+    assert isinstance(caught.value, ValueError)
+
+
+def test_all_day_events_are_dates_not_midnights() -> None:
+    midnight = dt.datetime(2026, 3, 3, tzinfo=STOCKHOLM)
+    with pytest.raises(InvalidEventError, match="dates, not midnights"):
+        Event(subject="Mässa", start=midnight, end=midnight + dt.timedelta(days=1), all_day=True)
+    day = Event(subject="Mässa", start=dt.date(2026, 3, 3), end=dt.date(2026, 3, 4),
+                all_day=True)
+    assert day.end - day.start == dt.timedelta(days=1)  # type: ignore[operator]
+
+
+def test_an_all_day_event_needs_an_exclusive_end_after_its_start() -> None:
+    with pytest.raises(InvalidEventError, match="exclusive"):
+        Event(subject="Mässa", start=dt.date(2026, 3, 3), end=dt.date(2026, 3, 3), all_day=True)
+
+
+def test_a_timed_event_cannot_have_date_values() -> None:
+    with pytest.raises(InvalidEventError, match="must be a datetime"):
+        Event(subject="Möte", start=dt.date(2026, 3, 3), end=dt.date(2026, 3, 4))
+
+
+def test_zero_length_calls_are_allowed() -> None:
+    start = dt.datetime(2026, 3, 3, 9, tzinfo=UTC)
+    assert Event(subject="Samtal", start=start, end=start).end == start
+
+
+def test_the_same_meeting_written_in_two_zones_is_equal() -> None:
+    stockholm = meeting()
+    utc = attrs.evolve(stockholm, start=stockholm.start.astimezone(UTC),  # type: ignore[union-attr]
+                       end=stockholm.end.astimezone(UTC))  # type: ignore[union-attr]
+    assert stockholm == utc
+    assert hash(stockholm) == hash(utc)
+    assert stockholm.content() == utc.content()
+
+
+def test_last_modified_is_metadata_not_content() -> None:
+    a = attrs.evolve(meeting(), last_modified=dt.datetime(2026, 1, 1, tzinfo=UTC))
+    b = attrs.evolve(meeting(), last_modified=dt.datetime(2026, 2, 1, tzinfo=UTC))
+    assert a == b
+    with pytest.raises(InvalidEventError):
+        attrs.evolve(meeting(), last_modified=dt.datetime(2026, 1, 1))
+
+
+def test_outlook_line_endings_and_category_order_do_not_make_a_difference() -> None:
+    a = meeting(body="rad 1\r\nrad 2", categories=["Kund", "Viktigt", "kund"])
+    b = meeting(body="rad 1\nrad 2", categories=["Viktigt", "Kund"])
+    assert a == b
+    assert a.categories == ("Kund", "Viktigt")
+
+
+def test_match_key_ignores_case_and_spacing_of_the_subject() -> None:
+    assert meeting("Kundmöte  ACME").match_key == meeting(" kundmöte acme ").match_key
+    assert meeting("Kundmöte").match_key != meeting("Kundmöte", hour=10).match_key
+
+
+def test_a_listing_of_items_converts_iterables() -> None:
+    listing = Listing(items=iter(()), complete=True, deleted=["x"])
+    assert listing.items == ()
+    assert listing.deleted == frozenset({"x"})
+
+
+@given(events())
+def test_every_generated_event_survives_evolve_unchanged(event: Event) -> None:
+    assert attrs.evolve(event) == event
