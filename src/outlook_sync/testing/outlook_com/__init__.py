@@ -1,0 +1,65 @@
+"""A fake of the desktop Outlook object model, for testing code that drives Outlook over COM.
+
+Windows and Outlook are not needed: :class:`FakeOutlook` stands in for the Outlook process,
+``FakeOutlook.dispatch`` for ``win32com.client.Dispatch("Outlook.Application")`` and
+:func:`with_events` for ``win32com.client.WithEvents``. The objects it hands out have the
+member names of the real object model (``GetNamespace``, ``GetDefaultFolder``, ``Items``,
+``Restrict``, ``AppointmentItem.Save`` ...) and reproduce the documented behaviour a sync tool
+trips over; each module's docstring names the Microsoft documentation page it follows:
+
+- ``_filter``: the ``Restrict`` date format (the user's Windows locale, or nothing matches)
+  and minute precision;
+- ``_appointment``: local-time ``Start`` / ``End`` vs ``StartUTC``, EntryID vs
+  GlobalAppointmentID, ``Copy``, ``UserProperties``, ``Categories`` separators, ``Send``;
+- ``_objects``: folders, ``Items`` (``IncludeRecurrences``), the ``ItemAdd`` /
+  ``ItemChange`` / ``ItemRemove`` events and their gaps;
+- ``_server``: faults (busy, network, unreadable, Outlook closing), cached-mode lag.
+
+Example::
+
+    outlook = FakeOutlook()
+    app = outlook.dispatch()
+    calendar = app.GetNamespace("MAPI").GetDefaultFolder(9)
+    item = calendar.Items.Add(1)
+    item.Subject = "Lunch"
+    item.Save()
+"""
+
+from outlook_sync.testing.outlook_com._appointment import (
+    AppointmentItem,
+    Recipients,
+    UserProperties,
+    UserProperty,
+)
+from outlook_sync.testing.outlook_com._errors import ComError, Fault
+from outlook_sync.testing.outlook_com._objects import (
+    Application,
+    Folder,
+    Folders,
+    Items,
+    Namespace,
+    TimeZone,
+)
+from outlook_sync.testing.outlook_com._server import BULK_THRESHOLD, FakeOutlook, with_events
+from outlook_sync.testing.outlook_com._store import FolderData, ManualClock, Record
+
+__all__ = [
+    "BULK_THRESHOLD",
+    "Application",
+    "AppointmentItem",
+    "ComError",
+    "FakeOutlook",
+    "Fault",
+    "Folder",
+    "FolderData",
+    "Folders",
+    "Items",
+    "ManualClock",
+    "Namespace",
+    "Recipients",
+    "Record",
+    "TimeZone",
+    "UserProperties",
+    "UserProperty",
+    "with_events",
+]

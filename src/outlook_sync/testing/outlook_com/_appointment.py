@@ -1,0 +1,437 @@
+"""The fake ``AppointmentItem`` and its ``UserProperties`` / ``Recipients`` collections.
+
+Member names and semantics follow the Outlook object model reference; the quirks that
+matter for a sync tool, each from Microsoft's documentation:
+
+- ``Start`` / ``End`` / ``LastModificationTime`` are read and written as *local* wall-clock
+  times of ``Application.TimeZones.CurrentTimeZone`` (naive values, as pywin32 hands out COM
+  DATEs); ``StartUTC`` / ``EndUTC`` are the UTC equivalents; ``StartInStartTimeZone`` is the
+  wall clock in ``StartTimeZone``. Changing ``StartTimeZone`` keeps ``StartInStartTimeZone``
+  (the organizer's case) and so moves the instant.
+  https://learn.microsoft.com/en-us/previous-versions/office/developer/office-2010/ff863273(v=office.14)
+  https://learn.microsoft.com/en-us/office/vba/api/outlook.appointmentitem.startutc
+- ``EntryID`` is empty until the item is saved and changes when the item moves to another
+  folder or store ("Solutions should not depend on the EntryID property to be unique unless
+  items will not be moved"); ``GlobalAppointmentID`` does not change then.
+  https://learn.microsoft.com/en-us/office/vba/api/outlook.meetingitem.entryid
+  https://learn.microsoft.com/en-us/previous-versions/office/developer/office-2007/bb207711(v=office.12)
+- ``Copy`` makes a static copy that carries every property (custom ones too) *except* the
+  Global Object ID, which is new ([MS-OXOCAL] 3.1.4.3 "Copying a Calendar Object",
+  https://msdn.microsoft.com/library/ee201844%28v=exchg.80%29.aspx).
+- ``Categories`` is one string delimited by the Windows list separator (``sList``).
+  https://learn.microsoft.com/en-us/office/vba/api/outlook.appointmentitem.categories
+- ``BusyStatus`` takes OlBusyStatus values 0..4
+  (https://learn.microsoft.com/en-us/office/vba/api/outlook.olbusystatus); ``MeetingStatus``
+  OlMeetingStatus (https://learn.microsoft.com/en-us/office/vba/api/outlook.olmeetingstatus).
+- ``UserProperties.Add(Name, Type, AddToFolderFields=True, DisplayFormat)``: the name is at
+  most 64 characters without ``[ ] _ #``; with ``AddToFolderFields=False`` the field exists on
+  the item only (not shown in the folder's view, and not usable in ``Restrict``).
+  https://learn.microsoft.com/en-us/office/vba/api/outlook.userproperties.add
+- ``Send`` would mail a meeting request or update; the fake records every call in
+  ``FakeOutlook.sent`` so a test can prove nothing was sent. ``Save`` never sends.
+
+A custom property of type olDateTime keeps only whole minutes in the fake (the product team's
+observation, matching the minute precision of Outlook's date comparisons above), which is why
+the adapter stores its keys as text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from outlook_sync.testing.outlook_com._errors import (
+    ComError,
+    Fault,
+    invalid_argument,
+    moved_or_deleted,
+)
+from outlook_sync.testing.outlook_com._store import FolderData, Record, UserProp
+from outlook_sync.timezones import zone
+
+if TYPE_CHECKING:
+    from outlook_sync.testing.outlook_com._objects import Folder, Session
+
+__all__ = ["AppointmentItem", "Recipients", "UserProperties", "UserProperty"]
+
+UTC = dt.UTC
+OL_TEXT = 1
+OL_DATETIME = 5
+OL_APPOINTMENT = 26
+
+_PLAIN_FIELDS = {
+    "Subject": str,
+    "Location": str,
+    "Body": str,
+    "Categories": str,
+    "BusyStatus": int,
+    "Sensitivity": int,
+    "AllDayEvent": bool,
+    "ReminderSet": bool,
+    "ReminderMinutesBeforeStart": int,
+    "MeetingStatus": int,
+}
+_READ_ONLY = {
+    "EntryID",
+    "GlobalAppointmentID",
+    "LastModificationTime",
+    "CreationTime",
+    "IsRecurring",
+    "Class",
+    "MessageClass",
+    "UserProperties",
+    "Recipients",
+    "Parent",
+    "Saved",
+    "Duration",
+    "ResponseStatus",
+    "Organizer",
+}
+_WRITABLE = set(_PLAIN_FIELDS) | {
+    "Start",
+    "End",
+    "StartUTC",
+    "EndUTC",
+    "StartInStartTimeZone",
+    "EndInEndTimeZone",
+    "StartTimeZone",
+    "EndTimeZone",
+}
+
+
+def _naive(value: object, member: str) -> dt.datetime:
+    if not isinstance(value, dt.datetime):
+        raise invalid_argument(f"{member}: a date is required")
+    if value.tzinfo is not None:
+        raise invalid_argument(f"{member}: the fake takes naive COM dates, not aware ones")
+    return value
+
+
+def _wall(instant: dt.datetime, windows_zone: str) -> dt.datetime:
+    return instant.astimezone(zone(windows_zone)).replace(tzinfo=None)
+
+
+def _instant(wall: dt.datetime, windows_zone: str) -> dt.datetime:
+    # fold=0: a repeated wall time is its first occurrence, a missing one moves forward.
+    return wall.replace(tzinfo=zone(windows_zone)).astimezone(UTC)
+
+
+class AppointmentItem:
+    """A calendar item. Properties are Outlook's (PascalCase); unknown names raise."""
+
+    def __init__(self, session: Session, folder: FolderData, record: Record, *, saved: bool):
+        object.__setattr__(self, "_session", session)
+        object.__setattr__(self, "_folder", folder)
+        object.__setattr__(self, "_state", record.copy())
+        object.__setattr__(self, "_is_saved", saved)
+        object.__setattr__(self, "_dirty", False)
+
+    # -- plumbing -------------------------------------------------------------------------
+    def _live(self) -> Record | None:
+        if not self._is_saved:
+            return None
+        record: Record | None = self._folder.records.get(self._state.entry_id)
+        return record
+
+    def _enter(self, member: str) -> None:
+        self._session.tick(member, self._state.entry_id or None)
+        if self._is_saved and self._live() is None:
+            raise moved_or_deleted()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name not in _READ_ONLY and name not in _WRITABLE:
+            raise AttributeError(f"<unknown>.{name}")
+        self._enter(name)
+        outlook = self._session.outlook
+        if name in outlook.unreadable.get(self._state.entry_id, ()):
+            raise Fault.UNREADABLE.error()
+        outlook.property_reads[name] += 1
+        return self._read(name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+            return
+        if name in _READ_ONLY:
+            raise ComError.from_outlook(-2147352567, f"Property is read-only: {name}")
+        if name not in _WRITABLE:
+            raise AttributeError(f"Property '<unknown>.{name}' can not be set.")
+        self._enter(name)
+        self._write(name, value)
+        object.__setattr__(self, "_dirty", True)
+
+    def _read(self, name: str) -> Any:
+        state = self._state
+        local = self._session.outlook.time_zone
+        if name in _PLAIN_FIELDS or name in ("IsRecurring", "ResponseStatus", "Organizer"):
+            return state.fields[name]
+        values: dict[str, Any] = {
+            "EntryID": state.entry_id if self._is_saved else "",
+            "GlobalAppointmentID": state.global_id,
+            "Class": OL_APPOINTMENT,
+            "MessageClass": "IPM.Appointment",
+            "Saved": self._is_saved and not self._dirty,
+        }
+        if name in values:
+            return values[name]
+        if name in ("Start", "End", "LastModificationTime", "CreationTime"):
+            instant = {
+                "Start": state.start_utc,
+                "End": state.end_utc,
+                "LastModificationTime": state.modified,
+                "CreationTime": state.created,
+            }[name]
+            return _wall(instant, local)
+        if name == "StartUTC":
+            return state.start_utc.replace(tzinfo=None)
+        if name == "EndUTC":
+            return state.end_utc.replace(tzinfo=None)
+        if name == "StartInStartTimeZone":
+            return _wall(state.start_utc, state.start_tz)
+        if name == "EndInEndTimeZone":
+            return _wall(state.end_utc, state.end_tz)
+        if name in ("StartTimeZone", "EndTimeZone"):
+            from outlook_sync.testing.outlook_com._objects import TimeZone
+
+            return TimeZone(
+                self._session, state.start_tz if name == "StartTimeZone" else state.end_tz
+            )
+        if name == "Duration":
+            return int((state.end_utc - state.start_utc).total_seconds() // 60)
+        if name == "UserProperties":
+            return UserProperties(self)
+        if name == "Recipients":
+            return Recipients(self)
+        from outlook_sync.testing.outlook_com._objects import Folder
+
+        return Folder(self._session, self._folder)  # Parent
+
+    def _write(self, name: str, value: Any) -> None:
+        state = self._state
+        local = self._session.outlook.time_zone
+        if name in _PLAIN_FIELDS:
+            kind = _PLAIN_FIELDS[name]
+            if kind is bool:
+                value = bool(value)
+            elif kind is int:
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise invalid_argument(f"{name}: a number is required")
+                if name == "BusyStatus" and not 0 <= value <= 4:
+                    raise invalid_argument("BusyStatus: not an OlBusyStatus value")
+                if name == "Sensitivity" and not 0 <= value <= 3:
+                    raise invalid_argument("Sensitivity: not an OlSensitivity value")
+            elif not isinstance(value, str):
+                raise invalid_argument(f"{name}: a string is required")
+            if name == "Body":
+                value = value.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
+            state.fields[name] = value
+        elif name in ("Start", "End"):
+            instant = _instant(_naive(value, name), local)
+            if name == "Start":
+                state.start_utc = instant
+            else:
+                state.end_utc = instant
+        elif name in ("StartUTC", "EndUTC"):
+            instant = _naive(value, name).replace(tzinfo=UTC)
+            if name == "StartUTC":
+                state.start_utc = instant
+            else:
+                state.end_utc = instant
+        elif name == "StartInStartTimeZone":
+            state.start_utc = _instant(_naive(value, name), state.start_tz)
+        elif name == "EndInEndTimeZone":
+            state.end_utc = _instant(_naive(value, name), state.end_tz)
+        else:  # StartTimeZone / EndTimeZone: keep the wall clock in the zone, move the instant
+            zone_id = getattr(value, "ID", None)
+            if not isinstance(zone_id, str):
+                raise invalid_argument(f"{name}: a TimeZone object is required")
+            if name == "StartTimeZone":
+                wall = _wall(state.start_utc, state.start_tz)
+                state.start_tz = zone_id
+                state.start_utc = _instant(wall, zone_id)
+            else:
+                wall = _wall(state.end_utc, state.end_tz)
+                state.end_tz = zone_id
+                state.end_utc = _instant(wall, zone_id)
+
+    # -- methods --------------------------------------------------------------------------
+    def Save(self) -> None:
+        """Store the item; fires ``ItemAdd`` (new) or ``ItemChange`` on the folder."""
+        self._enter("Save")
+        outlook = self._session.outlook
+        state = self._state
+        state.modified = outlook.clock()
+        for name, prop in state.user_props.items():
+            if prop.add_to_folder:
+                self._folder.folder_fields.add(name)
+        if not self._is_saved:
+            state.entry_id = outlook.new_entry_id(self._folder.store)
+            state.created = state.modified
+            self._folder.records[state.entry_id] = state.copy()
+            object.__setattr__(self, "_is_saved", True)
+            object.__setattr__(self, "_dirty", False)
+            outlook.fire(self._folder, "ItemAdd", state.entry_id)
+        else:
+            self._folder.records[state.entry_id] = state.copy()
+            object.__setattr__(self, "_dirty", False)
+            outlook.fire(self._folder, "ItemChange", state.entry_id)
+
+    def Delete(self) -> None:
+        """Move the item to Deleted Items (a new EntryID there); fires ``ItemRemove``."""
+        self._enter("Delete")
+        self._session.outlook.move_record(
+            self._folder, self._state.entry_id, self._folder.store.deleted_items
+        )
+
+    def Move(self, destination: Folder) -> AppointmentItem:
+        """Move to another folder; the moved item has a new EntryID, the same global id."""
+        self._enter("Move")
+        target = destination._data
+        record = self._session.outlook.move_record(self._folder, self._state.entry_id, target)
+        return AppointmentItem(self._session, target, record, saved=True)
+
+    def Copy(self) -> AppointmentItem:
+        """A saved copy in the same folder: new EntryID, new global id, same custom fields."""
+        self._enter("Copy")
+        record = self._session.outlook.copy_record(self._folder, self._state.entry_id)
+        return AppointmentItem(self._session, self._folder, record, saved=True)
+
+    def Display(self, Modal: bool = False) -> None:
+        """Open the item in an inspector window (recorded in ``FakeOutlook.displayed``)."""
+        self._enter("Display")
+        self._session.outlook.displayed.append(self._state.entry_id)
+
+    def Send(self) -> None:
+        """Send the meeting request/update (recorded in ``FakeOutlook.sent``)."""
+        self._enter("Send")
+        self._session.outlook.sent.append(self._state.entry_id or self._state.fields["Subject"])
+
+    def Close(self, SaveMode: int = 1) -> None:
+        """Close the inspector (0 = olSave, 1 = olDiscard, 2 = olPromptForSave)."""
+        self._enter("Close")
+        if SaveMode == 0:
+            self.Save()
+
+
+class UserProperty:
+    """One custom property (``Name``, ``Type``, ``Value``)."""
+
+    def __init__(self, item: AppointmentItem, name: str) -> None:
+        self._item = item
+        self._name = name
+
+    def _prop(self) -> UserProp:
+        self._item._enter("UserProperty")
+        prop: UserProp = self._item._state.user_props[self._name]
+        return prop
+
+    @property
+    def Name(self) -> str:
+        return self._name
+
+    @property
+    def Type(self) -> int:
+        return self._prop().type
+
+    @property
+    def Value(self) -> Any:
+        return self._prop().value
+
+    @Value.setter
+    def Value(self, value: Any) -> None:
+        prop = self._prop()
+        if prop.type == OL_DATETIME:
+            if not isinstance(value, dt.datetime):
+                raise invalid_argument("Value: a date is required")
+            value = value.replace(second=0, microsecond=0)
+        elif prop.type == OL_TEXT:
+            value = "" if value is None else str(value)
+        prop.value = value
+        object.__setattr__(self._item, "_dirty", True)
+
+
+class UserProperties:
+    """The custom properties of one item object (``Add``, ``Find``, ``Item``, ``Remove``)."""
+
+    def __init__(self, item: AppointmentItem) -> None:
+        self._item = item
+
+    @property
+    def Count(self) -> int:
+        self._item._enter("UserProperties.Count")
+        return len(self._item._state.user_props)
+
+    def Add(
+        self,
+        Name: str,
+        Type: int,
+        AddToFolderFields: bool = True,
+        DisplayFormat: int | None = None,
+    ) -> UserProperty:
+        self._item._enter("UserProperties.Add")
+        if not Name or len(Name) > 64 or any(ch in Name for ch in "[]_#"):
+            raise invalid_argument("The property name is not valid.")
+        props = self._item._state.user_props
+        if Name in props:
+            raise invalid_argument(f"A property named {Name!r} already exists.")
+        props[Name] = UserProp(
+            type=Type, value="" if Type == OL_TEXT else None, add_to_folder=bool(AddToFolderFields)
+        )
+        object.__setattr__(self._item, "_dirty", True)
+        return UserProperty(self._item, Name)
+
+    def Find(self, Name: str, Custom: bool = True) -> UserProperty | None:
+        self._item._enter("UserProperties.Find")
+        if Name in self._item._state.user_props:
+            return UserProperty(self._item, Name)
+        return None
+
+    def Item(self, Index: int | str) -> UserProperty:
+        self._item._enter("UserProperties.Item")
+        names = list(self._item._state.user_props)
+        if isinstance(Index, str):
+            if Index not in names:
+                raise invalid_argument(f"No property named {Index!r}.")
+            return UserProperty(self._item, Index)
+        if not 1 <= Index <= len(names):
+            raise invalid_argument("Array index out of bounds.")
+        return UserProperty(self._item, names[Index - 1])
+
+    def Remove(self, Index: int) -> None:
+        self._item._enter("UserProperties.Remove")
+        names = list(self._item._state.user_props)
+        if not 1 <= Index <= len(names):
+            raise invalid_argument("Array index out of bounds.")
+        del self._item._state.user_props[names[Index - 1]]
+        object.__setattr__(self._item, "_dirty", True)
+
+
+class Recipient:
+    """An attendee (only ``Name`` is modelled)."""
+
+    def __init__(self, name: str) -> None:
+        self.Name = name
+
+
+class Recipients:
+    """The attendees of a meeting (``Add``, ``Count``, ``Item``)."""
+
+    def __init__(self, item: AppointmentItem) -> None:
+        self._item = item
+
+    @property
+    def Count(self) -> int:
+        self._item._enter("Recipients.Count")
+        return len(self._item._state.recipients)
+
+    def Add(self, Name: str) -> Recipient:
+        self._item._enter("Recipients.Add")
+        self._item._state.recipients.append(Name)
+        object.__setattr__(self._item, "_dirty", True)
+        return Recipient(Name)
+
+    def Item(self, Index: int) -> Recipient:
+        self._item._enter("Recipients.Item")
+        return Recipient(self._item._state.recipients[Index - 1])
