@@ -1,0 +1,40 @@
+"""Exchange Online / Outlook 365 through Microsoft Graph (extra ``outlook_sync[graph]``).
+
+::
+
+    from outlook_sync.adapters.graph import GraphCalendar, GraphClient, device_code_provider
+
+    client = GraphClient("https://graph.microsoft.com/v1.0", device_code_provider(CLIENT_ID))
+    outlook = GraphCalendar(client)          # /me, default calendar
+
+Tests run the same code against the local emulator, :mod:`outlook_sync.testing.graph`.
+See docs/graph.md.
+"""
+
+from outlook_sync.adapters.graph.auth import (
+    StaticToken,
+    TokenProvider,
+    client_credentials_provider,
+    device_code_provider,
+    interactive_provider,
+)
+from outlook_sync.adapters.graph.calendar import DeltaWindow, GraphCalendar
+from outlook_sync.adapters.graph.mapping import PARTNER_PROPERTY
+from outlook_sync.adapters.graph.notifications import DeltaPoller, WebhookSubscription
+from outlook_sync.adapters.graph.transport import AnswerLostError, GraphClient, RetryPolicy
+
+__all__ = [
+    "PARTNER_PROPERTY",
+    "AnswerLostError",
+    "DeltaPoller",
+    "DeltaWindow",
+    "GraphCalendar",
+    "GraphClient",
+    "RetryPolicy",
+    "StaticToken",
+    "TokenProvider",
+    "WebhookSubscription",
+    "client_credentials_provider",
+    "device_code_provider",
+    "interactive_provider",
+]

@@ -1,0 +1,262 @@
+"""Graph event JSON <-> :class:`~outlook_sync.model.Event`: the only place the two meet.
+
+Reads assume the adapter asked for ``Prefer: outlook.timezone="UTC"`` and
+``outlook.body-content-type="text"``; anything else that arrives is still handled.
+
+Field by field (Graph names from https://learn.microsoft.com/en-us/graph/api/resources/event):
+
+=========================  ==============================================================
+``subject``                subject (``null`` reads as "")
+``start`` / ``end``        ``dateTimeTimeZone``; timed events are written in UTC and read in
+                           whatever zone is named (UTC, Windows or IANA names through
+                           :mod:`outlook_sync.timezones`)
+``isAllDay``               all-day events are dates (midnight wall times, end exclusive)
+``location.displayName``   location
+``body``                   written as ``text``; an HTML body that still arrives is turned
+                           into plain text (tags dropped, ``<br>``/``<p>`` become line
+                           breaks, entities decoded) — lossy, documented in docs/graph.md
+``categories``             categories
+``showAs``                 show_as (``oof`` = out of office, ``unknown`` reads as busy)
+``sensitivity``            ``private`` and ``confidential`` read as private; written as
+                           ``private`` / ``normal``
+``isReminderOn`` +         reminder_minutes (``None`` when the reminder is off)
+``reminderMinutesBeforeStart``
+``lastModifiedDateTime``   last_modified (metadata)
+``changeKey``              Item.version
+single-value extended      Item.partner_key (the Säljstöd id)
+property
+=========================  ==============================================================
+
+``attendees`` is never written, so creating or updating an event never sends a meeting
+request (see docs/graph.md, "Invitations").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from outlook_sync.errors import InvalidEventError
+from outlook_sync.model import BrokenItem, Event, Item, ShowAs
+from outlook_sync.timezones import localize
+
+__all__ = [
+    "PARTNER_PROPERTY",
+    "MappingError",
+    "event_from_graph",
+    "event_to_graph",
+    "html_to_text",
+    "item_from_graph",
+    "partner_key_of",
+]
+
+#: The single-value extended property that stores the Säljstöd id on an Outlook item
+#: (a named MAPI string property in outlook_sync's own property set).
+PARTNER_PROPERTY = "String {4d2a6c1e-7b0f-4f4e-9a55-3c1b8e0f6a21} Name SaljstodId"
+
+_SHOW_AS_IN = {
+    "free": ShowAs.FREE,
+    "tentative": ShowAs.TENTATIVE,
+    "busy": ShowAs.BUSY,
+    "oof": ShowAs.OUT_OF_OFFICE,
+    "workingelsewhere": ShowAs.WORKING_ELSEWHERE,
+    "unknown": ShowAs.BUSY,
+}
+_SHOW_AS_OUT = {
+    ShowAs.FREE: "free",
+    ShowAs.TENTATIVE: "tentative",
+    ShowAs.BUSY: "busy",
+    ShowAs.OUT_OF_OFFICE: "oof",
+    ShowAs.WORKING_ELSEWHERE: "workingElsewhere",
+}
+
+
+class MappingError(ValueError):
+    """A Graph event that cannot be turned into an :class:`Event`; ``reason`` says why."""
+
+
+def html_to_text(content: str) -> str:
+    """Plain text of an HTML body: tags dropped, block ends become line breaks."""
+    text = re.sub(r"(?is)<(script|style|head)\b.*?</\1\s*>", "", content)
+    text = re.sub(r"(?i)<br\s*/?>", "\n", text)
+    text = re.sub(r"(?i)</(p|div|li|tr|h[1-6])\s*>", "\n", text)
+    text = re.sub(r"<[^>]*>", "", text)
+    text = html.unescape(text).replace("\r\n", "\n").replace("\xa0", " ")
+    return text.strip("\n")
+
+
+def _wall(value: object, field: str) -> tuple[dt.datetime, str]:
+    if not isinstance(value, Mapping):
+        raise MappingError(f"{field} is missing or not a dateTimeTimeZone")
+    raw, zone = value.get("dateTime"), value.get("timeZone") or "UTC"
+    if not isinstance(raw, str) or not isinstance(zone, str):
+        raise MappingError(f"{field} has no dateTime")
+    text = raw.strip()
+    if text.endswith("Z"):
+        text = text[:-1]
+    if "." in text:
+        main, frac = text.split(".", 1)
+        text = f"{main}.{frac[:6]}"
+    try:
+        wall = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise MappingError(f"{field} {raw!r} is not a date-time") from None
+    if wall.tzinfo is not None:
+        return wall.astimezone(dt.UTC).replace(tzinfo=None), "UTC"
+    return wall, zone
+
+
+def _time(value: object, field: str, *, all_day: bool) -> dt.datetime | dt.date:
+    wall, zone = _wall(value, field)
+    if all_day:
+        return wall.date()
+    if zone.upper() in ("UTC", "ETC/UTC"):
+        return wall.replace(tzinfo=dt.UTC)
+    try:
+        return localize(wall, zone).astimezone(dt.UTC)
+    except InvalidEventError as exc:
+        raise MappingError(f"{field} has an unknown time zone {zone!r}") from exc
+
+
+def _str(data: Mapping[str, Any], key: str) -> str:
+    value = data.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise MappingError(f"{key} is not a string")
+    return value
+
+
+def _modified(value: object) -> dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    text = value.strip().replace("Z", "+00:00")
+    if "." in text:
+        main, rest = text.split(".", 1)
+        digits = re.match(r"\d*", rest)
+        frac = digits.group(0) if digits else ""
+        text = f"{main}.{frac[:6].ljust(6, '0')}{rest[len(frac) :]}"
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)
+
+
+def event_from_graph(data: Mapping[str, Any]) -> Event:
+    """The :class:`Event` a Graph event JSON describes.
+
+    Raises:
+        MappingError: a field is missing, malformed or refused by the model.
+    """
+    try:
+        all_day = bool(data.get("isAllDay"))
+        body = data.get("body") or {}
+        if not isinstance(body, Mapping):
+            raise MappingError("body is not an itemBody")
+        content = body.get("content") or ""
+        if not isinstance(content, str):
+            raise MappingError("body content is not a string")
+        if str(body.get("contentType", "text")).lower() == "html":
+            content = html_to_text(content)
+        location = data.get("location") or {}
+        if not isinstance(location, Mapping):
+            raise MappingError("location is not an object")
+        categories = data.get("categories") or []
+        if not isinstance(categories, list):
+            raise MappingError("categories is not a list")
+        show_as = _SHOW_AS_IN.get(str(data.get("showAs") or "busy").casefold())
+        if show_as is None:
+            raise MappingError(f"showAs {data.get('showAs')!r} is unknown")
+        reminder: int | None = None
+        if data.get("isReminderOn"):
+            minutes = data.get("reminderMinutesBeforeStart")
+            if isinstance(minutes, bool) or not isinstance(minutes, int):
+                raise MappingError("reminderMinutesBeforeStart is not an integer")
+            reminder = minutes
+        return Event(
+            subject=_str(data, "subject"),
+            start=_time(data.get("start"), "start", all_day=all_day),
+            end=_time(data.get("end"), "end", all_day=all_day),
+            all_day=all_day,
+            location=str(location.get("displayName") or ""),
+            body=content,
+            categories=tuple(categories),
+            show_as=show_as,
+            private=str(data.get("sensitivity") or "normal").casefold()
+            in ("private", "confidential"),
+            reminder_minutes=reminder,
+            last_modified=_modified(data.get("lastModifiedDateTime")),
+        )
+    except InvalidEventError as exc:
+        raise MappingError(str(exc)) from exc
+
+
+def partner_key_of(data: Mapping[str, Any], prop_id: str = PARTNER_PROPERTY) -> str | None:
+    """The partner key stored in the extended property, if the item carries one."""
+    props = data.get("singleValueExtendedProperties")
+    if not isinstance(props, list):
+        return None
+    wanted = " ".join(prop_id.split()).casefold()
+    for prop in props:
+        pid = prop.get("id") if isinstance(prop, Mapping) else None
+        if isinstance(pid, str) and " ".join(pid.split()).casefold() == wanted:
+            value = prop.get("value")
+            return value if isinstance(value, str) and value else None
+    return None
+
+
+def item_from_graph(
+    data: Mapping[str, Any],
+    *,
+    partner_key: str | None = None,
+    prop_id: str = PARTNER_PROPERTY,
+) -> Item | BrokenItem:
+    """An :class:`Item`, or a :class:`BrokenItem` when the content cannot be mapped.
+
+    ``partner_key`` overrides the key found in ``data`` (delta pages carry none).
+
+    Raises:
+        MappingError: the JSON has no usable ``id`` (nothing can be said about it).
+    """
+    item_id = data.get("id")
+    if not isinstance(item_id, str) or not item_id:
+        raise MappingError("an event without an id")
+    key = partner_key if partner_key is not None else partner_key_of(data, prop_id)
+    if key is not None and len(key) > 1024:
+        key = None
+    version = data.get("changeKey")
+    if not isinstance(version, str) or not version:
+        return BrokenItem(id=item_id, reason="no changeKey", partner_key=key)
+    try:
+        event = event_from_graph(data)
+    except MappingError as exc:
+        return BrokenItem(id=item_id, reason=str(exc), partner_key=key)
+    return Item(id=item_id, version=version, event=event, partner_key=key)
+
+
+def _time_out(value: dt.datetime | dt.date) -> dict[str, str]:
+    if isinstance(value, dt.datetime):
+        utc = value.astimezone(dt.UTC).replace(tzinfo=None)
+        return {"dateTime": utc.isoformat(timespec="seconds"), "timeZone": "UTC"}
+    return {"dateTime": f"{value.isoformat()}T00:00:00", "timeZone": "UTC"}
+
+
+def event_to_graph(event: Event) -> dict[str, Any]:
+    """The Graph JSON for writing ``event`` (POST or PATCH body), never with attendees."""
+    return {
+        "subject": event.subject,
+        "start": _time_out(event.start),
+        "end": _time_out(event.end),
+        "isAllDay": event.all_day,
+        "location": {"displayName": event.location},
+        "body": {"contentType": "text", "content": event.body},
+        "categories": list(event.categories),
+        "showAs": _SHOW_AS_OUT[event.show_as],
+        "sensitivity": "private" if event.private else "normal",
+        "isReminderOn": event.reminder_minutes is not None,
+        "reminderMinutesBeforeStart": event.reminder_minutes or 0,
+    }
