@@ -270,7 +270,7 @@ class GraphEmulator:
 
     def start(self) -> GraphEmulator:
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="graph-emulator", daemon=True
+            target=self._server.serve_forever, args=(0.05,), name="graph-emulator", daemon=True
         )
         self._thread.start()
         return self
