@@ -171,6 +171,10 @@ class GraphCalendar:
     def __repr__(self) -> str:
         return f"GraphCalendar({self._calendar!r})"
 
+    def close(self) -> None:
+        """Close the client's connections."""
+        self.client.close()
+
     # -- paths -------------------------------------------------------------------------
 
     def _item_path(self, item_id: str, **query: str) -> str:

@@ -275,8 +275,15 @@ class GraphClient:
         return f"GraphClient({self.base_url!r})"
 
     def close(self) -> None:
+        """Close the connection pool (when the client made it)."""
         if self._own_http:
             self._http.close()
+
+    def __enter__(self) -> GraphClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def url(self, path_or_url: str) -> str:
         if path_or_url.startswith(("http://", "https://")):

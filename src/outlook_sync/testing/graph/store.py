@@ -375,6 +375,8 @@ class Mailbox:
             }
         if "location" in body:
             loc = body["location"] or {}
+            if not isinstance(loc, dict):
+                raise GraphError(400, "RequestBodyRead", "location must be a location object.")
             data["location"] = {"displayName": str(loc.get("displayName", ""))}
         if not isinstance(data.get("subject"), str):
             raise GraphError(400, "RequestBodyRead", "subject must be a string.")

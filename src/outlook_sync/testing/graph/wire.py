@@ -135,7 +135,7 @@ def html_to_text(content: str) -> str:
     text = re.sub(r"(?i)<br\s*/?>", "\n", text)
     text = re.sub(r"(?i)</(p|div|li|tr|h[1-6])\s*>", "\n", text)
     text = re.sub(r"<[^>]+>", "", text)
-    return html.unescape(text).strip("\n")
+    return html.unescape(text).replace("\xa0", " ").strip("\n")
 
 
 def text_to_html(content: str) -> str:
