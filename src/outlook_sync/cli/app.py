@@ -1,0 +1,335 @@
+"""``outlook-sync``: the argument parser, the command context and the error-to-exit-code map.
+
+Each command is a function in :mod:`outlook_sync.cli.commands` taking a
+:class:`Context` and returning an :class:`~outlook_sync.cli.exit_codes.ExitCode`.
+Results go to standard output (a table for people, JSON with ``--json``); progress,
+log records and error messages go to standard error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from typing import TextIO
+
+import attrs
+
+from outlook_sync.cli.exit_codes import ExitCode
+from outlook_sync.cli.registry import Wiring, wired
+from outlook_sync.config import Config, find_config, load_config
+from outlook_sync.errors import (
+    BackendError,
+    BackendUnavailableError,
+    ConfigurationError,
+    ItemNotFoundError,
+    ItemRejectedError,
+    MassDeleteRefusedError,
+    OutlookSyncError,
+    StateError,
+    SyncInProgressError,
+    VersionConflictError,
+)
+from outlook_sync.logging_setup import component_logger, logging_configured
+
+__all__ = ["Context", "build_parser", "main"]
+
+log = component_logger("cli")
+
+Command = Callable[["Context"], ExitCode]
+
+
+@attrs.define
+class Context:
+    """What a command gets: its arguments, the environment, and where to write."""
+
+    args: argparse.Namespace
+    environ: Mapping[str, str]
+    out: TextIO
+    err: TextIO
+    _config: Config | None = None
+
+    @property
+    def json(self) -> bool:
+        """``--json`` was given."""
+        return bool(getattr(self.args, "json", False))
+
+    @property
+    def config(self) -> Config:
+        """The configuration (loaded on first use).
+
+        Raises:
+            ConfigurationError: the file is missing or invalid.
+        """
+        if self._config is None:
+            self._config = load_config(find_config(self.args.config, self.environ))
+        return self._config
+
+    def wired(self, *, calendars: bool = True) -> AbstractContextManager[Wiring]:
+        """The calendars, state store and synchronizer the configuration names."""
+        return wired(self.config, self.environ, calendars=calendars)
+
+    def say(self, text: str = "") -> None:
+        """Write a line of results."""
+        self.out.write(text + "\n")
+
+    def warn(self, text: str) -> None:
+        """Write a line for the person at the terminal (standard error)."""
+        self.err.write(text + "\n")
+        self.err.flush()
+
+
+def _secrets(config: Config, environ: Mapping[str, str]) -> list[str]:
+    """The values of every environment variable the configuration names (for redaction)."""
+    found: list[str] = []
+    for backend in (config.saljstod, config.outlook, config.state):
+        for option in backend.spec.options:
+            if option.kind == "env" and option.name in backend.options:
+                value = environ.get(str(backend.options[option.name]), "")
+                if value:
+                    found.append(value)
+    return found
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``outlook-sync`` argument parser."""
+    from outlook_sync.cli import commands
+
+    parser = argparse.ArgumentParser(
+        prog="outlook-sync",
+        description="Two-way sync of the Säljstöd CRM calendar and Outlook.",
+        epilog="Exit codes: 0 ok, 1 error, 2 usage, 3 conflicts pending, 4 configuration "
+        "error, 5 backend unreachable, 6 mass delete refused, 7 items failed, 8 sync in "
+        "progress, 130 interrupted.",
+    )
+    parser.add_argument(
+        "--config",
+        "-c",
+        metavar="FILE",
+        help="configuration file (default: $OUTLOOK_SYNC_CONFIG or ./outlook-sync.toml)",
+    )
+    parser.add_argument(
+        "--verbose", "-v", action="count", default=0, help="log more (-v info, -vv debug)"
+    )
+    parser.add_argument("--quiet", "-q", action="store_true", help="log errors only")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    as_json = argparse.ArgumentParser(add_help=False)
+    as_json.add_argument("--json", action="store_true", help="machine-readable output")
+    progress = argparse.ArgumentParser(add_help=False)
+    progress.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show progress on standard error (default: on a terminal)",
+    )
+    confirm = argparse.ArgumentParser(add_help=False)
+    confirm.add_argument(
+        "--confirm-mass-delete",
+        action="store_true",
+        help="apply a plan even if it deletes more than the policy allows",
+    )
+
+    def add(
+        name: str, handler: Command, help_text: str, parents: Sequence[argparse.ArgumentParser] = ()
+    ) -> argparse.ArgumentParser:
+        command = sub.add_parser(name, help=help_text, description=help_text, parents=list(parents))
+        command.set_defaults(handler=handler)
+        return command
+
+    cmd = add(
+        "sync",
+        commands.sync,
+        "sync now (the first run is a full sync)",
+        [as_json, progress, confirm],
+    )
+    cmd.add_argument(
+        "--full",
+        action="store_true",
+        help="Full sync now: clear the last sync date/time and list everything",
+    )
+    add(
+        "plan",
+        commands.plan,
+        "show what the next sync would do; writes nothing",
+        [as_json, confirm],
+    )
+    cmd = add(
+        "status",
+        commands.status,
+        "last sync, pending conflicts, quarantined items; or one activity's status",
+        [as_json],
+    )
+    cmd.add_argument(
+        "activity",
+        nargs="?",
+        metavar="ACTIVITY_ID",
+        help="show the sync status of this Säljstöd activity",
+    )
+    cmd = add(
+        "set-last-sync",
+        commands.set_last_sync,
+        "make the next sync process changes from and including DATE",
+        [as_json],
+    )
+    cmd.add_argument(
+        "date",
+        metavar="DATE",
+        help="ISO date or date-time, e.g. 2026-11-01 or 2026-11-01T08:00+01:00 "
+        "(local time if no offset)",
+    )
+    cmd = add(
+        "watch",
+        commands.watch,
+        "direct sync: sync on every change until Ctrl-C",
+        [as_json, confirm],
+    )
+    cmd.add_argument(
+        "--interval",
+        type=float,
+        metavar="SECONDS",
+        help="sync at least this often (default: [watch] interval_seconds)",
+    )
+    cmd.add_argument("--max-syncs", type=int, metavar="N", help="stop after N syncs")
+    cmd = add(
+        "open", commands.open_item, "open the Outlook item linked to a Säljstöd activity", [as_json]
+    )
+    cmd.add_argument("activity", metavar="ACTIVITY_ID")
+    cmd = add(
+        "conflicts", commands.conflicts, "list the conflict log; --clear resolves it", [as_json]
+    )
+    cmd.add_argument(
+        "--clear", action="store_true", help="mark every listed conflict as seen (empties the log)"
+    )
+    cmd = add(
+        "quarantine",
+        commands.quarantine,
+        "list items set aside as unreadable; --clear re-examines them",
+        [as_json],
+    )
+    cmd.add_argument(
+        "--clear",
+        nargs="*",
+        metavar="ITEM_ID",
+        help="clear these entries (all when no id is given)",
+    )
+    cmd = add(
+        "restore", commands.restore, "list items the sync deleted, or bring one back", [as_json]
+    )
+    cmd.add_argument("item", nargs="?", metavar="ITEM_ID", help="the deleted item to restore")
+    cmd.add_argument(
+        "--side",
+        choices=["saljstod", "outlook"],
+        help="where the item was deleted (when the id is ambiguous)",
+    )
+    cmd = add(
+        "duplicates",
+        commands.duplicates,
+        "find duplicate appointments in one calendar; --merge --yes removes them",
+        [as_json],
+    )
+    cmd.add_argument("--side", choices=["saljstod", "outlook", "both"], default="both")
+    cmd.add_argument("--merge", action="store_true", help="keep one item of each group")
+    cmd.add_argument("--yes", action="store_true", help="confirm --merge")
+    db = sub.add_parser("db", help="database schemas", description="database schemas")
+    db_sub = db.add_subparsers(dest="db_command", metavar="COMMAND", required=True)
+    upgrade = db_sub.add_parser(
+        "upgrade", help="create or upgrade the SQL schemas", parents=[as_json]
+    )
+    upgrade.set_defaults(handler=commands.db_upgrade)
+    cmd = add("init", commands.init, "write a commented example configuration file")
+    cmd.add_argument(
+        "path", nargs="?", help="where to write (default: --config or ./outlook-sync.toml)"
+    )
+    cmd.add_argument(
+        "--demo", action="store_true", help="a self-contained demo with in-memory calendars"
+    )
+    cmd.add_argument("--force", action="store_true", help="overwrite an existing file")
+    return parser
+
+
+def _exit_code(exc: BaseException) -> ExitCode:
+    if isinstance(exc, ConfigurationError):
+        return ExitCode.CONFIG_ERROR
+    if isinstance(exc, SyncInProgressError):
+        return ExitCode.SYNC_IN_PROGRESS
+    if isinstance(exc, BackendUnavailableError):
+        return ExitCode.BACKEND_UNREACHABLE
+    if isinstance(exc, MassDeleteRefusedError):
+        return ExitCode.MASS_DELETE_REFUSED
+    if isinstance(exc, ItemNotFoundError | VersionConflictError | ItemRejectedError):
+        return ExitCode.ERROR
+    if isinstance(exc, BackendError):
+        return ExitCode.BACKEND_UNREACHABLE
+    return ExitCode.ERROR
+
+
+def _describe(exc: OutlookSyncError, ctx: Context) -> str:
+    if isinstance(exc, ConfigurationError):
+        where = ctx._config.path if ctx._config is not None else None
+        where_text = f" ({where})" if where else ""
+        return f"configuration error{where_text}: {exc}"
+    if isinstance(exc, SyncInProgressError):
+        return f"{exc} (try again when it has finished)"
+    if isinstance(exc, BackendError):
+        side = f"{exc.side}: " if exc.side else ""
+        return f"backend error: {side}{exc}"
+    if isinstance(exc, StateError):
+        return f"state store error: {exc}"
+    return str(exc)
+
+
+@contextmanager
+def _logging_for(ctx: Context) -> Iterator[None]:
+    args = ctx.args
+    try:
+        config: Config | None = ctx.config if args.command != "init" else None
+    except ConfigurationError:
+        config = None  # reported by the command itself, with its exit code
+    level: str = config.logging.level if config else "warning"
+    if args.quiet:
+        level = "error"
+    elif args.verbose:
+        level = "debug" if args.verbose > 1 else "info"
+    with logging_configured(
+        level=level,
+        fmt=config.logging.format if config else "text",
+        stream=ctx.err,
+        file=config.logging.file if config else None,
+        secrets=_secrets(config, ctx.environ) if config else (),
+    ):
+        yield
+
+
+def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None = None) -> int:
+    """Run ``outlook-sync`` with ``argv`` (default: ``sys.argv[1:]``); return the exit code.
+
+    Args:
+        argv: the arguments, without the program name.
+        environ: where secrets and ``OUTLOOK_SYNC_CONFIG`` are read (default: the
+            process environment).
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error argparse already reported
+        return int(exc.code) if isinstance(exc.code, int) else ExitCode.USAGE
+    ctx = Context(
+        args=args,
+        environ=os.environ if environ is None else environ,
+        out=sys.stdout,
+        err=sys.stderr,
+    )
+    handler: Command = args.handler
+    try:
+        with _logging_for(ctx):
+            return int(handler(ctx))
+    except KeyboardInterrupt:
+        ctx.warn("outlook-sync: interrupted")
+        return ExitCode.INTERRUPTED
+    except OutlookSyncError as exc:
+        log.debug("command %s failed", args.command, exc_info=True)
+        ctx.warn(f"outlook-sync: {_describe(exc, ctx)}")
+        return _exit_code(exc)

@@ -1,0 +1,369 @@
+"""The backend registry: from a validated configuration to live calendars and a state store.
+
+Theory of operation
+-------------------
+:mod:`outlook_sync.config` describes, as data, which backends a configuration may name and
+what options they take. This module maps each name to a *factory* that builds the object.
+Adapters with optional dependencies (Graph: httpx and msal; PostgreSQL: psycopg; COM:
+pywin32) are imported only inside their factory, so a machine without an extra can still
+run every other backend. When the import fails, the factory raises
+:class:`~outlook_sync.errors.ConfigurationError` naming the missing extra
+(``pip install 'outlook_sync[graph]'``) and the configuration key that chose it.
+
+``memory`` calendars and state stores are kept per process by name, so that calling
+``outlook-sync`` several times in one process (tests, a demo in a notebook) sees the same
+calendars. They are gone when the process ends.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from types import ModuleType
+from typing import Any
+
+import attrs
+
+from outlook_sync.adapters.memory import InMemoryCalendar
+from outlook_sync.config import BACKENDS, BackendConfig, Config
+from outlook_sync.engine import Synchronizer
+from outlook_sync.errors import ConfigurationError
+from outlook_sync.model import Event, Side
+from outlook_sync.protocols import Calendar, StateStore
+from outlook_sync.state.memory import MemoryStateStore
+
+__all__ = [
+    "CALENDAR_FACTORIES",
+    "STATE_FACTORIES",
+    "Wiring",
+    "build_calendar",
+    "build_state",
+    "forget_memory",
+    "memory_calendar",
+    "memory_state",
+    "wired",
+]
+
+#: Third-party modules whose absence means "install the extra".
+_EXTRA_MODULES = frozenset(
+    {"httpx", "msal", "psycopg", "psycopg_binary", "win32com", "pythoncom", "pywintypes"}
+)
+
+CalendarFactory = Callable[[BackendConfig, Side, str, Mapping[str, str]], Calendar]
+StateFactory = Callable[[BackendConfig, Mapping[str, str]], StateStore]
+
+_memory_calendars: dict[str, InMemoryCalendar] = {}
+_memory_states: dict[str, MemoryStateStore] = {}
+
+
+def memory_calendar(name: str, *, side: Side | None = None, demo: bool = False) -> InMemoryCalendar:
+    """The process-wide in-memory calendar called ``name`` (made on first use).
+
+    Args:
+        name: the calendar's name (``[saljstod] name = ...``; default: the side's name).
+        side: gives new calendars readable id prefixes (``S1``, ``O1``).
+        demo: seed a new calendar with a few sample appointments.
+    """
+    calendar = _memory_calendars.get(name)
+    if calendar is None:
+        prefix = {Side.SALJSTOD: "S", Side.OUTLOOK: "O"}.get(side, "item-") if side else "item-"
+        calendar = InMemoryCalendar(name=name, id_prefix=prefix)
+        if demo:
+            for event in _demo_events():
+                calendar.add(event)
+        _memory_calendars[name] = calendar
+    return calendar
+
+
+def memory_state(name: str = "default") -> MemoryStateStore:
+    """The process-wide in-memory state store called ``name``."""
+    return _memory_states.setdefault(name, MemoryStateStore())
+
+
+def forget_memory() -> None:
+    """Drop every process-wide memory calendar and state store (tests start afresh)."""
+    _memory_calendars.clear()
+    _memory_states.clear()
+
+
+def _demo_events() -> list[Event]:
+    today = dt.datetime.now(dt.UTC).astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
+    day = dt.timedelta(days=1)
+    hour = dt.timedelta(hours=1)
+    return [
+        Event(
+            subject="Kundmöte Nordbygg AB",
+            start=today + day + 9 * hour,
+            end=today + day + 10 * hour,
+            location="Stockholm",
+            categories=("Kund",),
+        ),
+        Event(
+            subject="Uppföljning offert",
+            start=today + 2 * day + 13 * hour,
+            end=today + 2 * day + 13.5 * hour,
+        ),
+        Event(
+            subject="Mässa",
+            start=(today + 7 * day).date(),
+            end=(today + 9 * day).date(),
+            all_day=True,
+            show_as="out_of_office",
+        ),
+    ]
+
+
+def _import(config: BackendConfig, module: str) -> ModuleType:
+    """Import an adapter module; a missing optional dependency names the extra."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        missing = (exc.name or "").split(".")[0]
+        key = f"{config.section}.backend"
+        if missing in _EXTRA_MODULES and config.spec.extra:
+            hint = f"pip install 'outlook_sync[{config.spec.extra}]'"
+            where = " (desktop Outlook on Windows)" if config.spec.extra == "com" else ""
+            raise ConfigurationError(
+                f"{key} = {config.name!r} needs the {missing} package{where}: {hint}", key=key
+            ) from exc
+        raise ConfigurationError(
+            f"{key} = {config.name!r} is not available in this installation: {exc}", key=key
+        ) from exc
+
+
+# -- calendars ------------------------------------------------------------------------
+
+
+def _memory(config: BackendConfig, side: Side, _user: str, _env: Mapping[str, str]) -> Calendar:
+    return memory_calendar(
+        config.get("name") or side.value, side=side, demo=bool(config.get("demo"))
+    )
+
+
+def _sql_connection(config: BackendConfig, env: Mapping[str, str]) -> tuple[Any, str]:
+    database = config.get("database")
+    if database == "sqlite":
+        import sqlite3
+
+        path = config.require("path", 'database = "sqlite" reads a file')
+        return sqlite3.connect(str(path), isolation_level=None, check_same_thread=False), "sqlite"
+    if database in ("postgresql", "postgres"):
+        secret = config.secret("dsn_env", env)
+        if secret is None:
+            config.require("dsn_env", 'database = "postgresql" reads the DSN from it')
+            raise AssertionError("unreachable")  # pragma: no cover
+        connect = _import(config, "outlook_sync.adapters.sql.connect")
+        connection, _label = connect.connect_postgresql(secret.reveal())
+        return connection, "postgresql"
+    raise ConfigurationError(
+        f'{config.section}.database = {database!r}; use "sqlite" or "postgresql"',
+        key=f"{config.section}.database",
+    )
+
+
+def _sql(config: BackendConfig, side: Side, user: str, env: Mapping[str, str]) -> Calendar:
+    module = _import(config, "outlook_sync.adapters.sql")
+    factory = getattr(module, "SqlCalendar", None)
+    if factory is None:
+        raise ConfigurationError(
+            f"{config.section}.backend = 'sql' is not available in this installation",
+            key=f"{config.section}.backend",
+        )
+    connection, dialect = _sql_connection(config, env)
+    calendar: Calendar = factory(connection, user=config.get("user_id") or user, dialect=dialect)
+    return calendar
+
+
+def _graph(config: BackendConfig, side: Side, user: str, env: Mapping[str, str]) -> Calendar:
+    graph = _import(config, "outlook_sync.adapters.graph")
+    base_url = config.get("base_url") or "https://graph.microsoft.com/v1.0"
+    token, secret = config.secret("token_env", env), config.secret("client_secret_env", env)
+    mailbox = config.get("mailbox")
+    if token is not None:
+        tokens = graph.StaticToken(token.reveal())
+    elif secret is not None:
+        tokens = graph.client_credentials_provider(
+            config.require("client_id", "app-only access"),
+            secret.reveal(),
+            tenant=config.require("tenant_id", "app-only access"),
+        )
+        mailbox = config.require("mailbox", "app-only access reads a named mailbox")
+    elif _is_loopback(base_url):
+        tokens = graph.StaticToken("emulator")  # the local emulator takes any token
+    else:
+        tokens = graph.device_code_provider(
+            config.require("client_id", "sign-in needs the app registration"),
+            tenant=config.get("tenant_id") or "organizations",
+            show=lambda text: print(text, file=sys.stderr, flush=True),
+        )
+    client = graph.GraphClient(base_url, tokens, mailbox=mailbox or "me")
+    calendar: Calendar = graph.GraphCalendar(
+        client, user=mailbox, calendar_id=config.get("calendar")
+    )
+    return calendar
+
+
+def _is_loopback(url: str) -> bool:
+    host = url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
+    return host in ("127.0.0.1", "localhost", "::1")
+
+
+def _com(config: BackendConfig, side: Side, user: str, env: Mapping[str, str]) -> Calendar:
+    module = _import(config, "outlook_sync.adapters.outlook_com")
+    factory = getattr(module, "OutlookComCalendar", None)
+    if factory is None:
+        raise ConfigurationError(
+            f"{config.section}.backend = 'com' is not available in this installation",
+            key=f"{config.section}.backend",
+        )
+    connect = getattr(factory, "connect", None)
+    calendar: Calendar = (connect or factory)(calendar=config.get("calendar"))
+    return calendar
+
+
+#: Calendar factories by backend name; a host may add its own before calling ``main``.
+CALENDAR_FACTORIES: dict[str, CalendarFactory] = {
+    "memory": _memory,
+    "sql": _sql,
+    "graph": _graph,
+    "com": _com,
+}
+
+
+# -- state stores ---------------------------------------------------------------------
+
+
+def _memory_store(config: BackendConfig, _env: Mapping[str, str]) -> StateStore:
+    return memory_state(config.get("name") or "default")
+
+
+def _sqlite_store(config: BackendConfig, _env: Mapping[str, str]) -> StateStore:
+    module = _import(config, "outlook_sync.state.sqlite")
+    store: StateStore = module.SqliteStateStore(config.require("path"))
+    return store
+
+
+def _postgresql_store(config: BackendConfig, env: Mapping[str, str]) -> StateStore:
+    secret = config.secret("dsn_env", env)
+    if secret is None:  # pragma: no cover - dsn_env is required by the config schema
+        config.require("dsn_env")
+        raise AssertionError("unreachable")
+    _import(config, "psycopg")
+    module = _import(config, "outlook_sync.state.sql")
+    store: StateStore = module.SqlStateStore.connect_postgresql(secret.reveal())
+    return store
+
+
+#: State store factories by backend name.
+STATE_FACTORIES: dict[str, StateFactory] = {
+    "memory": _memory_store,
+    "sqlite": _sqlite_store,
+    "postgresql": _postgresql_store,
+}
+
+
+def build_calendar(
+    config: BackendConfig, side: Side, user: str, environ: Mapping[str, str]
+) -> Calendar:
+    """Build one side's calendar.
+
+    Raises:
+        ConfigurationError: an option is missing, an extra is not installed, or an
+            environment variable named by the configuration is unset.
+        BackendError: the backend refused to open (unreachable, bad credentials).
+    """
+    factory = CALENDAR_FACTORIES.get(config.name)
+    if factory is None:
+        raise ConfigurationError(
+            f"no factory for calendar backend {config.name!r}", key=f"{config.section}.backend"
+        )
+    return factory(config, side, user, environ)
+
+
+def build_state(config: BackendConfig, environ: Mapping[str, str]) -> StateStore:
+    """Build the state store.
+
+    Raises:
+        ConfigurationError: see :func:`build_calendar`.
+        StateError: the store cannot be opened (a corrupt or newer database).
+    """
+    factory = STATE_FACTORIES.get(config.name)
+    if factory is None:
+        raise ConfigurationError(
+            f"no factory for state backend {config.name!r}", key=f"{config.section}.backend"
+        )
+    return factory(config, environ)
+
+
+@attrs.define
+class Wiring:
+    """What a command works with: the configuration, the two calendars, the state."""
+
+    config: Config
+    saljstod: Calendar
+    outlook: Calendar
+    state: StateStore
+    sync: Synchronizer
+
+    def calendar(self, side: Side) -> Calendar:
+        """The calendar of ``side``."""
+        return self.saljstod if side is Side.SALJSTOD else self.outlook
+
+
+def _close(thing: object) -> None:
+    close = getattr(thing, "close", None)
+    if callable(close):
+        close()
+
+
+@contextmanager
+def wired(
+    config: Config, environ: Mapping[str, str], *, calendars: bool = True
+) -> Iterator[Wiring]:
+    """Build everything ``config`` names, and close what has a ``close()`` afterwards.
+
+    Args:
+        config: the validated configuration.
+        environ: where secrets are read from.
+        calendars: build the calendars too (commands that only read the state store
+            pass ``False`` and get placeholder in-memory calendars, so they work while
+            a backend is unreachable).
+
+    Raises:
+        ConfigurationError, BackendError, StateError: see the builders.
+    """
+    opened: list[object] = []
+    try:
+        state = build_state(config.state, environ)
+        opened.append(state)
+        if calendars:
+            saljstod = build_calendar(config.saljstod, Side.SALJSTOD, config.user, environ)
+            opened.append(saljstod)
+            outlook = build_calendar(config.outlook, Side.OUTLOOK, config.user, environ)
+            opened.append(outlook)
+        else:
+            saljstod = InMemoryCalendar(name="(not opened)")
+            outlook = InMemoryCalendar(name="(not opened)")
+        sync = Synchronizer(
+            saljstod=saljstod, outlook=outlook, state=state, user=config.user, policy=config.policy
+        )
+        yield Wiring(config=config, saljstod=saljstod, outlook=outlook, state=state, sync=sync)
+    finally:
+        for thing in reversed(opened):
+            if not isinstance(thing, InMemoryCalendar | MemoryStateStore):
+                _close(thing)
+
+
+def _check_registry() -> None:
+    """Every backend the configuration may name has a factory (import-time check)."""
+    for spec in BACKENDS:
+        if "calendar" in spec.roles and spec.name not in CALENDAR_FACTORIES:
+            raise RuntimeError(f"calendar backend {spec.name!r} has no factory")
+        if "state" in spec.roles and spec.name not in STATE_FACTORIES:
+            raise RuntimeError(f"state backend {spec.name!r} has no factory")
+
+
+_check_registry()
