@@ -125,6 +125,7 @@ class AppointmentItem:
         object.__setattr__(self, "_state", record.copy())
         object.__setattr__(self, "_is_saved", saved)
         object.__setattr__(self, "_dirty", False)
+        object.__setattr__(self, "_columns", None)
 
     # -- plumbing -------------------------------------------------------------------------
     def _live(self) -> Record | None:
@@ -144,6 +145,8 @@ class AppointmentItem:
         if name not in _READ_ONLY and name not in _WRITABLE:
             raise AttributeError(f"<unknown>.{name}")
         self._enter(name)
+        if self._columns is not None and name not in self._columns:
+            return None  # SetColumns: "properties which are not cached are returned empty"
         outlook = self._session.outlook
         if name in outlook.unreadable.get(self._state.entry_id, ()):
             raise Fault.UNREADABLE.error()
@@ -158,6 +161,8 @@ class AppointmentItem:
             raise ComError.from_outlook(-2147352567, f"Property is read-only: {name}")
         if name not in _WRITABLE:
             raise AttributeError(f"Property '<unknown>.{name}' can not be set.")
+        if self._columns is not None:
+            raise ComError.from_outlook(-2147352567, "Items read through SetColumns are read-only")
         self._enter(name)
         self._write(name, value)
         object.__setattr__(self, "_dirty", True)

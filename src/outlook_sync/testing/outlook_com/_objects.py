@@ -7,6 +7,14 @@ Sources for the behaviour reproduced here:
   ``GetItemFromID(EntryIDItem, EntryIDStore)``,
   https://learn.microsoft.com/en-us/office/vba/api/outlook.namespace.getitemfromid
 - ``Items.Restrict`` / ``Find`` filters: see ``_filter`` (locale date format, minute precision).
+- ``Items.SetColumns`` "cannot be used, and will cause an error" with ``EntryID``, ``Body``,
+  ``Categories``, ``Class``, ``MessageClass`` ... or any property returning an object; after it,
+  "properties which are not cached are returned empty",
+  https://learn.microsoft.com/en-us/previous-versions/office/developer/office-2010/bb610268(v=office.14)
+  — the fast way to list ids is ``Folder.GetTable``, whose default calendar columns are
+  EntryID, Subject, CreationTime, LastModificationTime, MessageClass, Start, End, IsRecurring
+  (dates as local times, like the items' own properties),
+  https://learn.microsoft.com/en-us/office/vba/outlook/how-to/search-and-filter/default-properties-displayed-in-a-table-object
 - ``Items.IncludeRecurrences``: only meaningful when sorted by ``[Start]``; "You should not use
   Count property of Items collection when iterating Items collection with IncludeRecurrence
   property set to True. The value of Count will be an undefined value."
@@ -41,12 +49,49 @@ from outlook_sync.testing.outlook_com._store import FolderData, Record, default_
 if TYPE_CHECKING:
     from outlook_sync.testing.outlook_com._server import FakeOutlook
 
-__all__ = ["Application", "Folder", "Folders", "Items", "Namespace", "Session", "TimeZone"]
+__all__ = [
+    "Application",
+    "Folder",
+    "Folders",
+    "Items",
+    "Namespace",
+    "Row",
+    "Session",
+    "Table",
+    "TimeZone",
+]
 
 OL_FOLDER_DELETED_ITEMS = 3
 OL_FOLDER_CALENDAR = 9
 OL_APPOINTMENT_ITEM = 1
 UNDEFINED_COUNT = 2_147_483_647
+#: Properties ``SetColumns`` refuses (the documented list, as far as appointments go).
+NOT_CACHEABLE = frozenset(
+    {
+        "Body",
+        "Categories",
+        "Class",
+        "EntryID",
+        "MessageClass",
+        "Saved",
+        "UserProperties",
+        "Recipients",
+        "StartTimeZone",
+        "EndTimeZone",
+        "Parent",
+    }
+)
+#: The default columns of ``Folder.GetTable`` for a calendar folder.
+CALENDAR_TABLE_COLUMNS = (
+    "EntryID",
+    "Subject",
+    "CreationTime",
+    "LastModificationTime",
+    "MessageClass",
+    "Start",
+    "End",
+    "IsRecurring",
+)
 
 
 class Session:
@@ -139,7 +184,10 @@ class Items:
         return records
 
     def _wrap(self, record: Record) -> AppointmentItem:
-        return AppointmentItem(self._session, self._folder, record, saved=True)
+        item = AppointmentItem(self._session, self._folder, record, saved=True)
+        if self.columns:
+            object.__setattr__(item, "_columns", frozenset(self.columns))
+        return item
 
     def _compile(self, text: str) -> Predicate:
         outlook = self._session.outlook
@@ -233,7 +281,11 @@ class Items:
     def SetColumns(self, Columns: str) -> None:
         """Cache only these properties (recorded; the fake reads every property anyway)."""
         self._session.tick("Items.SetColumns")
-        self.columns = tuple(c.strip() for c in Columns.split(",") if c.strip())
+        columns = tuple(c.strip() for c in Columns.split(",") if c.strip())
+        refused = [c for c in columns if c in NOT_CACHEABLE]
+        if refused:
+            raise invalid_argument(f"SetColumns cannot cache {', '.join(refused)}.")
+        self.columns = columns
 
     def ResetColumns(self) -> None:
         self._session.tick("Items.ResetColumns")
@@ -254,6 +306,64 @@ class Items:
         self._folder.subscribers[:] = [
             (ref, s) for ref, s in self._folder.subscribers if s is not sink
         ]
+
+
+class Row:
+    """One row of a :class:`Table`: ``Item(index or column name)``, ``GetValues()``."""
+
+    def __init__(self, session: Session, values: dict[str, Any]) -> None:
+        self._session = session
+        self._values = values
+
+    def Item(self, Index: int | str) -> Any:
+        self._session.tick("Row.Item")
+        if isinstance(Index, int):
+            return list(self._values.values())[Index - 1]
+        return self._values[Index]
+
+    def __call__(self, Index: int | str) -> Any:
+        return self.Item(Index)
+
+    def GetValues(self) -> tuple[Any, ...]:
+        self._session.tick("Row.GetValues")
+        return tuple(self._values.values())
+
+
+class Table:
+    """A read-only, forward-only view of a folder's items (``Folder.GetTable``)."""
+
+    def __init__(self, session: Session, items: Items) -> None:
+        self._session = session
+        self._items = items
+        self._columns = list(CALENDAR_TABLE_COLUMNS)
+        self._rows = items._records()
+        self._position = 0
+
+    @property
+    def EndOfTable(self) -> bool:
+        self._session.tick("Table.EndOfTable")
+        return self._position >= len(self._rows)
+
+    def GetRowCount(self) -> int:
+        self._session.tick("Table.GetRowCount")
+        return len(self._rows)
+
+    def MoveToStart(self) -> None:
+        self._session.tick("Table.MoveToStart")
+        self._position = 0
+
+    def GetNextRow(self) -> Row | None:
+        self._session.tick("Table.GetNextRow")
+        if self._position >= len(self._rows):
+            return None
+        record = self._rows[self._position]
+        self._position += 1
+        values = {name: self._items._value(record, name) for name in self._columns}
+        return Row(self._session, values)
+
+    def Restrict(self, Filter: str) -> Table:
+        self._session.tick("Table.Restrict")
+        return Table(self._session, self._items.Restrict(Filter))
 
 
 class Folder:
@@ -296,6 +406,13 @@ class Folder:
         """A *new* Items object on every access, as in Outlook."""
         self._tick("Folder.Items")
         return Items(self._session, self._data)
+
+    def GetTable(self, Filter: str = "", TableContents: int = 0) -> Table:
+        """A :class:`Table` of the folder's items (optionally filtered, Jet syntax)."""
+        self._tick("Folder.GetTable")
+        items = Items(self._session, self._data)
+        source = items.Restrict(Filter) if Filter else items
+        return Table(self._session, source)
 
     @property
     def Folders(self) -> Folders:

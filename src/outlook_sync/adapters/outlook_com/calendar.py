@@ -1,0 +1,522 @@
+"""``OutlookComCalendar``: a desktop Outlook calendar folder behind the Calendar Protocol.
+
+The adapter talks to whatever ``connect()`` returns — ``win32com.client.Dispatch(
+"Outlook.Application")`` in production (see ``dispatch.py``), the fake object model in tests —
+and uses only documented members of the Outlook object model. It keeps no state of its own
+between syncs: what the next change listing needs travels in the cursor's token
+(``listing.py``).
+
+Promises, and where they are kept:
+
+- *An item that cannot be read is not a deleted item.* Absence is concluded only from the
+  folder's id table. An item that Outlook says was "moved or deleted" while it is being read
+  is looked up again; if it still cannot be opened the listing fails (nothing is deleted from
+  it). An item that exists but cannot be read is a :class:`BrokenItem` (quarantined).
+  ``get`` answers "gone" only when the folder's id table agrees.
+- *Writes never notify attendees.* The adapter saves; it never calls ``Send``.
+- *Recurring series are read-only* (reported as broken with a reason) until recurrence
+  support lands: they are never rewritten or deleted.
+- *Busy Outlook* is retried with backoff; a closed Outlook raises BackendUnavailableError and
+  the next call attaches again (reads retry once right away).
+- Writes carry the expected version (a digest of the mapped content); a mismatch raises
+  :class:`VersionConflictError` and writes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import zoneinfo
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import attrs
+
+from outlook_sync.adapters.outlook_com import listing, mapping
+from outlook_sync.adapters.outlook_com.errors import ComCaller, RetryPolicy
+from outlook_sync.adapters.outlook_com.events import ItemsEventSink, OutlookSubscription
+from outlook_sync.adapters.outlook_com.regional import WindowsLocale
+from outlook_sync.errors import (
+    BackendError,
+    BackendUnavailableError,
+    ItemNotFoundError,
+    ItemRejectedError,
+    ListingError,
+    VersionConflictError,
+)
+from outlook_sync.model import BrokenItem, Cursor, Event, Item, Listing
+from outlook_sync.timezones import UnknownTimeZoneError, zone
+
+__all__ = ["FolderChoice", "OutlookComCalendar"]
+
+T = TypeVar("T")
+SIDE = "outlook"
+OL_FOLDER_CALENDAR = 9
+OL_APPOINTMENT_ITEM = 1
+
+#: Which folder to sync: ``None`` (the default calendar), a folder path such as
+#: ``"\\\\anna@example.com\\Calendar\\Team"``, or ``(folder EntryID, StoreID)``.
+FolderChoice = str | tuple[str, str] | None
+WithEvents = Callable[[Any, type], Any]
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@attrs.define
+class _Connection:
+    namespace: Any
+    folder: Any
+    folder_entry_id: str
+    store_id: str
+    time_zones: Any
+    local_name: str
+    local_zone: zoneinfo.ZoneInfo
+    format_proven: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"{self.store_id}/{self.folder_entry_id}"
+
+
+class OutlookComCalendar:
+    """One Outlook calendar folder as a :class:`~outlook_sync.protocols.Calendar`.
+
+    Also implements :class:`~outlook_sync.protocols.ItemOpener` (``open_item``) and
+    :class:`~outlook_sync.protocols.ChangeNotifier` (``subscribe``).
+
+    Args:
+        connect: returns the ``Outlook.Application`` object (called again after Outlook
+            was closed).
+        folder: which calendar folder (see :data:`FolderChoice`).
+        locale: the user's Windows regional settings (filter date format, list separator).
+        clock: the machine's clock (aware); the watermark of each listing.
+        safety_margin: how far back the watermark query reaches, for Exchange cached mode.
+        retry: how long to retry a busy Outlook.
+        sleep: how to wait between retries.
+        with_events: ``win32com.client.WithEvents`` or the fake's; needed by ``subscribe``.
+        name: shown in reprs.
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], Any],
+        *,
+        folder: FolderChoice = None,
+        locale: WindowsLocale | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
+        safety_margin: dt.timedelta = dt.timedelta(minutes=5),
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        with_events: WithEvents | None = None,
+        name: str = "outlook",
+    ) -> None:
+        self._connect = connect
+        self._folder_choice = folder
+        self.locale = locale or WindowsLocale()
+        self._clock = clock or _utc_now
+        self.safety_margin = safety_margin
+        self._with_events = with_events
+        self.name = name
+        self._com = ComCaller(retry=retry, sleep=sleep, on_gone=self._lost_connection)
+        self._conn: _Connection | None = None
+        self._gone = False
+        #: ids this adapter created: a deletion of one before the next listing's table
+        #: includes it is still reported.
+        self._created: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"OutlookComCalendar(name={self.name!r}, folder={self._folder_choice!r})"
+
+    # -- connection ---------------------------------------------------------------------
+
+    def _lost_connection(self) -> None:
+        self._conn = None
+        self._gone = True
+
+    def _call(self, fn: Callable[[], T], what: str, item_id: str | None = None) -> T:
+        return self._com.call(fn, what=what, item_id=item_id)
+
+    def _connection(self) -> _Connection:
+        if self._conn is None:
+            self._conn = self._open()
+        return self._conn
+
+    def _open(self) -> _Connection:
+        app = self._call(self._connect, "attach to Outlook")
+        namespace = self._call(lambda: app.GetNamespace("MAPI"), "open the MAPI namespace")
+        try:
+            folder = self._call(lambda: self._resolve(namespace), "open the calendar folder")
+        except ItemNotFoundError as exc:
+            raise BackendUnavailableError(
+                f"the Outlook calendar folder {self._folder_choice!r} was not found",
+                side=SIDE,
+            ) from exc
+        entry_id, store_id = self._call(
+            lambda: (str(folder.EntryID), str(folder.StoreID)), "identify the calendar folder"
+        )
+        time_zones = self._call(lambda: app.TimeZones, "read Outlook's time zones")
+        local_name = self._call(lambda: str(time_zones.CurrentTimeZone.ID), "read the zone")
+        try:
+            local_zone = zone(local_name)
+        except UnknownTimeZoneError as exc:
+            raise BackendError(
+                f"Windows' time zone {local_name!r} is not in the CLDR mapping", side=SIDE
+            ) from exc
+        return _Connection(
+            namespace=namespace,
+            folder=folder,
+            folder_entry_id=entry_id,
+            store_id=store_id,
+            time_zones=time_zones,
+            local_name=local_name,
+            local_zone=local_zone,
+        )
+
+    def _resolve(self, namespace: Any) -> Any:
+        choice = self._folder_choice
+        if choice is None:
+            return namespace.GetDefaultFolder(OL_FOLDER_CALENDAR)
+        if isinstance(choice, tuple):
+            return namespace.GetFolderFromID(choice[0], choice[1])
+        parts = [part for part in choice.split("\\") if part]
+        if not parts:
+            return namespace.GetDefaultFolder(OL_FOLDER_CALENDAR)
+        folder = namespace.Folders.Item(parts[0])
+        for part in parts[1:]:
+            folder = folder.Folders.Item(part)
+        return folder
+
+    def _reading(self, fn: Callable[[], T]) -> T:
+        """Run a read; if Outlook was closed meanwhile, attach again and run it once more."""
+        self._gone = False
+        try:
+            return fn()
+        except BackendUnavailableError:
+            if not self._gone:
+                raise
+            self._gone = False
+            return fn()
+
+    def _now(self) -> dt.datetime:
+        now = self._clock()
+        if now.tzinfo is None:
+            raise BackendError("the adapter's clock returned a naive datetime", side=SIDE)
+        return now
+
+    # -- reading ------------------------------------------------------------------------
+
+    def list_all(self) -> Listing:
+        """Every item of the folder (complete: an absent item is deleted).
+
+        Raises:
+            ListingError: an item vanished or could not be opened mid-listing.
+            BackendUnavailableError: Outlook is closed, busy or offline.
+        """
+        return self._reading(lambda: self._list(None))
+
+    def list_changes(self, cursor: Cursor) -> Listing:
+        """Items changed from and including the cursor's watermark, and deletions since.
+
+        Without a token from this folder the listing is complete instead.
+
+        Raises:
+            ListingError: a listing that cannot be trusted (see ``list_all``; also a filter
+                date format Outlook does not read).
+            BackendUnavailableError: Outlook is closed, busy or offline.
+        """
+        return self._reading(lambda: self._list(cursor))
+
+    def _list(self, cursor: Cursor | None) -> Listing:
+        conn = self._connection()
+        started = self._now()
+        stamps = self._call(lambda: listing.scan(conn.folder), "list the calendar's items")
+        token = listing.encode(listing.Snapshot(folder=conn.key, stamps=stamps))
+        previous = None
+        if cursor is not None and cursor.watermark is not None:
+            previous = listing.decode(cursor.token, folder=conn.key)
+        if cursor is None or cursor.watermark is None or previous is None:
+            items, broken = self._read_many(conn, list(stamps))
+            return Listing(
+                items=items,
+                broken=broken,
+                complete=True,
+                cursor=Cursor(watermark=started, token=token),
+            )
+        if not conn.format_proven:
+            conn.format_proven = self._call(
+                lambda: listing.check_filter_format(conn.folder, self.locale),
+                "check the filter date format",
+            )
+        criteria = listing.watermark_filter(
+            cursor.watermark,
+            margin=self.safety_margin,
+            now=started,
+            local_zone=conn.local_zone,
+            locale=self.locale,
+        )
+        recent = self._call(
+            lambda: listing.modified_since(conn.folder, criteria),
+            "find the items changed since the last sync",
+        )
+        moved = {
+            entry_id for entry_id, stamp in stamps.items() if previous.stamps.get(entry_id) != stamp
+        }
+        wanted = [entry_id for entry_id in stamps if entry_id in moved or entry_id in recent]
+        deleted = (previous.stamps.keys() | self._created) - stamps.keys()
+        items, broken = self._read_many(conn, wanted)
+        return Listing(
+            items=items,
+            broken=broken,
+            complete=False,
+            deleted=deleted,
+            cursor=Cursor(watermark=started, token=token),
+        )
+
+    def _read_many(
+        self, conn: _Connection, entry_ids: Sequence[str]
+    ) -> tuple[list[Item], list[BrokenItem]]:
+        items: list[Item] = []
+        broken: list[BrokenItem] = []
+        for entry_id in entry_ids:
+            result = self._read_listed(conn, entry_id)
+            if isinstance(result, Item):
+                items.append(result)
+            else:
+                broken.append(result)
+        return items, broken
+
+    def _read_listed(self, conn: _Connection, entry_id: str) -> Item | BrokenItem:
+        """Read an item the id table listed; never conclude it is gone."""
+        for attempt in (1, 2):
+            try:
+                return self._call(lambda: self._read(conn, entry_id), "read an item", entry_id)
+            except ItemNotFoundError as exc:
+                if attempt == 2:
+                    raise ListingError(
+                        f"Outlook listed item {entry_id} but could not open it twice "
+                        "(moved or deleted meanwhile?); the listing is abandoned",
+                        side=SIDE,
+                        item_id=entry_id,
+                    ) from exc
+            except ItemRejectedError as exc:
+                return BrokenItem(
+                    id=entry_id, reason=str(exc), partner_key=self._partner_key_of(conn, entry_id)
+                )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _read(self, conn: _Connection, entry_id: str) -> Item | BrokenItem:
+        com_item = conn.namespace.GetItemFromID(entry_id, conn.store_id)
+        return mapping.read_item(com_item, local_zone=conn.local_zone)
+
+    def _partner_key_of(self, conn: _Connection, entry_id: str) -> str | None:
+        try:
+            return self._call(
+                lambda: mapping.read_partner_key(
+                    conn.namespace.GetItemFromID(entry_id, conn.store_id)
+                ),
+                "read an item's partner key",
+                entry_id,
+            )
+        except (ItemRejectedError, ItemNotFoundError):
+            return None
+
+    def _open_in_folder(self, conn: _Connection, entry_id: str) -> Any | None:
+        """The item if it is in this folder, ``None`` if it is elsewhere."""
+        com_item = conn.namespace.GetItemFromID(entry_id, conn.store_id)
+        if str(com_item.Parent.EntryID) != conn.folder_entry_id:
+            return None
+        return com_item
+
+    def get(self, item_id: str) -> Item | BrokenItem | None:
+        """One item; ``None`` only if the folder's id table no longer holds it."""
+        return self._reading(lambda: self._get(item_id))
+
+    def _get(self, item_id: str) -> Item | BrokenItem | None:
+        conn = self._connection()
+        try:
+            com_item = self._call(
+                lambda: self._open_in_folder(conn, item_id), "open an item", item_id
+            )
+            if com_item is None:
+                return None
+            return self._call(
+                lambda: mapping.read_item(com_item, local_zone=conn.local_zone),
+                "read an item",
+                item_id,
+            )
+        except (ItemNotFoundError, ItemRejectedError) as exc:
+            stamps = self._call(lambda: listing.scan(conn.folder), "list the calendar's items")
+            if item_id not in stamps:
+                return None
+            return BrokenItem(id=item_id, reason=f"Outlook could not open the item: {exc}")
+
+    def find_by_partner_key(self, partner_key: str) -> Sequence[Item]:
+        """The items carrying ``partner_key`` (a copy of such an item does not count)."""
+        return self._reading(lambda: self._find(partner_key))
+
+    def _find(self, partner_key: str) -> list[Item]:
+        conn = self._connection()
+        stamps = self._call(lambda: listing.scan(conn.folder), "list the calendar's items")
+        found: list[Item] = []
+        for entry_id in stamps:
+            if self._partner_key_of(conn, entry_id) != partner_key:
+                continue
+            result = self._read_listed(conn, entry_id)
+            if isinstance(result, Item):
+                found.append(result)
+        return found
+
+    # -- writing ------------------------------------------------------------------------
+
+    def create(self, event: Event, *, partner_key: str) -> Item:
+        """Save a new appointment carrying ``partner_key``; nothing is sent to anyone.
+
+        Raises:
+            ItemRejectedError: Outlook refused the item.
+            BackendUnavailableError: Outlook is closed, busy or offline.
+        """
+        conn = self._connection()
+        com_item = self._call(
+            lambda: conn.folder.Items.Add(OL_APPOINTMENT_ITEM), "create an appointment"
+        )
+        self._call(
+            lambda: self._fill(conn, com_item, event, partner_key), "fill in the new appointment"
+        )
+        self._call(com_item.Save, "save the new appointment")
+        entry_id = self._call(lambda: str(com_item.EntryID), "read the new EntryID")
+        self._created.add(entry_id)
+        if not self._call(lambda: mapping.anchored(com_item), "check the partner key", entry_id):
+            # The global id was not known before the first save: record it now.
+            self._call(
+                lambda: mapping.write_partner_key(com_item, partner_key),
+                "store the partner key",
+                entry_id,
+            )
+            self._call(com_item.Save, "save the new appointment", entry_id)
+        return self._written(conn, entry_id)
+
+    def _fill(self, conn: _Connection, com_item: Any, event: Event, key: str | None) -> None:
+        mapping.write_event(
+            com_item,
+            event,
+            time_zones=conn.time_zones,
+            local_name=conn.local_name,
+            list_separator=self.locale.list_separator,
+        )
+        if key is not None:
+            mapping.write_partner_key(com_item, key)
+
+    def _written(self, conn: _Connection, entry_id: str) -> Item:
+        result = self._call(lambda: self._read(conn, entry_id), "read back the item", entry_id)
+        if isinstance(result, BrokenItem):
+            raise ItemRejectedError(
+                f"Outlook stored the item but it reads back broken: {result.reason}",
+                side=SIDE,
+                item_id=entry_id,
+            )
+        return result
+
+    def _current(self, conn: _Connection, item_id: str, expected_version: str) -> tuple[Any, Item]:
+        com_item = self._call(lambda: self._open_in_folder(conn, item_id), "open an item", item_id)
+        if com_item is None:
+            raise ItemNotFoundError(
+                f"item {item_id} is no longer in the calendar folder", side=SIDE, item_id=item_id
+            )
+        current = self._call(
+            lambda: mapping.read_item(com_item, local_zone=conn.local_zone), "read an item", item_id
+        )
+        if isinstance(current, BrokenItem):
+            raise ItemRejectedError(
+                f"item {item_id} is read-only here: {current.reason}", side=SIDE, item_id=item_id
+            )
+        if current.version != expected_version:
+            raise VersionConflictError(
+                f"item {item_id} changed in Outlook since it was read",
+                side=SIDE,
+                item_id=item_id,
+            )
+        return com_item, current
+
+    def update(
+        self,
+        item_id: str,
+        event: Event,
+        *,
+        expected_version: str,
+        partner_key: str | None = None,
+    ) -> Item:
+        """Replace the item's content (and partner key) if it is still at the version.
+
+        Raises:
+            VersionConflictError: the item changed since ``expected_version``.
+            ItemNotFoundError: the item is gone (or no longer in this folder).
+            ItemRejectedError: a recurring series or unreadable item (read-only), or Outlook
+                refused the values.
+        """
+        conn = self._connection()
+        com_item, current = self._current(conn, item_id, expected_version)
+        if current.event == event and partner_key in (None, current.partner_key):
+            return current
+        self._call(
+            lambda: self._fill(conn, com_item, event, partner_key),
+            "change the appointment",
+            item_id,
+        )
+        self._call(com_item.Save, "save the appointment", item_id)
+        return self._written(conn, item_id)
+
+    def delete(self, item_id: str, *, expected_version: str) -> None:
+        """Delete the item (to Deleted Items) if it is still at ``expected_version``.
+
+        Raises:
+            VersionConflictError: the item changed since ``expected_version``.
+            ItemNotFoundError: the item is already gone.
+            ItemRejectedError: a recurring series or unreadable item (never deleted here).
+        """
+        conn = self._connection()
+        com_item, _ = self._current(conn, item_id, expected_version)
+        self._call(com_item.Delete, "delete the appointment", item_id)
+
+    # -- optional capabilities ----------------------------------------------------------
+
+    def open_item(self, item_id: str) -> str | None:
+        """Show the item in Outlook's own window ("Open in Outlook"); returns ``None``.
+
+        Raises:
+            ItemNotFoundError: there is no such item any more.
+        """
+        conn = self._connection()
+        com_item = self._call(
+            lambda: conn.namespace.GetItemFromID(item_id, conn.store_id), "open an item", item_id
+        )
+        self._call(com_item.Display, "display the item", item_id)
+        return None
+
+    def subscribe(self, callback: Callable[[Sequence[str]], None]) -> OutlookSubscription:
+        """Call ``callback`` with changed ids on Outlook's folder events.
+
+        Call ``check()`` on the returned subscription periodically (on the COM thread): it
+        catches what the events miss (bulk adds, mass deletions).
+
+        Raises:
+            BackendUnavailableError: Outlook is closed, or events cannot be bound here.
+        """
+        if self._with_events is None:
+            from outlook_sync.adapters.outlook_com.dispatch import with_events
+
+            self._with_events = with_events
+        bind = self._with_events
+        conn = self._connection()
+        items = self._call(lambda: conn.folder.Items, "open the calendar's items")
+        sink = self._call(lambda: bind(items, ItemsEventSink), "subscribe to Outlook's events")
+        sink.notify = callback
+        return OutlookSubscription(
+            items=items,
+            sink=sink,
+            scan=lambda: self._call(
+                lambda: listing.scan(self._connection().folder), "list the calendar's items"
+            ),
+            notify=callback,
+        )
