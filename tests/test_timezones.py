@@ -91,10 +91,17 @@ def test_every_name_graph_documents_as_an_additional_zone_is_understood() -> Non
     # resource (https://learn.microsoft.com/en-us/graph/api/resources/datetimetimezone),
     # including its old spellings.
     for name in [
-        "Etc/GMT+12", "America/Santa_Isabel", "America/Indiana/Indianapolis",
-        "America/Godthab", "Europe/Berlin", "Europe/Kiev", "Asia/Calcutta",
-        "Asia/Rangoon", "Pacific/Apia", "Etc/GMT",
-    ]:  # fmt: skip
+        "Etc/GMT+12",
+        "America/Santa_Isabel",
+        "America/Indiana/Indianapolis",
+        "America/Godthab",
+        "Europe/Berlin",
+        "Europe/Kiev",
+        "Asia/Calcutta",
+        "Asia/Rangoon",
+        "Pacific/Apia",
+        "Etc/GMT",
+    ]:
         assert zone(name).key
         assert is_windows_name(iana_to_windows(name))
 
@@ -111,9 +118,17 @@ def test_zone_takes_either_kind_of_name_and_they_agree_on_the_offset() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["", "   ", "Mars/Olympus_Mons", "tzone://Microsoft/Custom", "Customized Time Zone",
-     "../../etc/passwd", "W. Europe Standard", "Europe/Stockholm\x00"],
-)  # fmt: skip
+    [
+        "",
+        "   ",
+        "Mars/Olympus_Mons",
+        "tzone://Microsoft/Custom",
+        "Customized Time Zone",
+        "../../etc/passwd",
+        "W. Europe Standard",
+        "Europe/Stockholm\x00",
+    ],
+)
 def test_unknown_names_are_a_clear_typed_error(name: str) -> None:
     with pytest.raises(UnknownTimeZoneError) as info:
         zone(name)
@@ -244,9 +259,16 @@ def test_refresh_tool_regenerates_the_tables_from_cldr_xml(tmp_path: Path) -> No
     (tmp_path / "timezone.xml").write_text(TIMEZONE_XML, encoding="utf-8")
     out = tmp_path / "windows_zones.json"
     status = _refresh_tool().main(
-        [str(tmp_path / "windowsZones.xml"), "--aliases", str(tmp_path / "timezone.xml"),
-         "--source", "Unicode CLDR test", "-o", str(out)]
-    )  # fmt: skip
+        [
+            str(tmp_path / "windowsZones.xml"),
+            "--aliases",
+            str(tmp_path / "timezone.xml"),
+            "--source",
+            "Unicode CLDR test",
+            "-o",
+            str(out),
+        ]
+    )
     assert status == 0
     table = json.loads(out.read_text(encoding="utf-8"))
     assert table["source"] == "Unicode CLDR test"

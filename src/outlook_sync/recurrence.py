@@ -81,9 +81,9 @@ __all__ = [
     "to_graph",
 ]
 
-#: Most occurrences a series may have in one year: about three a day. More is not an
+#: Most occurrences a series may have in one year: three a day, every day. More is not an
 #: appointment series but a runaway rule (FREQ=HOURLY for years, BYMINUTE lists, ...).
-MAX_OCCURRENCES_PER_YEAR: Final = 1000
+MAX_OCCURRENCES_PER_YEAR: Final = 1100
 #: Largest INTERVAL accepted (Outlook's own dialogs stop at 999).
 MAX_INTERVAL: Final = 999
 
@@ -344,8 +344,8 @@ def _canonical_until(
         day, clock = local.date(), local.time()
     if all_day:
         return day.strftime("%Y%m%d")
-    if clock is None:  # a DATE: "through that local day"
-        clock = _END_OF_DAY
+    if clock is None:
+        raise _bad(f"UNTIL={text} is a DATE; a timed series needs a DATE-TIME (RFC 5545)")
     if _day_granular(rule):
         if clock < start.time():
             day -= dt.timedelta(days=1)
@@ -874,6 +874,11 @@ def _recurrence_from(rule: _Rule, start: dt.datetime | dt.date, time_zone: str) 
     )
 
 
+def _until_text(end: dt.date, start: dt.datetime | dt.date) -> str:
+    """Outlook's inclusive end date as an UNTIL: the date itself, or its last second."""
+    return end.strftime("%Y%m%d" if not isinstance(start, dt.datetime) else "%Y%m%dT235959")
+
+
 def _zone_for_import(name: str) -> zoneinfo.ZoneInfo:
     try:
         return zone(name)
@@ -1020,7 +1025,7 @@ def from_graph(
             end = dt.date.fromisoformat(str(span.get("endDate")))
         except ValueError:
             raise _bad(f"Graph endDate {span.get('endDate')!r} is not a date") from None
-        rule = attrs.evolve(rule, until=end.strftime("%Y%m%d"))
+        rule = attrs.evolve(rule, until=_until_text(end, start))
     elif span_type == "numbered":
         count = _graph_int(span, "numberOfOccurrences")
         if count < 1:
@@ -1161,7 +1166,7 @@ def from_com(
     if pattern.no_end_date:
         pass
     elif pattern.pattern_end_date is not None:
-        rule = attrs.evolve(rule, until=pattern.pattern_end_date.strftime("%Y%m%d"))
+        rule = attrs.evolve(rule, until=_until_text(pattern.pattern_end_date, start))
     elif pattern.occurrences is not None and pattern.occurrences >= 1:
         rule = attrs.evolve(rule, count=pattern.occurrences)
     else:
