@@ -617,3 +617,16 @@ def test_broken_item_partner_is_kept_when_a_read_is_malformed(
     got = cal.get(item.id)
     assert isinstance(got, BrokenItem)
     assert got.id == item.id
+
+
+def test_own_writes_come_back_in_the_next_round_without_extra_requests(
+    graph: GraphEmulator, cal: GraphCalendar
+) -> None:
+    cursor = cal.list_all().cursor
+    created = cal.create(meeting(), partner_key="s-1")
+    graph.reset_counts()
+    listing = cal.list_changes(cursor)
+    assert [(i.id, i.partner_key, i.version) for i in listing.items] == [
+        (created.id, "s-1", created.version)
+    ]
+    assert graph.request_count() == 1

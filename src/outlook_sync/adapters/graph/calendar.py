@@ -167,6 +167,10 @@ class GraphCalendar:
             f"singleValueExtendedProperties($filter=id eq {_odata_string(partner_property)})"
         )
         self._meta: dict[str, _Meta] = {}
+        # Versions this adapter wrote and ids it deleted: their echo in the next delta
+        # round is reported without a re-read (the sync after a full one stays cheap).
+        self._written: dict[str, str] = {}
+        self._deleted_here: set[str] = set()
 
     def __repr__(self) -> str:
         return f"GraphCalendar({self._calendar!r})"
@@ -227,10 +231,24 @@ class GraphCalendar:
             entries, delta_link, watermark = self._delta_round(cursor.token)
         except _TokenExpiredError:
             return self.list_all()
-        touched = list(dict.fromkeys(entry["id"] for entry in entries))
+        latest = {entry["id"]: entry for entry in entries}
         items: dict[str, Item] = {}
         broken: dict[str, BrokenItem] = {}
         deleted: set[str] = set()
+        touched = []
+        for item_id, entry in latest.items():
+            if "@removed" in entry and item_id in self._deleted_here:
+                deleted.add(item_id)  # our own delete coming back: known, no re-read
+            elif entry.get("changeKey") is not None and (
+                entry.get("changeKey") == self._written.get(item_id)
+            ):
+                # Exactly the version this adapter wrote: the delta entry is complete
+                # and the partner key is known, so report it without a re-read (never
+                # skip it: the engine may not have recorded that write).
+                meta = self._meta.get(item_id)
+                self._collect(entry, meta.partner_key if meta else None, items, broken)
+            else:
+                touched.append(item_id)
         for item_id, data in self._read_many(touched).items():
             if data is None:
                 deleted.add(item_id)
@@ -493,6 +511,7 @@ class GraphCalendar:
         if not isinstance(mapped, Item):
             reason = mapped.reason if mapped is not None else "no id"
             raise ItemRejectedError(f"created, but it cannot be read back: {reason}")
+        self._written[mapped.id] = mapped.version
         return mapped
 
     def _recover_create(self, partner_key: str, txn: str) -> Item | None:
@@ -573,6 +592,7 @@ class GraphCalendar:
         mapped = self._map(data, key) if isinstance(data.get("id"), str) else None
         if not isinstance(mapped, Item):
             raise ItemRejectedError("updated, but it cannot be read back", item_id=item_id)
+        self._written[mapped.id] = mapped.version
         return mapped
 
     def update(
@@ -615,7 +635,7 @@ class GraphCalendar:
         )
         if not resp.ok:
             raise error_for(resp, what="DELETE event", item_id=item_id)
-        self._meta.pop(item_id, None)
+        self._forget(item_id)
 
     # -- bulk writes ($batch) ----------------------------------------------------------
 
@@ -703,7 +723,7 @@ class GraphCalendar:
                     continue
                 resp = answers[str(n)]
                 if resp.ok:
-                    self._meta.pop(item_id, None)
+                    self._forget(item_id)
                     results.append(None)
                 else:
                     results.append(error_for(resp, what="DELETE event", item_id=item_id))
@@ -711,6 +731,11 @@ class GraphCalendar:
 
     def _recreate(self, event: Event, partner_key: str, txn: str) -> Item:
         return self._recover_create(partner_key, txn) or self.create(event, partner_key=partner_key)
+
+    def _forget(self, item_id: str) -> None:
+        self._meta.pop(item_id, None)
+        self._written.pop(item_id, None)
+        self._deleted_here.add(item_id)
 
     @staticmethod
     def _settle(work: Callable[[], Item]) -> Item | BackendError:
