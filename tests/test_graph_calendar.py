@@ -326,6 +326,10 @@ def test_no_invitation_is_ever_sent_and_meetings_are_left_alone(
         cal.update(team, meeting("moved"), expected_version=versions[team])
     with pytest.raises(ItemRejectedError, match="attendees"):
         cal.delete(team, expected_version=versions[team])
+    events = {i.id: i.event for i in listing.items}
+    stamped = cal.update(team, events[team], expected_version=versions[team], partner_key="s-9")
+    assert stamped.partner_key == "s-9"
+    assert graph.extended_value(team, PARTNER_PROPERTY) == "s-9"
     cal.update(invited, meeting("my copy"), expected_version=versions[invited])
     created = cal.create(meeting(), partner_key="s-1")
     cal.update(created.id, meeting("x"), expected_version=created.version)

@@ -102,6 +102,7 @@ class _Meta:
     meeting: bool
     web_link: str | None
     partner_key: str | None
+    event: Event | None = None
 
 
 def _quote(value: str) -> str:
@@ -293,12 +294,16 @@ class GraphCalendar:
                 partner_key=key if master == item_id else None,
             )
         attendees = data.get("attendees")
-        self._meta[item_id] = _Meta(
+        meta = _Meta(
             meeting=bool(attendees) and data.get("isOrganizer") is not False,
             web_link=data.get("webLink") if isinstance(data.get("webLink"), str) else None,
             partner_key=key,
         )
-        return item_from_graph(data, partner_key=key, prop_id=self.partner_property)
+        self._meta[item_id] = meta
+        mapped = item_from_graph(data, partner_key=key, prop_id=self.partner_property)
+        if isinstance(mapped, Item):
+            meta.event = mapped.event
+        return mapped
 
     def _json(self, resp: GraphResponse, what: str) -> dict[str, Any]:
         try:
@@ -546,19 +551,30 @@ class GraphCalendar:
             )
         return self._created(resp, partner_key)
 
-    def _guard_meeting(self, item_id: str, what: str) -> None:
+    def _meeting(self, item_id: str) -> _Meta | None:
+        """The item's metadata if it is an organizer's meeting with attendees, else None.
+
+        Unknown items are read first: changing a meeting would e-mail its attendees.
+        """
         if self.allow_meeting_changes:
-            return
+            return None
         meta = self._meta.get(item_id)
         if meta is None:
-            self.get(item_id)  # learn whether it is a meeting
+            self.get(item_id)
             meta = self._meta.get(item_id)
-        if meta is not None and meta.meeting:
-            raise ItemRejectedError(
-                f"{what} skipped: the item is a meeting with attendees, and Outlook would "
-                "e-mail them (change it in Outlook, or set allow_meeting_changes)",
-                item_id=item_id,
-            )
+        return meta if meta is not None and meta.meeting else None
+
+    @staticmethod
+    def _meeting_refusal(item_id: str, what: str) -> ItemRejectedError:
+        return ItemRejectedError(
+            f"{what} skipped: the item is a meeting with attendees, and Outlook would "
+            "e-mail them (change it in Outlook, or set allow_meeting_changes)",
+            item_id=item_id,
+        )
+
+    def _guard_meeting(self, item_id: str, what: str) -> None:
+        if self._meeting(item_id) is not None:
+            raise self._meeting_refusal(item_id, what)
 
     def _patch_body(self, event: Event, partner_key: str | None) -> dict[str, Any]:
         body = event_to_graph(event)
@@ -610,11 +626,21 @@ class GraphCalendar:
             ItemNotFoundError: the item is gone.
             ItemRejectedError: Graph refused the content, or the item is a meeting.
         """
-        self._guard_meeting(item_id, "update")
+        body = self._patch_body(event, partner_key)
+        meta = self._meeting(item_id)
+        if meta is not None and meta.event == event:
+            # Only the partner key changes: a meeting may carry it (no attendee is told).
+            if partner_key is None:
+                return Item(
+                    id=item_id, version=expected_version, event=event, partner_key=meta.partner_key
+                )
+            body = {"singleValueExtendedProperties": body["singleValueExtendedProperties"]}
+        elif meta is not None:
+            raise self._meeting_refusal(item_id, "update")
         resp = self.client.request(
             "PATCH",
             self._item_path(item_id),
-            body=self._patch_body(event, partner_key),
+            body=body,
             headers={**self._headers, "If-Match": f'W/"{expected_version}"'},
         )
         return self._updated(resp, item_id, event, partner_key)
@@ -670,12 +696,12 @@ class GraphCalendar:
         """Update many items (``(item_id, event, expected_version)``), 20 per ``$batch``."""
         results: list[Item | BackendError] = []
         for chunk in _chunks(requests):
-            guarded: dict[int, BackendError] = {}
-            for n, (item_id, _event, _version) in enumerate(chunk):
-                try:
-                    self._guard_meeting(item_id, "update")
-                except BackendError as exc:
-                    guarded[n] = exc
+            guarded: dict[int, Item | BackendError] = {}
+            for n, (item_id, event, version) in enumerate(chunk):
+                if self._meeting(item_id) is not None:
+                    guarded[n] = self._settle(
+                        partial(self.update, item_id, event, expected_version=version)
+                    )
             batch = [
                 BatchItem(
                     id=str(n),
