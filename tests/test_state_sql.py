@@ -239,11 +239,23 @@ def test_pending_work_and_intents_keep_their_order(store: SqlStateStore) -> None
 
 
 def test_the_conflict_log_and_the_quarantine(store: SqlStateStore) -> None:
-    first = Conflict(saljstod_id="1", outlook_id=None, kind="ambiguous_match",
-                     resolution="linked_first", saljstod=MEETING)  # fmt: skip
-    second = Conflict(saljstod_id="2", outlook_id="o", kind="both_changed",
-                      resolution="newest_wins", overridden=Side.SALJSTOD,
-                      saljstod=MEETING, outlook=HOLIDAY, base=MEETING)  # fmt: skip
+    first = Conflict(
+        saljstod_id="1",
+        outlook_id=None,
+        kind="ambiguous_match",
+        resolution="linked_first",
+        saljstod=MEETING,
+    )
+    second = Conflict(
+        saljstod_id="2",
+        outlook_id="o",
+        kind="both_changed",
+        resolution="newest_wins",
+        overridden=Side.SALJSTOD,
+        saljstod=MEETING,
+        outlook=HOLIDAY,
+        base=MEETING,
+    )
     bad = Quarantined(side=Side.SALJSTOD, item_id="7", reason="start is NULL")
     store.commit(ANNA, StateChange(conflicts=(first,), quarantine=(bad,)))
     store.commit(ANNA, StateChange(conflicts=(second,)))
@@ -262,13 +274,14 @@ def test_deleted_items_can_be_listed_forgotten_and_expire(store: SqlStateStore) 
     old = dt.datetime(2024, 1, 1, 12, tzinfo=STOCKHOLM)
     new = dt.datetime(2024, 2, 1, 12, tzinfo=NEW_YORK)
     items = (
-        DeletedItem(side=Side.OUTLOOK, item_id="o1", event=MEETING, partner_id="1",
-                    deleted_at=old),
-        DeletedItem(side=Side.SALJSTOD, item_id="2", event=HOLIDAY, partner_id=None,
-                    deleted_at=new),
-        DeletedItem(side=Side.SALJSTOD, item_id="3", event=HOLIDAY, partner_id="o3",
-                    deleted_at=new),
-    )  # fmt: skip
+        DeletedItem(side=Side.OUTLOOK, item_id="o1", event=MEETING, partner_id="1", deleted_at=old),
+        DeletedItem(
+            side=Side.SALJSTOD, item_id="2", event=HOLIDAY, partner_id=None, deleted_at=new
+        ),
+        DeletedItem(
+            side=Side.SALJSTOD, item_id="3", event=HOLIDAY, partner_id="o3", deleted_at=new
+        ),
+    )
     store.commit(ANNA, StateChange(deleted=items))
     assert store.deleted_items(ANNA) == list(items)
     assert store.deleted_items(ANNA)[1].deleted_at.tzinfo == NEW_YORK
@@ -297,10 +310,11 @@ def test_a_sync_loads_only_the_links_it_needs(sql_db: SqlDatabase) -> None:
         plan = " ".join(
             str(row)
             for row in store.dialect.execute(
-                connection, "EXPLAIN " + ("QUERY PLAN " if sql_db.name == "sqlite" else "")
-                + query, (ANNA, *params)
+                connection,
+                "EXPLAIN " + ("QUERY PLAN " if sql_db.name == "sqlite" else "") + query,
+                (ANNA, *params),
             ).fetchall()
-        )  # fmt: skip
+        )
         assert "SCAN" not in plan.replace("INDEX SCAN", "").replace("Index Scan", "")
         assert "Seq Scan" not in plan
         assert "index" in plan.lower()
@@ -319,9 +333,14 @@ def test_migrations_are_recorded_and_never_reapplied(sql_db: SqlDatabase) -> Non
 def test_a_database_from_a_newer_outlook_sync_is_refused_untouched(sql_db: SqlDatabase) -> None:
     connection = sql_db.connect()
     SqlStateStore(connection)
-    future = Migration(version=2, description="from the future",
-                       statements={"sqlite": ["CREATE TABLE later (x INTEGER)"],
-                                   "postgresql": ["CREATE TABLE later (x INTEGER)"]})  # fmt: skip
+    future = Migration(
+        version=2,
+        description="from the future",
+        statements={
+            "sqlite": ["CREATE TABLE later (x INTEGER)"],
+            "postgresql": ["CREATE TABLE later (x INTEGER)"],
+        },
+    )
     from outlook_sync.state.sql import schema
 
     migrate(connection, sql_db.dialect, "state", (*schema.MIGRATIONS, future))

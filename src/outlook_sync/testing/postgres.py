@@ -182,10 +182,19 @@ class PostgresCluster:
             pwfile.write_text(self._password + "\n")
             self._hand_over(pwfile)
             self._run(
-                "initdb", "-D", str(base / "data"), "-U", self._superuser,
-                "-A", "scram-sha-256", f"--pwfile={pwfile}",
-                "-E", "UTF8", "--locale=C", "--no-sync",
-            )  # fmt: skip
+                "initdb",
+                "-D",
+                str(base / "data"),
+                "-U",
+                self._superuser,
+                "-A",
+                "scram-sha-256",
+                f"--pwfile={pwfile}",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            )
             pwfile.unlink()
             self._start_server(base)
             self._create_database()
@@ -205,9 +214,18 @@ class PostgresCluster:
             )
             try:
                 self._run(
-                    "pg_ctl", "-D", str(base / "data"), "-l", str(base / "server.log"),
-                    "-o", options, "-w", "-t", "60", "start",
-                )  # fmt: skip
+                    "pg_ctl",
+                    "-D",
+                    str(base / "data"),
+                    "-l",
+                    str(base / "server.log"),
+                    "-o",
+                    options,
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                )
             except PostgresClusterError as exc:
                 last = exc
                 continue

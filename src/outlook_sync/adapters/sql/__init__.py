@@ -1,1 +1,75 @@
-"""The SQL Säljstöd adapter (SQLite and PostgreSQL)."""
+"""The SQL Säljstöd adapter: activities in SQLite (stdlib) or PostgreSQL (psycopg 3).
+
+- :class:`SqlCalendar` -- one user's activities, as a :class:`~outlook_sync.Calendar`.
+- :class:`SqlMapping` -- table and column names of an existing host schema.
+- :func:`upgrade` -- create or upgrade the shipped schemas (``outlook-sync db upgrade``).
+
+psycopg is imported only when a PostgreSQL connection is used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from outlook_sync.adapters.sql.calendar import DEFAULT_LOOKBACK, SqlCalendar
+from outlook_sync.adapters.sql.dialect import Dialect, dialect_for
+from outlook_sync.adapters.sql.mapping import (
+    ActivityColumns,
+    DeletionLog,
+    ParticipantColumns,
+    SoftDelete,
+    SqlMapping,
+)
+from outlook_sync.adapters.sql.migrations import migrate, schema_version
+
+__all__ = [
+    "DEFAULT_LOOKBACK",
+    "ActivityColumns",
+    "DeletionLog",
+    "ParticipantColumns",
+    "SoftDelete",
+    "SqlCalendar",
+    "SqlMapping",
+    "schema_version",
+    "upgrade",
+]
+
+
+def upgrade(
+    connection: Any,
+    *,
+    dialect: str | Dialect | None = None,
+    state: bool = True,
+    reference_schema: bool = True,
+) -> dict[str, int]:
+    """Create or upgrade outlook_sync's tables on ``connection``; commit.
+
+    Args:
+        connection: an open ``sqlite3`` or psycopg 3 connection.
+        dialect: ``"sqlite"`` or ``"postgresql"``; detected if omitted.
+        state: apply the state store's tables (``outlook_sync_*``).
+        reference_schema: apply the reference activity schema (``activities``,
+            ``activity_participants``, ``activity_deletions``). Leave it out when the
+            host application has its own tables (see :class:`SqlMapping`).
+
+    Returns:
+        The schema version of each component applied, e.g. ``{"state": 1, "saljstod": 1}``.
+
+    Raises:
+        SchemaVersionError: the database was written by a newer outlook_sync.
+        StateError: a migration failed; that component is unchanged.
+    """
+    from outlook_sync.adapters.sql import schema
+    from outlook_sync.state.sql import schema as state_schema
+
+    chosen = dialect_for(connection, dialect)
+    versions: dict[str, int] = {}
+    if state:
+        versions[state_schema.COMPONENT] = migrate(
+            connection, chosen, state_schema.COMPONENT, state_schema.MIGRATIONS
+        )
+    if reference_schema:
+        versions[schema.COMPONENT] = migrate(
+            connection, chosen, schema.COMPONENT, schema.MIGRATIONS
+        )
+    return versions

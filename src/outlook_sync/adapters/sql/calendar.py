@@ -1,0 +1,474 @@
+"""``SqlCalendar``: one user's Säljstöd calendar in the CRM's SQL database.
+
+Theory of operation
+-------------------
+**The user's view.** An activity is on a user's calendar when a participants row
+``(activity, user)`` exists. Every query joins the participants table filtered on this
+user, so a sync for Anna never reads or writes an activity Anna is not on -- Bertil's
+private activities included. The partner key (the id of *this user's* Outlook
+appointment) lives in the participants row, because one shared activity has a different
+Outlook appointment in every participant's mailbox.
+
+**Change detection** (:meth:`SqlCalendar.list_changes`). First the server's clock is
+read: the new cursor's watermark is that time (minus ``lookback``). Then three queries,
+each on its own index:
+
+1. rows whose ``changed_at >= watermark`` (inclusive; ``changed_at`` is server time),
+2. every row of the user with no partner key (booked by someone else, or never synced),
+   whatever its timestamp,
+3. deletion-log entries for the user with ``deleted_at >= watermark``, and rows whose
+   soft-delete column is set (they come with query 1, because setting it bumps
+   ``changed_at``).
+
+``lookback`` covers host transactions that stamped a row before the listing began but
+committed after it: their rows carry a ``changed_at`` older than the new watermark and
+were invisible to this listing. Listing ``lookback`` further back re-reads a few rows
+(harmless: content that did not change plans nothing) and never misses such a row,
+provided no host write transaction lasts longer than ``lookback``.
+
+**Writes** check the version column (``WHERE version = ?``): a row changed by the host
+between read and write raises :class:`~outlook_sync.errors.VersionConflictError` and is
+not overwritten. An update whose content equals the row's only writes the partner key,
+so re-stamping partner keys never bumps versions. Deleting removes the user from the
+activity; the activity itself goes (hard or soft delete) only when no one else is on it.
+
+**Transactions.** With ``commit=True`` (the default) every write is its own committed
+transaction. With ``commit=False`` the writes stay in the connection's open transaction,
+each inside a savepoint (a failed write undoes only itself), and whoever shares the
+connection commits them: a :class:`~outlook_sync.state.sql.SqlStateStore` on the same
+connection commits the activity together with its link (see ``docs/sql.md``).
+
+**Errors.** Driver exceptions are translated in :meth:`SqlCalendar._guard` only:
+"cannot talk to the database" -> ``BackendUnavailableError``; a failed listing ->
+``ListingError``; a refused write -> ``ItemRejectedError``; messages are redacted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
+
+from outlook_sync.adapters.sql.dialect import Dialect, dialect_for, quote, redact
+from outlook_sync.adapters.sql.mapping import RowCodec, SqlMapping
+from outlook_sync.errors import (
+    BackendUnavailableError,
+    InvalidEventError,
+    ItemNotFoundError,
+    ItemRejectedError,
+    ListingError,
+    VersionConflictError,
+)
+from outlook_sync.model import BrokenItem, Cursor, Event, Item, Listing
+
+__all__ = ["DEFAULT_LOOKBACK", "SqlCalendar"]
+
+#: How far before the listing's start the next listing begins (see the module docstring).
+DEFAULT_LOOKBACK = dt.timedelta(seconds=5)
+
+_T = TypeVar("_T")
+
+
+class SqlCalendar:
+    """One user's activities in a SQL database, as a :class:`~outlook_sync.protocols.Calendar`.
+
+    Args:
+        connection: an open ``sqlite3`` or psycopg 3 connection.
+        user: the user's key in the participants table (and ``created_by``).
+        mapping: table and column names; the reference schema's by default.
+        dialect: ``"sqlite"`` or ``"postgresql"``; detected from the connection if omitted.
+        commit: ``True``: commit every write. ``False``: leave writes in the open
+            transaction for the sharer of the connection to commit.
+        lookback: how far before its start a listing's watermark is set.
+        side: the side name put on errors (``"saljstod"``).
+
+    Raises:
+        ConfigurationError: bad mapping, unsupported dialect or negative lookback.
+    """
+
+    def __init__(
+        self,
+        connection: Any,
+        *,
+        user: str | int,
+        mapping: SqlMapping | None = None,
+        dialect: str | Dialect | None = None,
+        commit: bool = True,
+        lookback: dt.timedelta = DEFAULT_LOOKBACK,
+        side: str = "saljstod",
+    ) -> None:
+        from outlook_sync.errors import ConfigurationError
+
+        if lookback < dt.timedelta(0):
+            raise ConfigurationError("lookback must not be negative", key="lookback")
+        self._c = connection
+        self._d = dialect_for(connection, dialect)
+        self._m = mapping or SqlMapping()
+        self._codec = RowCodec(self._m, self._d)
+        self._user = user
+        self._commit = commit
+        self._lookback = lookback
+        self._side = side
+        self._errors = self._d.driver_errors()
+        self._build_sql()
+
+    def __repr__(self) -> str:
+        return f"SqlCalendar(user={self._user!r}, dialect={self._d.name!r})"
+
+    @property
+    def user(self) -> str | int:
+        """Whose calendar this is."""
+        return self._user
+
+    # -- SQL text, built once from the validated mapping ---------------------------------
+
+    def _build_sql(self) -> None:
+        m, a, p = self._m, self._m.activities, self._m.participants
+        acts, parts = m.table(a.table), m.table(p.table)
+        soft = "NULL" if m.soft_delete is None else f"a.{quote(m.soft_delete.column)}"
+        select = (
+            f"SELECT {self._codec.select_list()}, {soft}"
+            f" FROM {parts} p JOIN {acts} a ON a.{quote(a.id)} = p.{quote(p.activity_id)}"
+            f" WHERE p.{quote(p.user_id)} = ?"
+        )
+        # No ORDER BY: it would tempt planners into a full scan in id order; the rows
+        # are sorted here instead (_split).
+        self._sql_all = select
+        self._sql_changed = f"{select} AND a.{quote(a.changed_at)} >= ?"
+        self._sql_unlinked = f"{select} AND p.{quote(p.partner_key)} IS NULL"
+        self._sql_one = f"{select} AND a.{quote(a.id)} = ?"
+        self._sql_by_key = f"{select} AND p.{quote(p.partner_key)} = ?"
+        self._sql_now = f"SELECT {self._d.now_sql}"
+        log = m.deletion_log
+        self._sql_removed = (
+            None
+            if log is None
+            else f"SELECT {quote(log.activity_id)} FROM {m.table(log.table)}"
+            f" WHERE {quote(log.user_id)} = ? AND {quote(log.deleted_at)} >= ?"
+        )
+        where_version = f" WHERE {quote(a.id)} = ? AND {quote(a.version)} = ?"
+        stamp = f"{quote(a.version)} = {quote(a.version)} + 1, {quote(a.changed_at)} = " + (
+            self._d.now_sql
+        )
+        self._sql_update_prefix = f"UPDATE {acts} SET "
+        self._sql_update_suffix = f", {stamp}{where_version}"
+        self._sql_delete = f"DELETE FROM {acts}{where_version}"
+        if m.soft_delete is not None:
+            value = self._d.now_sql if m.soft_delete.kind == "timestamp" else "?"
+            self._sql_soft_delete = (
+                f"UPDATE {acts} SET {quote(m.soft_delete.column)} = {value}, {stamp}{where_version}"
+            )
+        self._sql_insert_columns = (quote(a.version), quote(a.changed_at))
+        self._sql_set_partner = (
+            f"UPDATE {parts} SET {quote(p.partner_key)} = ?"
+            f" WHERE {quote(p.activity_id)} = ? AND {quote(p.user_id)} = ?"
+        )
+        self._sql_add_participant = (
+            f"INSERT INTO {parts} ({quote(p.activity_id)}, {quote(p.user_id)},"
+            f" {quote(p.partner_key)}) VALUES (?, ?, ?)"
+        )
+        self._sql_leave = (
+            f"DELETE FROM {parts} WHERE {quote(p.activity_id)} = ? AND {quote(p.user_id)} = ?"
+        )
+        self._sql_others = (
+            f"SELECT count(*) FROM {parts}"
+            f" WHERE {quote(p.activity_id)} = ? AND {quote(p.user_id)} <> ?"
+        )
+        self._acts = acts
+
+    # -- the one place where driver errors become ours ----------------------------------
+
+    @contextlib.contextmanager
+    def _guard(
+        self, what: str, *, item_id: str | None = None, listing: bool = False
+    ) -> Iterator[None]:
+        try:
+            yield
+        except self._errors as exc:
+            message = f"Säljstöd database: {what} failed: {type(exc).__name__}: {redact(str(exc))}"
+            kind: type[ListingError | ItemRejectedError | BackendUnavailableError]
+            if self._d.is_unavailable(exc):
+                kind = BackendUnavailableError
+            else:
+                kind = ListingError if listing else ItemRejectedError
+            raise kind(message, side=self._side, item_id=item_id) from exc
+
+    def _read(self, what: str, body: Callable[[], _T], *, listing: bool = False) -> _T:
+        with self._guard(what, listing=listing):
+            opened = not self._d.in_transaction(self._c)
+            try:
+                return body()
+            finally:
+                # Our own read transaction (psycopg opens one for a SELECT): end it, so
+                # the connection does not sit "idle in transaction".
+                if self._commit and opened and self._d.in_transaction(self._c):
+                    self._c.rollback()
+
+    def _write(self, what: str, item_id: str | None, body: Callable[[], _T]) -> _T:
+        with self._guard(what, item_id=item_id):
+            if not self._commit:
+                with self._d.savepoint(self._c):
+                    return body()
+            try:
+                self._d.begin(self._c, write=True)
+                result = body()
+                self._c.commit()
+            except BaseException:
+                self._c.rollback()
+                raise
+            return result
+
+    def _rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        return list(self._d.execute(self._c, sql, params).fetchall())
+
+    # -- reading -------------------------------------------------------------------------
+
+    def _server_now(self) -> dt.datetime:
+        return self._d.timestamp_value(self._rows(self._sql_now, ())[0][0])
+
+    def _is_soft_deleted(self, raw: Any) -> bool:
+        soft = self._m.soft_delete
+        if soft is None or raw is None:
+            return False
+        if soft.kind == "timestamp":
+            return True
+        return bool(raw == soft.deleted_value)
+
+    def _split(self, rows: Sequence[Any]) -> tuple[list[Item], list[BrokenItem], set[str]]:
+        items: list[Item] = []
+        broken: list[BrokenItem] = []
+        gone: set[str] = set()
+        seen: set[str] = set()
+        for row in sorted(rows, key=lambda row: row[0]):
+            item_id = str(row[0])
+            if item_id in seen:
+                continue
+            seen.add(item_id)
+            if self._is_soft_deleted(row[-1]):
+                gone.add(item_id)
+                continue
+            found = self._codec.item(row)
+            (items if isinstance(found, Item) else broken).append(found)  # type: ignore[arg-type]
+        return items, broken, gone
+
+    def _cursor_at(self, now: dt.datetime) -> Cursor:
+        return Cursor(watermark=now - self._lookback)
+
+    def list_all(self) -> Listing:
+        """Every activity on the user's calendar (soft-deleted ones excluded).
+
+        Raises:
+            ListingError: the query failed.
+            BackendUnavailableError: the database cannot be reached.
+        """
+
+        def body() -> Listing:
+            now = self._server_now()
+            items, broken, _gone = self._split(self._rows(self._sql_all, (self._user,)))
+            return Listing(items=items, broken=broken, complete=True, cursor=self._cursor_at(now))
+
+        return self._read("listing all activities", body, listing=True)
+
+    def list_changes(self, cursor: Cursor) -> Listing:
+        """Activities changed at or after the watermark, unlinked ones, and deletions.
+
+        An initial cursor (no watermark) gives a complete listing.
+
+        Raises:
+            ListingError: a query failed.
+            BackendUnavailableError: the database cannot be reached.
+        """
+        if cursor.watermark is None:
+            return self.list_all()
+        since = self._d.timestamp_param(cursor.watermark)
+
+        def body() -> Listing:
+            now = self._server_now()
+            rows = self._rows(self._sql_changed, (self._user, since))
+            rows += self._rows(self._sql_unlinked, (self._user,))
+            items, broken, gone = self._split(rows)
+            if self._sql_removed is not None:
+                gone.update(
+                    str(row[0]) for row in self._rows(self._sql_removed, (self._user, since))
+                )
+            present = {item.id for item in items} | {bad.id for bad in broken}
+            return Listing(
+                items=items,
+                broken=broken,
+                deleted=gone - present,
+                complete=False,
+                cursor=self._cursor_at(now),
+            )
+
+        return self._read("listing changed activities", body, listing=True)
+
+    def _one(self, item_id: str) -> Any:
+        db_id = self._m.db_id(item_id)
+        if db_id is None:
+            return None
+        rows = self._rows(self._sql_one, (self._user, db_id))
+        if not rows or self._is_soft_deleted(rows[0][-1]):
+            return None
+        return rows[0]
+
+    def get(self, item_id: str) -> Item | BrokenItem | None:
+        """The activity if it is on the user's calendar; a BrokenItem if unreadable."""
+
+        def body() -> Item | BrokenItem | None:
+            row = self._one(item_id)
+            return None if row is None else self._codec.item(row)
+
+        return self._read(f"reading activity {item_id}", body)
+
+    def find_by_partner_key(self, partner_key: str) -> Sequence[Item]:
+        """The user's activities whose participants row carries ``partner_key``."""
+
+        def body() -> list[Item]:
+            items, _broken, _gone = self._split(
+                self._rows(self._sql_by_key, (self._user, partner_key))
+            )
+            return items
+
+        return self._read("finding by partner key", body)
+
+    # -- writing -------------------------------------------------------------------------
+
+    def _values(self, event: Event, item_id: str | None) -> dict[str, Any]:
+        try:
+            return self._codec.values(event)
+        except InvalidEventError as exc:
+            raise ItemRejectedError(str(exc), side=self._side, item_id=item_id) from exc
+
+    def _read_back(self, item_id: str) -> Item:
+        row = self._one(item_id)
+        found = None if row is None else self._codec.item(row)
+        if not isinstance(found, Item):
+            reason = "it is gone" if found is None else found.reason
+            raise ItemRejectedError(
+                f"activity {item_id} does not read back after the write: {reason}",
+                side=self._side,
+                item_id=item_id,
+            )
+        return found
+
+    def create(self, event: Event, *, partner_key: str) -> Item:
+        """Insert an activity on the user's calendar, created by the user.
+
+        Raises:
+            ItemRejectedError: the database refused it.
+            BackendUnavailableError: the database cannot be reached.
+        """
+        values = self._values(event, None)
+        a = self._m.activities
+        if a.created_by is not None:
+            values[a.created_by] = self._user
+        columns = [quote(name) for name in values]
+        marks = ["?"] * len(values)
+        sql = (
+            f"INSERT INTO {self._acts} ({', '.join([*columns, *self._sql_insert_columns])})"
+            f" VALUES ({', '.join([*marks, '1', self._d.now_sql])}) RETURNING {quote(a.id)}"
+        )
+
+        def body() -> Item:
+            new_id = self._rows(sql, list(values.values()))[0][0]
+            self._d.execute(self._c, self._sql_add_participant, (new_id, self._user, partner_key))
+            return self._read_back(str(new_id))
+
+        return self._write("creating an activity", None, body)
+
+    def _check_version(self, item_id: str, row: Any, expected_version: str) -> None:
+        if row is None:
+            raise ItemNotFoundError(
+                f"activity {item_id} is not on {self._user}'s calendar",
+                side=self._side,
+                item_id=item_id,
+            )
+        if str(row[1]) != expected_version:
+            raise VersionConflictError(
+                f"activity {item_id} is at version {row[1]}, not {expected_version}",
+                side=self._side,
+                item_id=item_id,
+            )
+
+    def _version_param(self, version: str) -> Any:
+        return int(version) if version.isdigit() else version
+
+    def update(
+        self,
+        item_id: str,
+        event: Event,
+        *,
+        expected_version: str,
+        partner_key: str | None = None,
+    ) -> Item:
+        """Replace the activity's content (and this user's partner key) at the version.
+
+        Raises:
+            VersionConflictError: the activity changed since ``expected_version``.
+            ItemNotFoundError: it is gone, or not on the user's calendar.
+            ItemRejectedError: the database refused the content.
+        """
+        values = self._values(event, item_id)
+
+        def body() -> Item:
+            row = self._one(item_id)
+            self._check_version(item_id, row, expected_version)
+            current = self._codec.item(row)
+            db_id = self._m.db_id(item_id)
+            if not (isinstance(current, Item) and current.event == event):
+                sets = ", ".join(f"{quote(name)} = ?" for name in values)
+                cursor = self._d.execute(
+                    self._c,
+                    self._sql_update_prefix + sets + self._sql_update_suffix,
+                    [*values.values(), db_id, self._version_param(expected_version)],
+                )
+                if cursor.rowcount == 0:
+                    raise VersionConflictError(
+                        f"activity {item_id} changed during the update",
+                        side=self._side,
+                        item_id=item_id,
+                    )
+            if partner_key is not None and partner_key != current.partner_key:
+                self._d.execute(self._c, self._sql_set_partner, (partner_key, db_id, self._user))
+            return self._read_back(item_id)
+
+        return self._write(f"updating activity {item_id}", item_id, body)
+
+    def delete(self, item_id: str, *, expected_version: str) -> None:
+        """Take the activity off the user's calendar if it is still at the version.
+
+        The activity itself is deleted (or soft-deleted) only when no other user is on
+        it; otherwise only this user's participation goes.
+
+        Raises:
+            VersionConflictError: the activity changed since ``expected_version``.
+            ItemNotFoundError: it is already gone from the user's calendar.
+        """
+
+        def body() -> None:
+            row = self._one(item_id)
+            self._check_version(item_id, row, expected_version)
+            db_id = self._m.db_id(item_id)
+            others = self._rows(self._sql_others, (db_id, self._user))[0][0]
+            if others:
+                self._d.execute(self._c, self._sql_leave, (db_id, self._user))
+                return
+            version = self._version_param(expected_version)
+            soft = self._m.soft_delete
+            if soft is None:
+                cursor = self._d.execute(self._c, self._sql_delete, (db_id, version))
+            elif soft.kind == "timestamp":
+                cursor = self._d.execute(self._c, self._sql_soft_delete, (db_id, version))
+            else:
+                cursor = self._d.execute(
+                    self._c, self._sql_soft_delete, (soft.deleted_value, db_id, version)
+                )
+            if cursor.rowcount == 0:
+                raise VersionConflictError(
+                    f"activity {item_id} changed during the delete",
+                    side=self._side,
+                    item_id=item_id,
+                )
+
+        self._write(f"deleting activity {item_id}", item_id, body)
