@@ -129,6 +129,24 @@ class OutlookComCalendar:
     def __repr__(self) -> str:
         return f"OutlookComCalendar(name={self.name!r}, folder={self._folder_choice!r})"
 
+    @classmethod
+    def connect(
+        cls, *, calendar: FolderChoice = None, start: bool = True, **options: Any
+    ) -> OutlookComCalendar:
+        """The real desktop Outlook of this Windows machine (see ``dispatch.py``).
+
+        Args:
+            calendar: the folder (default calendar, a folder path, or EntryID+StoreID).
+            start: start Outlook when it is not running.
+            options: passed on to the constructor.
+
+        Raises:
+            BackendUnavailableError: not on Windows, or pywin32 is not installed.
+        """
+        from outlook_sync.adapters.outlook_com.dispatch import open_outlook_calendar
+
+        return open_outlook_calendar(folder=calendar, start=start, **options)
+
     # -- connection ---------------------------------------------------------------------
 
     def _lost_connection(self) -> None:
