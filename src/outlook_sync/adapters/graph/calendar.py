@@ -44,11 +44,11 @@ import email.utils
 import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from functools import partial
 from typing import Any
 
 import attrs
 
+from outlook_sync.adapters.graph import bulk
 from outlook_sync.adapters.graph.mapping import (
     PARTNER_PROPERTY,
     MappingError,
@@ -671,89 +671,15 @@ class GraphCalendar:
         Returns one result per request, in order: the new :class:`Item`, or the error
         for that item alone (partial failures do not affect the others).
         """
-        results: list[Item | BackendError] = []
-        path = f"/{self._calendar}/events"
-        for chunk in _chunks(requests):
-            txns = [str(uuid.uuid4()) for _ in chunk]
-            batch = [
-                BatchItem(
-                    id=str(n), method="POST", url=path, body=self._create_body(event, key, txns[n])
-                )
-                for n, (event, key) in enumerate(chunk)
-            ]
-            try:
-                answers = self.client.batch(batch, headers=self._headers, safe_to_retry=False)
-            except AnswerLostError:
-                for n, (event, key) in enumerate(chunk):
-                    results.append(self._settle(partial(self._recreate, event, key, txns[n])))
-                continue
-            for n, (_event, key) in enumerate(chunk):
-                resp = answers[str(n)]
-                results.append(self._settle(partial(self._created, resp, key)))
-        return results
+        return bulk.create_many(self, requests)
 
     def update_many(self, requests: Sequence[tuple[str, Event, str]]) -> list[Item | BackendError]:
         """Update many items (``(item_id, event, expected_version)``), 20 per ``$batch``."""
-        results: list[Item | BackendError] = []
-        for chunk in _chunks(requests):
-            guarded: dict[int, Item | BackendError] = {}
-            for n, (item_id, event, version) in enumerate(chunk):
-                if self._meeting(item_id) is not None:
-                    guarded[n] = self._settle(
-                        partial(self.update, item_id, event, expected_version=version)
-                    )
-            batch = [
-                BatchItem(
-                    id=str(n),
-                    method="PATCH",
-                    url="/" + self._item_path(item_id),
-                    body=self._patch_body(event, None),
-                    headers={"If-Match": f'W/"{version}"'},
-                )
-                for n, (item_id, event, version) in enumerate(chunk)
-                if n not in guarded
-            ]
-            answers = self.client.batch(batch, headers=self._headers) if batch else {}
-            for n, (item_id, event, _version) in enumerate(chunk):
-                if n in guarded:
-                    results.append(guarded[n])
-                    continue
-                resp = answers[str(n)]
-                results.append(self._settle(partial(self._updated, resp, item_id, event, None)))
-        return results
+        return bulk.update_many(self, requests)
 
     def delete_many(self, requests: Sequence[tuple[str, str]]) -> list[BackendError | None]:
         """Delete many items (``(item_id, expected_version)``), 20 per ``$batch``."""
-        results: list[BackendError | None] = []
-        for chunk in _chunks(requests):
-            guarded: dict[int, BackendError] = {}
-            for n, (item_id, _version) in enumerate(chunk):
-                try:
-                    self._guard_meeting(item_id, "delete")
-                except BackendError as exc:
-                    guarded[n] = exc
-            batch = [
-                BatchItem(
-                    id=str(n),
-                    method="DELETE",
-                    url="/" + self._item_path(item_id),
-                    headers={"If-Match": f'W/"{version}"'},
-                )
-                for n, (item_id, version) in enumerate(chunk)
-                if n not in guarded
-            ]
-            answers = self.client.batch(batch, headers=self._headers) if batch else {}
-            for n, (item_id, _version) in enumerate(chunk):
-                if n in guarded:
-                    results.append(guarded[n])
-                    continue
-                resp = answers[str(n)]
-                if resp.ok:
-                    self._forget(item_id)
-                    results.append(None)
-                else:
-                    results.append(error_for(resp, what="DELETE event", item_id=item_id))
-        return results
+        return bulk.delete_many(self, requests)
 
     def _recreate(self, event: Event, partner_key: str, txn: str) -> Item:
         return self._recover_create(partner_key, txn) or self.create(event, partner_key=partner_key)

@@ -1,0 +1,128 @@
+"""Bulk writes for :class:`GraphCalendar`: ``$batch`` requests of at most 20.
+
+https://learn.microsoft.com/en-us/graph/json-batching: each item gets its own status, so
+one refused item never fails the others; items answered 429/503/504 are re-sent by
+:meth:`GraphClient.batch`. A ``$batch`` whose answer was lost is settled item by item
+(creates are looked up by partner key and transaction id first), so nothing is created
+twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from outlook_sync.adapters.graph.transport import AnswerLostError, BatchItem, error_for
+from outlook_sync.errors import BackendError
+from outlook_sync.model import Event, Item
+
+if TYPE_CHECKING:
+    from outlook_sync.adapters.graph.calendar import GraphCalendar
+
+__all__ = ["create_many", "delete_many", "update_many"]
+
+
+def _chunks(seq: Sequence[Any], size: int = 20) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(seq), size):
+        yield seq[i : i + size]
+
+
+def create_many(
+    cal: GraphCalendar, requests: Sequence[tuple[Event, str]]
+) -> list[Item | BackendError]:
+    """Create many events (``(event, partner_key)`` pairs), 20 per ``$batch`` request.
+
+    Returns one result per request, in order: the new :class:`Item`, or the error
+    for that item alone (partial failures do not affect the others).
+    """
+    results: list[Item | BackendError] = []
+    path = f"/{cal._calendar}/events"
+    for chunk in _chunks(requests):
+        txns = [str(uuid.uuid4()) for _ in chunk]
+        batch = [
+            BatchItem(
+                id=str(n), method="POST", url=path, body=cal._create_body(event, key, txns[n])
+            )
+            for n, (event, key) in enumerate(chunk)
+        ]
+        try:
+            answers = cal.client.batch(batch, headers=cal._headers, safe_to_retry=False)
+        except AnswerLostError:
+            for n, (event, key) in enumerate(chunk):
+                results.append(cal._settle(partial(cal._recreate, event, key, txns[n])))
+            continue
+        for n, (_event, key) in enumerate(chunk):
+            resp = answers[str(n)]
+            results.append(cal._settle(partial(cal._created, resp, key)))
+    return results
+
+
+def update_many(
+    cal: GraphCalendar, requests: Sequence[tuple[str, Event, str]]
+) -> list[Item | BackendError]:
+    """Update many items (``(item_id, event, expected_version)``), 20 per ``$batch``."""
+    results: list[Item | BackendError] = []
+    for chunk in _chunks(requests):
+        guarded: dict[int, Item | BackendError] = {}
+        for n, (item_id, event, version) in enumerate(chunk):
+            if cal._meeting(item_id) is not None:
+                guarded[n] = cal._settle(
+                    partial(cal.update, item_id, event, expected_version=version)
+                )
+        batch = [
+            BatchItem(
+                id=str(n),
+                method="PATCH",
+                url="/" + cal._item_path(item_id),
+                body=cal._patch_body(event, None),
+                headers={"If-Match": f'W/"{version}"'},
+            )
+            for n, (item_id, event, version) in enumerate(chunk)
+            if n not in guarded
+        ]
+        answers = cal.client.batch(batch, headers=cal._headers) if batch else {}
+        for n, (item_id, event, _version) in enumerate(chunk):
+            if n in guarded:
+                results.append(guarded[n])
+                continue
+            resp = answers[str(n)]
+            results.append(cal._settle(partial(cal._updated, resp, item_id, event, None)))
+    return results
+
+
+def delete_many(
+    cal: GraphCalendar, requests: Sequence[tuple[str, str]]
+) -> list[BackendError | None]:
+    """Delete many items (``(item_id, expected_version)``), 20 per ``$batch``."""
+    results: list[BackendError | None] = []
+    for chunk in _chunks(requests):
+        guarded: dict[int, BackendError] = {}
+        for n, (item_id, _version) in enumerate(chunk):
+            try:
+                cal._guard_meeting(item_id, "delete")
+            except BackendError as exc:
+                guarded[n] = exc
+        batch = [
+            BatchItem(
+                id=str(n),
+                method="DELETE",
+                url="/" + cal._item_path(item_id),
+                headers={"If-Match": f'W/"{version}"'},
+            )
+            for n, (item_id, version) in enumerate(chunk)
+            if n not in guarded
+        ]
+        answers = cal.client.batch(batch, headers=cal._headers) if batch else {}
+        for n, (item_id, _version) in enumerate(chunk):
+            if n in guarded:
+                results.append(guarded[n])
+                continue
+            resp = answers[str(n)]
+            if resp.ok:
+                cal._forget(item_id)
+                results.append(None)
+            else:
+                results.append(error_for(resp, what="DELETE event", item_id=item_id))
+    return results
