@@ -634,3 +634,12 @@ def test_own_writes_come_back_in_the_next_round_without_extra_requests(
         (created.id, "s-1", created.version)
     ]
     assert graph.request_count() == 1
+
+
+def test_partner_keys_are_read_item_by_item_if_the_filter_is_refused(
+    graph: GraphEmulator, cal: GraphCalendar
+) -> None:
+    item = cal.create(meeting(), partner_key="s-1")
+    graph.throttle(status=400, method="GET", path_contains="/calendar/events")
+    listing = cal.list_all()
+    assert [(i.id, i.partner_key) for i in listing.items] == [(item.id, "s-1")]

@@ -97,6 +97,10 @@ class _TokenExpiredError(Exception):
     pass
 
 
+class _QueryRefusedError(ListingError):
+    """Graph answered 400 to a query (a filter this service does not support)."""
+
+
 @attrs.define
 class _Meta:
     meeting: bool
@@ -205,7 +209,7 @@ class GraphCalendar:
             entries, delta_link, watermark = self._delta_round(first)
         except _TokenExpiredError as exc:  # a fresh round has no token to expire
             raise ListingError("Graph refused a fresh delta round as expired") from exc
-        keys = self._keyed_ids()
+        keys = self._keyed_ids([e["id"] for e in entries if "@removed" not in e])
         items: dict[str, Item] = {}
         broken: dict[str, BrokenItem] = {}
         for entry in entries:
@@ -365,6 +369,8 @@ class GraphCalendar:
         url = f"{self._calendar}/events?{urllib.parse.urlencode(query)}"
         while True:
             resp = self.client.request("GET", url, headers=self._headers)
+            if resp.status == 400:
+                raise _QueryRefusedError(str(error_for(resp, what=what, listing=True)))
             if not resp.ok:
                 raise error_for(resp, what=what, listing=True)
             page = self._json(resp, what)
@@ -385,8 +391,12 @@ class GraphCalendar:
         test = "ep/value ne null" if value is None else f"ep/value eq {_odata_string(value)}"
         return f"singleValueExtendedProperties/Any(ep: ep/id eq {prop} and {test})"
 
-    def _keyed_ids(self) -> dict[str, str]:
-        """Ids of the calendar's items that carry a partner key, with the key."""
+    def _keyed_ids(self, ids: Sequence[str]) -> dict[str, str]:
+        """Ids of the calendar's items that carry a partner key, with the key.
+
+        One filtered listing (``ep/value ne null``); should a service refuse that filter
+        (400), the keys are read item by item with ``$batch`` GETs instead.
+        """
         query = {
             "$filter": self._key_filter(None),
             "$select": "id",
@@ -394,7 +404,11 @@ class GraphCalendar:
             "$top": "1000",
         }
         keys: dict[str, str] = {}
-        for entry in self._collection(query, "GET partner keys"):
+        try:
+            found = list(self._collection(query, "GET partner keys"))
+        except _QueryRefusedError:
+            found = [data for data in self._read_many(ids).values() if isinstance(data, dict)]
+        for entry in found:
             key = partner_key_of(entry, self.partner_property)
             if key is not None:
                 keys[entry["id"]] = key
