@@ -10,11 +10,14 @@ Real databases:
 - ``sql_db`` (function, parametrised ``sqlite`` / ``postgresql``): an empty database for
   one test (a SQLite file, or a fresh PostgreSQL schema), with ``connect()`` to open as
   many connections to it as the test needs (sync, host application, other users).
+- ``host`` (function, on ``sql_db``): the reference Säljstöd schema, and a :class:`Host`
+  that acts as the Säljstöd application does -- plain SQL on its own connection.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import secrets
 import sqlite3
@@ -24,6 +27,7 @@ from typing import Any
 
 import pytest
 
+from outlook_sync.adapters.sql import upgrade
 from outlook_sync.adapters.sql.dialect import Dialect, dialect_for
 
 PG_DSN_ENV = "OUTLOOK_SYNC_PG_DSN"
@@ -122,3 +126,96 @@ def sql_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlDataba
         database.close()
         with psycopg.connect(dsn, autocommit=True) as admin:
             admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+#: A Monday morning meeting, the default activity the host books.
+MONDAY_9 = dt.datetime(2024, 3, 4, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+HOUR = dt.timedelta(hours=1)
+
+
+class Host:
+    """The Säljstöd application: plain SQL on its own connection, committed at once."""
+
+    def __init__(self, db: SqlDatabase) -> None:
+        self.db = db
+        self.c = db.connect()
+        self.d = db.dialect
+
+    def ts(self, value: dt.datetime | dt.date | None) -> Any:
+        """A timestamp as the reference schema stores it in this dialect."""
+        if self.db.name == "sqlite" and value is not None:
+            return value.isoformat()
+        return value
+
+    def run(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        cursor = self.d.execute(self.c, sql, params)
+        rows = cursor.fetchall() if cursor.description else []
+        self.c.commit()
+        return list(rows)
+
+    def book(
+        self,
+        subject: str = "Kundmöte",
+        start: dt.datetime | None = MONDAY_9,
+        end: dt.datetime | None = MONDAY_9 + HOUR,
+        *,
+        users: tuple[str, ...] = ("anna",),
+        by: str = "bertil",
+        **columns: Any,
+    ) -> str:
+        """Insert an activity on ``users``' calendars; return its id."""
+        values = {
+            "subject": subject,
+            "starts_at": self.ts(start),
+            "ends_at": self.ts(end),
+            "created_by": by,
+            **columns,
+        }
+        names = ", ".join(values)
+        marks = ", ".join("?" * len(values))
+        new_id = self.run(
+            f"INSERT INTO activities ({names}) VALUES ({marks}) RETURNING id",
+            tuple(values.values()),
+        )[0][0]
+        for user in users:
+            self.add(str(new_id), user)
+        return str(new_id)
+
+    def add(self, activity_id: str, user: str) -> None:
+        """Put an existing activity on ``user``'s calendar too."""
+        self.run(
+            "INSERT INTO activity_participants (activity_id, user_id) VALUES (?, ?)",
+            (int(activity_id), user),
+        )
+
+    def edit(self, activity_id: str, **columns: Any) -> None:
+        sets = ", ".join(f"{name} = ?" for name in columns)
+        self.run(
+            f"UPDATE activities SET {sets} WHERE id = ?", (*columns.values(), int(activity_id))
+        )
+
+    def delete(self, activity_id: str) -> None:
+        """A hard delete, as the host application does it."""
+        self.run("DELETE FROM activities WHERE id = ?", (int(activity_id),))
+
+    def row(self, activity_id: str, *columns: str) -> tuple[Any, ...]:
+        rows = self.run(
+            f"SELECT {', '.join(columns)} FROM activities WHERE id = ?", (int(activity_id),)
+        )
+        return tuple(rows[0]) if rows else ()
+
+    def subjects(self, user: str) -> list[str]:
+        """The subjects on ``user``'s calendar, sorted."""
+        rows = self.run(
+            "SELECT a.subject FROM activities a JOIN activity_participants p"
+            " ON p.activity_id = a.id WHERE p.user_id = ? ORDER BY a.subject",
+            (user,),
+        )
+        return [row[0] for row in rows]
+
+
+@pytest.fixture
+def host(sql_db: SqlDatabase) -> Host:
+    """The reference schema on ``sql_db``, and the Säljstöd application using it."""
+    upgrade(sql_db.connect())
+    return Host(sql_db)

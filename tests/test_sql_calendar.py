@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from conftest import SqlDatabase
+from conftest import HOUR, Host, SqlDatabase
 from outlook_sync.adapters.sql import (
     ActivityColumns,
     DeletionLog,
@@ -40,80 +40,11 @@ from outlook_sync.state.sql import SqlStateStore
 
 STOCKHOLM = zoneinfo.ZoneInfo("Europe/Stockholm")
 MONDAY_9 = dt.datetime(2024, 3, 4, 9, 0, tzinfo=STOCKHOLM)
-HOUR = dt.timedelta(hours=1)
 NO_LOOKBACK = dt.timedelta(0)
 
 
 def meeting(subject: str = "Kundmöte", start: dt.datetime = MONDAY_9, **kw: Any) -> Event:
     return Event(subject=subject, start=start, end=start + HOUR, **kw)
-
-
-class Host:
-    """The Säljstöd application: plain SQL on its own connection, committed at once."""
-
-    def __init__(self, db: SqlDatabase) -> None:
-        self.db = db
-        self.c = db.connect()
-        self.d = db.dialect
-
-    def ts(self, value: dt.datetime | dt.date | None) -> Any:
-        if self.db.name == "sqlite" and value is not None:
-            return value.isoformat()
-        return value
-
-    def run(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
-        cursor = self.d.execute(self.c, sql, params)
-        rows = cursor.fetchall() if cursor.description else []
-        self.c.commit()
-        return list(rows)
-
-    def book(
-        self,
-        subject: str = "Kundmöte",
-        start: dt.datetime | None = MONDAY_9,
-        end: dt.datetime | None = MONDAY_9 + HOUR,
-        *,
-        users: tuple[str, ...] = ("anna",),
-        by: str = "bertil",
-        **columns: Any,
-    ) -> str:
-        values = {
-            "subject": subject,
-            "starts_at": self.ts(start),
-            "ends_at": self.ts(end),
-            "created_by": by,
-            **columns,
-        }
-        names = ", ".join(values)
-        marks = ", ".join("?" * len(values))
-        new_id = self.run(
-            f"INSERT INTO activities ({names}) VALUES ({marks}) RETURNING id",
-            tuple(values.values()),
-        )[0][0]
-        for user in users:
-            self.run(
-                "INSERT INTO activity_participants (activity_id, user_id) VALUES (?, ?)",
-                (new_id, user),
-            )
-        return str(new_id)
-
-    def edit(self, activity_id: str, **columns: Any) -> None:
-        sets = ", ".join(f"{name} = ?" for name in columns)
-        self.run(
-            f"UPDATE activities SET {sets} WHERE id = ?", (*columns.values(), int(activity_id))
-        )
-
-    def row(self, activity_id: str, *columns: str) -> tuple[Any, ...]:
-        rows = self.run(
-            f"SELECT {', '.join(columns)} FROM activities WHERE id = ?", (int(activity_id),)
-        )
-        return tuple(rows[0]) if rows else ()
-
-
-@pytest.fixture
-def host(sql_db: SqlDatabase) -> Host:
-    upgrade(sql_db.connect())
-    return Host(sql_db)
 
 
 def calendar(db: SqlDatabase, user: str = "anna", **kw: Any) -> SqlCalendar:
