@@ -460,3 +460,40 @@ def test_verbose_json_logs_are_structured_and_never_show_secrets(cli: Cli) -> No
     records = [json.loads(line) for line in cli.err.splitlines() if line.startswith("{")]
     assert any(r["logger"] == "outlook_sync.engine" and r["level"] == "info" for r in records)
     assert "secret body text" not in cli.err
+
+
+# -- a SQL Säljstöd database -----------------------------------------------------------
+
+
+def test_a_sql_saljstod_database_is_created_by_db_upgrade_then_synced(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "outlook-sync.toml"
+    path.write_text(
+        'user = "anna"\n[saljstod]\nbackend = "sql"\npath = "crm.db"\n'
+        '[outlook]\nbackend = "memory"\n',
+        encoding="utf-8",
+    )
+    cli = Cli(path, capsys)
+    assert cli("plan") == ExitCode.BACKEND_UNREACHABLE
+    assert "outlook-sync db upgrade" in cli.err
+
+    code, data = cli.json("db", "upgrade")
+    assert code == ExitCode.OK
+    assert {(d["database"], d["component"]) for d in data["upgraded"]} == {
+        ("state", "state"),
+        ("saljstod", "saljstod"),
+    }
+    import sqlite3
+
+    from outlook_sync.adapters.sql import SqlCalendar
+
+    connection = sqlite3.connect(tmp_path / "crm.db")
+    try:
+        crm = SqlCalendar(connection, user="anna")  # the host application adds an activity
+        crm.create(meeting("Kundmöte"), partner_key=None)  # type: ignore[arg-type]
+    finally:
+        connection.close()
+    assert cli("sync") == ExitCode.OK
+    assert [e.subject for e in cli.outlook.items().values()] == ["Kundmöte"]
+    assert (tmp_path / "outlook-sync-state.db").exists()

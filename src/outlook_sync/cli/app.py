@@ -275,7 +275,10 @@ def _describe(exc: OutlookSyncError, ctx: Context) -> str:
         return f"{exc} (try again when it has finished)"
     if isinstance(exc, BackendError):
         side = f"{exc.side}: " if exc.side else ""
-        return f"backend error: {side}{exc}"
+        hint = ""
+        if any(text in str(exc) for text in ("no such table", "does not exist")):
+            hint = " (a new database? run `outlook-sync db upgrade` first)"
+        return f"backend error: {side}{exc}{hint}"
     if isinstance(exc, StateError):
         return f"state store error: {exc}"
     return str(exc)

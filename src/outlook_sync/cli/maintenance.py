@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from outlook_sync.cli.duplicates import find_duplicates, merge_duplicates
 from outlook_sync.cli.exit_codes import ExitCode
+from outlook_sync.cli.registry import sql_connection
 from outlook_sync.cli.render import (
     conflict_dict,
     deleted_dict,
@@ -27,7 +28,6 @@ from outlook_sync.protocols import StateChange
 
 if TYPE_CHECKING:
     from outlook_sync.cli.app import Context
-    from outlook_sync.cli.registry import Wiring
 
 __all__ = ["conflicts", "db_upgrade", "duplicates", "init", "quarantine", "restore"]
 
@@ -244,43 +244,48 @@ def duplicates(ctx: Context) -> ExitCode:
 # -- db upgrade ---------------------------------------------------------------------------
 
 
-def _upgrade_state(wiring: Wiring) -> dict[str, Any] | None:
-    """The state store migrates when it opens; report its version."""
-    connection = getattr(wiring.state, "connection", None)
-    dialect = getattr(wiring.state, "dialect", None)
-    if connection is None or dialect is None:
-        return None
-    migrations = importlib.import_module("outlook_sync.adapters.sql.migrations")
-    schema = importlib.import_module("outlook_sync.state.sql.schema")
-    version = migrations.schema_version(connection, dialect, schema.COMPONENT)
-    return {"database": "state", "component": schema.COMPONENT, "version": version}
-
-
-def _upgrade_saljstod(ctx: Context, wiring: Wiring) -> dict[str, Any] | None:
-    if wiring.config.saljstod.name != "sql":
-        return None
+def _sql_module(section: str) -> Any:
     try:
-        module = importlib.import_module("outlook_sync.adapters.sql")
+        return importlib.import_module("outlook_sync.adapters.sql")
     except ImportError as exc:  # pragma: no cover - the sql package ships with the core
         raise ConfigurationError(
-            f"the SQL adapter is not available: {exc}", key="saljstod.backend"
+            f"the SQL adapter is not available: {exc}", key=f"{section}.backend"
         ) from exc
-    upgrade = getattr(module, "upgrade", None)
-    if upgrade is None:
-        raise ConfigurationError(
-            "this version of outlook_sync has no Säljstöd schema upgrade "
-            "(outlook_sync.adapters.sql.upgrade is missing)",
-            key="saljstod.backend",
-        )
-    connection = getattr(wiring.saljstod, "connection", None)
-    version = upgrade(connection) if connection is not None else upgrade(wiring.saljstod)
-    return {"database": "saljstod", "component": "saljstod", "version": version}
+
+
+def _upgrade(ctx: Context) -> list[dict[str, Any]]:
+    """Apply the migrations of every SQL database the configuration names."""
+    config = ctx.config
+    done: list[dict[str, Any]] = []
+    if config.state.name in ("sqlite", "postgresql"):
+        # The state store applies its migrations when it opens.
+        with ctx.wired(calendars=False) as wiring:
+            store: Any = wiring.state
+            versions = _sql_module("state").upgrade(
+                store.connection, dialect=store.dialect, reference_schema=False
+            )
+        done += [{"database": "state", "component": c, "version": v} for c, v in versions.items()]
+    if config.saljstod.name == "sql":
+        upgrade = getattr(_sql_module("saljstod"), "upgrade", None)
+        if upgrade is None:
+            raise ConfigurationError(
+                "this version of outlook_sync cannot upgrade the Säljstöd schema",
+                key="saljstod.backend",
+            )
+        connection, dialect = sql_connection(config.saljstod, ctx.environ)
+        try:
+            versions = upgrade(connection, dialect=dialect, state=False)
+        finally:
+            connection.close()
+        done += [
+            {"database": "saljstod", "component": c, "version": v} for c, v in versions.items()
+        ]
+    return done
 
 
 def db_upgrade(ctx: Context) -> ExitCode:
     """``outlook-sync db upgrade``: create or upgrade the state and Säljstöd schemas."""
-    with ctx.wired() as wiring:
-        done = [d for d in (_upgrade_state(wiring), _upgrade_saljstod(ctx, wiring)) if d]
+    done = _upgrade(ctx)
     if ctx.json:
         dump_json({"upgraded": done}, ctx.out)
     elif not done:
@@ -288,7 +293,8 @@ def db_upgrade(ctx: Context) -> ExitCode:
     else:
         for entry in done:
             ctx.say(
-                f"{entry['database']}: schema {entry['component']} at version {entry['version']}"
+                f"{entry['database']}: schema {entry['component']!r} is at version "
+                f"{entry['version']}"
             )
     return ExitCode.OK
 

@@ -21,7 +21,7 @@ import datetime as dt
 import importlib
 import sys
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from types import ModuleType
 from typing import Any
 
@@ -30,7 +30,7 @@ import attrs
 from outlook_sync.adapters.memory import InMemoryCalendar
 from outlook_sync.config import BACKENDS, BackendConfig, Config
 from outlook_sync.engine import Synchronizer
-from outlook_sync.errors import ConfigurationError
+from outlook_sync.errors import BackendUnavailableError, ConfigurationError
 from outlook_sync.model import Event, Side
 from outlook_sync.protocols import Calendar, StateStore
 from outlook_sync.state.memory import MemoryStateStore
@@ -44,6 +44,7 @@ __all__ = [
     "forget_memory",
     "memory_calendar",
     "memory_state",
+    "sql_connection",
     "wired",
 ]
 
@@ -52,8 +53,11 @@ _EXTRA_MODULES = frozenset(
     {"httpx", "msal", "psycopg", "psycopg_binary", "win32com", "pythoncom", "pywintypes"}
 )
 
-CalendarFactory = Callable[[BackendConfig, Side, str, Mapping[str, str]], Calendar]
-StateFactory = Callable[[BackendConfig, Mapping[str, str]], StateStore]
+#: ``factory(config, side, user, environ, resources)``: build a calendar; register what
+#: must be closed afterwards with ``resources.callback(...)``.
+CalendarFactory = Callable[[BackendConfig, Side, str, Mapping[str, str], ExitStack], Calendar]
+#: ``factory(config, environ, resources)``: build a state store.
+StateFactory = Callable[[BackendConfig, Mapping[str, str], ExitStack], StateStore]
 
 _memory_calendars: dict[str, InMemoryCalendar] = {}
 _memory_states: dict[str, MemoryStateStore] = {}
@@ -137,26 +141,42 @@ def _import(config: BackendConfig, module: str) -> ModuleType:
 # -- calendars ------------------------------------------------------------------------
 
 
-def _memory(config: BackendConfig, side: Side, _user: str, _env: Mapping[str, str]) -> Calendar:
+def _memory(
+    config: BackendConfig, side: Side, _user: str, _env: Mapping[str, str], _res: ExitStack
+) -> Calendar:
     return memory_calendar(
         config.get("name") or side.value, side=side, demo=bool(config.get("demo"))
     )
 
 
-def _sql_connection(config: BackendConfig, env: Mapping[str, str]) -> tuple[Any, str]:
+def sql_connection(config: BackendConfig, env: Mapping[str, str]) -> tuple[Any, str]:
+    """Open the connection a ``sql`` backend names: ``(connection, dialect name)``.
+
+    Raises:
+        ConfigurationError: ``path``/``dsn_env`` missing, or psycopg not installed.
+        BackendUnavailableError: the database cannot be opened (message redacted).
+    """
     database = config.get("database")
     if database == "sqlite":
         import sqlite3
 
         path = config.require("path", 'database = "sqlite" reads a file')
-        return sqlite3.connect(str(path), isolation_level=None, check_same_thread=False), "sqlite"
+        try:
+            connection = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise BackendUnavailableError(
+                f"cannot open {path}: {exc}", side=config.section
+            ) from exc
+        return connection, "sqlite"
     if database in ("postgresql", "postgres"):
         secret = config.secret("dsn_env", env)
         if secret is None:
             config.require("dsn_env", 'database = "postgresql" reads the DSN from it')
             raise AssertionError("unreachable")  # pragma: no cover
         connect = _import(config, "outlook_sync.adapters.sql.connect")
-        connection, _label = connect.connect_postgresql(secret.reveal())
+        connection, _label = connect.connect_postgresql(
+            secret.reveal(), error=BackendUnavailableError
+        )
         return connection, "postgresql"
     raise ConfigurationError(
         f'{config.section}.database = {database!r}; use "sqlite" or "postgresql"',
@@ -164,20 +184,21 @@ def _sql_connection(config: BackendConfig, env: Mapping[str, str]) -> tuple[Any,
     )
 
 
-def _sql(config: BackendConfig, side: Side, user: str, env: Mapping[str, str]) -> Calendar:
+def _sql(
+    config: BackendConfig, side: Side, user: str, env: Mapping[str, str], res: ExitStack
+) -> Calendar:
     module = _import(config, "outlook_sync.adapters.sql")
-    factory = getattr(module, "SqlCalendar", None)
-    if factory is None:
-        raise ConfigurationError(
-            f"{config.section}.backend = 'sql' is not available in this installation",
-            key=f"{config.section}.backend",
-        )
-    connection, dialect = _sql_connection(config, env)
-    calendar: Calendar = factory(connection, user=config.get("user_id") or user, dialect=dialect)
+    connection, dialect = sql_connection(config, env)
+    res.callback(connection.close)
+    calendar: Calendar = module.SqlCalendar(
+        connection, user=config.get("user_id") or user, dialect=dialect, side=side.value
+    )
     return calendar
 
 
-def _graph(config: BackendConfig, side: Side, user: str, env: Mapping[str, str]) -> Calendar:
+def _graph(
+    config: BackendConfig, side: Side, user: str, env: Mapping[str, str], res: ExitStack
+) -> Calendar:
     graph = _import(config, "outlook_sync.adapters.graph")
     base_url = config.get("base_url") or "https://graph.microsoft.com/v1.0"
     token, secret = config.secret("token_env", env), config.secret("client_secret_env", env)
@@ -200,6 +221,7 @@ def _graph(config: BackendConfig, side: Side, user: str, env: Mapping[str, str])
             show=lambda text: print(text, file=sys.stderr, flush=True),
         )
     client = graph.GraphClient(base_url, tokens, mailbox=mailbox or "me")
+    res.callback(client.close)
     calendar: Calendar = graph.GraphCalendar(
         client, user=mailbox, calendar_id=config.get("calendar")
     )
@@ -211,16 +233,21 @@ def _is_loopback(url: str) -> bool:
     return host in ("127.0.0.1", "localhost", "::1")
 
 
-def _com(config: BackendConfig, side: Side, user: str, env: Mapping[str, str]) -> Calendar:
-    module = _import(config, "outlook_sync.adapters.outlook_com")
-    factory = getattr(module, "OutlookComCalendar", None)
-    if factory is None:
+def _on_windows() -> bool:
+    return sys.platform == "win32"
+
+
+def _com(
+    config: BackendConfig, side: Side, user: str, env: Mapping[str, str], res: ExitStack
+) -> Calendar:
+    if not _on_windows():
         raise ConfigurationError(
-            f"{config.section}.backend = 'com' is not available in this installation",
+            f"{config.section}.backend = 'com' needs desktop Outlook on Windows "
+            "(pip install 'outlook_sync[com]' there); use 'graph' on this machine",
             key=f"{config.section}.backend",
         )
-    connect = getattr(factory, "connect", None)
-    calendar: Calendar = (connect or factory)(calendar=config.get("calendar"))
+    module = _import(config, "outlook_sync.adapters.outlook_com")
+    calendar: Calendar = module.OutlookComCalendar.connect(calendar=config.get("calendar"))
     return calendar
 
 
@@ -236,25 +263,27 @@ CALENDAR_FACTORIES: dict[str, CalendarFactory] = {
 # -- state stores ---------------------------------------------------------------------
 
 
-def _memory_store(config: BackendConfig, _env: Mapping[str, str]) -> StateStore:
+def _memory_store(config: BackendConfig, _env: Mapping[str, str], _res: ExitStack) -> StateStore:
     return memory_state(config.get("name") or "default")
 
 
-def _sqlite_store(config: BackendConfig, _env: Mapping[str, str]) -> StateStore:
+def _sqlite_store(config: BackendConfig, _env: Mapping[str, str], res: ExitStack) -> StateStore:
     module = _import(config, "outlook_sync.state.sqlite")
-    store: StateStore = module.SqliteStateStore(config.require("path"))
-    return store
+    store = module.SqliteStateStore(config.require("path"))
+    res.callback(store.close)
+    return store  # type: ignore[no-any-return]
 
 
-def _postgresql_store(config: BackendConfig, env: Mapping[str, str]) -> StateStore:
+def _postgresql_store(config: BackendConfig, env: Mapping[str, str], res: ExitStack) -> StateStore:
     secret = config.secret("dsn_env", env)
     if secret is None:  # pragma: no cover - dsn_env is required by the config schema
         config.require("dsn_env")
         raise AssertionError("unreachable")
     _import(config, "psycopg")
     module = _import(config, "outlook_sync.state.sql")
-    store: StateStore = module.SqlStateStore.connect_postgresql(secret.reveal())
-    return store
+    store = module.SqlStateStore.connect_postgresql(secret.reveal())
+    res.callback(store.close)
+    return store  # type: ignore[no-any-return]
 
 
 #: State store factories by backend name.
@@ -266,7 +295,11 @@ STATE_FACTORIES: dict[str, StateFactory] = {
 
 
 def build_calendar(
-    config: BackendConfig, side: Side, user: str, environ: Mapping[str, str]
+    config: BackendConfig,
+    side: Side,
+    user: str,
+    environ: Mapping[str, str],
+    resources: ExitStack,
 ) -> Calendar:
     """Build one side's calendar.
 
@@ -280,10 +313,12 @@ def build_calendar(
         raise ConfigurationError(
             f"no factory for calendar backend {config.name!r}", key=f"{config.section}.backend"
         )
-    return factory(config, side, user, environ)
+    return factory(config, side, user, environ, resources)
 
 
-def build_state(config: BackendConfig, environ: Mapping[str, str]) -> StateStore:
+def build_state(
+    config: BackendConfig, environ: Mapping[str, str], resources: ExitStack
+) -> StateStore:
     """Build the state store.
 
     Raises:
@@ -295,7 +330,7 @@ def build_state(config: BackendConfig, environ: Mapping[str, str]) -> StateStore
         raise ConfigurationError(
             f"no factory for state backend {config.name!r}", key=f"{config.section}.backend"
         )
-    return factory(config, environ)
+    return factory(config, environ, resources)
 
 
 @attrs.define
@@ -313,17 +348,11 @@ class Wiring:
         return self.saljstod if side is Side.SALJSTOD else self.outlook
 
 
-def _close(thing: object) -> None:
-    close = getattr(thing, "close", None)
-    if callable(close):
-        close()
-
-
 @contextmanager
 def wired(
     config: Config, environ: Mapping[str, str], *, calendars: bool = True
 ) -> Iterator[Wiring]:
-    """Build everything ``config`` names, and close what has a ``close()`` afterwards.
+    """Build everything ``config`` names; close what was opened afterwards.
 
     Args:
         config: the validated configuration.
@@ -335,15 +364,13 @@ def wired(
     Raises:
         ConfigurationError, BackendError, StateError: see the builders.
     """
-    opened: list[object] = []
-    try:
-        state = build_state(config.state, environ)
-        opened.append(state)
+    with ExitStack() as resources:
+        state = build_state(config.state, environ, resources)
         if calendars:
-            saljstod = build_calendar(config.saljstod, Side.SALJSTOD, config.user, environ)
-            opened.append(saljstod)
-            outlook = build_calendar(config.outlook, Side.OUTLOOK, config.user, environ)
-            opened.append(outlook)
+            saljstod = build_calendar(
+                config.saljstod, Side.SALJSTOD, config.user, environ, resources
+            )
+            outlook = build_calendar(config.outlook, Side.OUTLOOK, config.user, environ, resources)
         else:
             saljstod = InMemoryCalendar(name="(not opened)")
             outlook = InMemoryCalendar(name="(not opened)")
@@ -351,10 +378,6 @@ def wired(
             saljstod=saljstod, outlook=outlook, state=state, user=config.user, policy=config.policy
         )
         yield Wiring(config=config, saljstod=saljstod, outlook=outlook, state=state, sync=sync)
-    finally:
-        for thing in reversed(opened):
-            if not isinstance(thing, InMemoryCalendar | MemoryStateStore):
-                _close(thing)
 
 
 def _check_registry() -> None:
