@@ -497,3 +497,27 @@ def test_a_sql_saljstod_database_is_created_by_db_upgrade_then_synced(
     assert cli("sync") == ExitCode.OK
     assert [e.subject for e in cli.outlook.items().values()] == ["Kundmöte"]
     assert (tmp_path / "outlook-sync-state.db").exists()
+
+
+def test_outlook_over_graph_against_the_local_emulator(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from outlook_sync.testing.graph import run_emulator
+
+    with run_emulator() as emulator:
+        path = tmp_path / "outlook-sync.toml"
+        path.write_text(
+            'user = "anna"\n[saljstod]\nbackend = "memory"\n[outlook]\nbackend = "graph"\n'
+            f'base_url = "{emulator.base_url}"\ntoken_env = "GRAPH_TOKEN"\n',
+            encoding="utf-8",
+        )
+        cli = Cli(path, capsys)
+        cli.saljstod.add(meeting("Kundmöte"))
+        environ = {"GRAPH_TOKEN": "test-token-4711"}
+        assert cli("-vv", "sync", environ=environ) == ExitCode.OK
+        assert "Outlook   full        created 1" in cli.out
+        assert "test-token-4711" not in cli.err  # debug logs, yet no token
+        assert cli("open", "S1", environ=environ) == ExitCode.OK
+        assert cli.out.startswith("http")
+        assert cli("sync", environ=environ) == ExitCode.OK
+        assert "created 0" in cli.out
