@@ -7,6 +7,7 @@ user on either side between two commands.
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import signal
@@ -521,3 +522,15 @@ def test_outlook_over_graph_against_the_local_emulator(
         assert cli.out.startswith("http")
         assert cli("sync", environ=environ) == ExitCode.OK
         assert "created 0" in cli.out
+
+
+def test_the_command_line_page_documents_every_command_and_exit_code() -> None:
+    from outlook_sync.cli.app import build_parser
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "cli.md").read_text("utf-8")
+    parser = build_parser()
+    [subcommands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    for command in subcommands.choices:
+        assert f"`{command}" in page, command
+    for code in ExitCode:
+        assert f"| {int(code)} | `{code.name}` |" in page, code

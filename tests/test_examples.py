@@ -103,3 +103,23 @@ def test_the_command_line_is_installed_as_a_module_entry_point() -> None:
     )  # fmt: skip
     assert result.returncode == 0
     assert "set-last-sync" in result.stdout
+
+
+DOCS = EXAMPLES.parent / "docs"
+
+
+def python_blocks(page: str) -> list[str]:
+    text = (DOCS / page).read_text(encoding="utf-8")
+    return [block.split("```", 1)[0] for block in text.split("```python\n")[1:]]
+
+
+def test_the_getting_started_code_runs_as_written() -> None:
+    [block] = python_blocks("getting-started.md")
+    exec(compile(block, "getting-started.md", "exec"), {"__name__": "docs"})
+
+
+def test_the_custom_backend_page_shows_what_the_example_prints() -> None:
+    page = (DOCS / "custom-backend.md").read_text(encoding="utf-8")
+    for line in EXPECTED["custom_backend.py"]:
+        assert line in page
+    assert '--8<-- "examples/custom_backend.py"' in page
