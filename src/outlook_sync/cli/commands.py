@@ -91,7 +91,8 @@ def stop_on_ctrl_c(ctx: Context) -> Iterator[threading.Event]:
         if stop.is_set():
             raise KeyboardInterrupt
         stop.set()
-        ctx.warn("Stopping after the current item (Ctrl-C again to abort)...")
+        newline = "\n" if ctx.err.isatty() else ""  # below a progress line
+        ctx.warn(f"{newline}Stopping after the current item (Ctrl-C again to abort)...")
 
     previous = signal.signal(signal.SIGINT, handler)
     try:

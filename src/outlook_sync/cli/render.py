@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
@@ -231,6 +232,7 @@ def deleted_dict(entry: DeletedItem) -> dict[str, Any]:
 
 # -- progress ----------------------------------------------------------------------------
 
+_REDRAW_SECONDS = 0.1
 _PHASES = {"list": "Reading calendars", "plan": "Planning", "apply": "Writing changes"}
 
 
@@ -253,13 +255,19 @@ class ProgressDisplay:
         self._phase: str | None = None
         self._shown = -1
         self._drawn = False
+        self._last = 0.0
 
     def __call__(self, phase: str, done: int, total: int) -> None:
         if not self._enabled:
             return
         name = _PHASES.get(phase, phase)
         if self._tty:
-            self._stream.write(f"\r{name}: {done}/{total}".ljust(40))
+            now = time.monotonic()
+            if done not in (0, total) and now - self._last < _REDRAW_SECONDS:
+                return  # a terminal redrawn 100 000 times slows the sync down
+            self._last = now
+            percent = f" ({100 * done // total}%)" if total else ""
+            self._stream.write(f"\r{name}: {done}/{total}{percent}".ljust(48))
             self._stream.flush()
             self._drawn = True
             return
