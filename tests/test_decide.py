@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 
-import attrs
 import pytest
 
 from outlook_sync import (
@@ -18,7 +17,6 @@ from outlook_sync import (
     Listing,
     Side,
     SyncPolicy,
-
     Update,
     plan,
 )
@@ -110,7 +108,8 @@ def test_each_row_plans_what_the_table_says(s_state: State, o_state: State) -> N
 
 @pytest.mark.parametrize("side", list(Side))
 def test_unlink_only_policy_keeps_the_survivor_and_remembers_the_tombstone(side: Side) -> None:
-    policy = attrs.evolve(SyncPolicy(), **{f"{side.value}_deletions": DeletePolicy.UNLINK})
+    policy = (SyncPolicy(saljstod_deletions=DeletePolicy.UNLINK) if side is Side.SALJSTOD
+              else SyncPolicy(outlook_deletions=DeletePolicy.UNLINK))
     states = {side: State.SAME, side.other: State.GONE}
     result = plan(saljstod=listing_for(Side.SALJSTOD, states[Side.SALJSTOD]),
                   outlook=listing_for(Side.OUTLOOK, states[Side.OUTLOOK]),
@@ -139,16 +138,26 @@ def test_a_complete_listing_without_the_item_means_deleted() -> None:
 
 
 def test_an_incremental_listing_without_the_item_means_unchanged() -> None:
-    present = Item(id="S1", version="1", event=BASE)
+    present = Item(id="S1", version="1", event=BASE, partner_key="O1")
     result = plan(saljstod=Listing(items=(present,), complete=False),
                   outlook=Listing(items=(), complete=False), links=[LINK])
     assert len(result) == 0
 
 
 def test_a_version_bump_without_a_content_change_is_not_a_change() -> None:
-    bumped = Item(id="S1", version="7", event=BASE)
+    bumped = Item(id="S1", version="7", event=BASE, partner_key="O1")
     result = plan(saljstod=Listing(items=(bumped,), complete=False),
                   outlook=Listing(items=(), complete=False), links=[LINK])
     assert len(result) == 0
     (refreshed,) = result.refreshed
     assert refreshed.saljstod_version == "7"
+
+
+def test_a_linked_item_that_lost_its_partner_key_gets_it_written_again() -> None:
+    stripped = Item(id="S1", version="3", event=BASE)  # e.g. a failed stamp earlier
+    result = plan(saljstod=Listing(items=(stripped,), complete=False),
+                  outlook=Listing(items=(), complete=False), links=[LINK])
+    (action,) = result.actions
+    assert isinstance(action, LinkPair)
+    assert action.stamp == (Side.SALJSTOD,)
+    assert action.link.base == BASE

@@ -58,7 +58,8 @@ def test_first_sync_links_what_exists_on_both_sides_and_copies_the_rest() -> Non
     both = meeting("Kundmöte ACME")
     result = plan(
         saljstod=full(item("S1", both), item("S2", meeting("Bara i Säljstöd", hour=11))),
-        outlook=full(item("O1", meeting("  kundmöte acme ")), item("O2", meeting("Lunch", hour=12))),
+        outlook=full(item("O1", meeting("  kundmöte acme ")),
+                     item("O2", meeting("Lunch", hour=12))),
         links=[],
     )
     created = {(a.side, a.source_id) for a in of(Create, result)}
@@ -218,7 +219,7 @@ def test_an_id_listed_twice_is_quarantined_not_guessed() -> None:
 
 
 def test_an_item_both_listed_and_reported_deleted_counts_as_present() -> None:
-    result = plan(saljstod=Listing(items=(item("S1", meeting()),), deleted={"S1"},
+    result = plan(saljstod=Listing(items=(item("S1", meeting(), partner="O1"),), deleted={"S1"},
                                    complete=False),
                   outlook=changes(), links=[LINKED])
     assert len(result) == 0
@@ -249,8 +250,8 @@ def test_mass_delete_guard_needs_more_than_20_percent_and_more_than_10(
     deleted: int, refused: bool
 ) -> None:
     links = linked_pairs(40)
-    result = plan(saljstod=changes(), outlook=changes(deleted=tuple(f"O{i}" for i in range(deleted))),
-                  links=links)
+    gone = tuple(f"O{i}" for i in range(deleted))
+    result = plan(saljstod=changes(), outlook=changes(deleted=gone), links=links)
     assert (result.refused is not None) is refused
     assert len(of(Delete, result)) == deleted
 
@@ -287,7 +288,9 @@ def swap(summary: set[tuple[object, ...]]) -> set[tuple[object, ...]]:
     out: set[tuple[object, ...]] = set()
     for entry in summary:
         if entry[0] in ("create", "delete"):
-            out.add((entry[0], entry[1].other, *entry[2:]))  # type: ignore[union-attr]
+            side = entry[1]
+            assert isinstance(side, Side)
+            out.add((entry[0], side.other, *entry[2:]))
         elif entry[0] == "update":
             out.add(("update", tuple(sorted(("saljstod" if s == "outlook" else "outlook", i)
                                             for s, i in entry[1])), entry[2]))  # type: ignore[attr-defined]
@@ -299,7 +302,11 @@ def swap(summary: set[tuple[object, ...]]) -> set[tuple[object, ...]]:
 @st.composite
 def scenario(draw: st.DrawFn) -> tuple[Listing, Listing, list[Link]]:
     n = draw(st.integers(0, 6))
-    links, s_items, o_items, s_deleted, o_deleted = [], [], [], [], []
+    links: list[Link] = []
+    s_items: list[Item] = []
+    o_items: list[Item] = []
+    s_deleted: list[str] = []
+    o_deleted: list[str] = []
     for i in range(n):
         base = draw(events())
         links.append(Link(saljstod_id=f"a{i}", outlook_id=f"b{i}", base=base))

@@ -17,7 +17,7 @@ from outlook_sync import (
 )
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 class ManualClock:

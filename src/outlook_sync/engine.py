@@ -379,7 +379,7 @@ class Synchronizer:
             versions = {_S: link.saljstod_version, _O: link.outlook_version}
             for side in action.stamp:
                 versions[side] = self._stamp(side, link.id(side), link.base, versions[side],
-                                             partner=link.id(side.other))
+                                             partner=link.id(side.other), tally=tally)
             if action.new_link:
                 tally.linked += 1
             return StateChange(put_links=(attrs.evolve(link, saljstod_version=versions[_S],
@@ -396,7 +396,7 @@ class Synchronizer:
             # Stamp the source with its new partner's id. This also rewrites the stale
             # key of a user's copy, so that no two items claim one partner.
             source_version = self._stamp(source_side, action.source_id, action.event,
-                                         source_version, partner=created.id)
+                                         source_version, partner=created.id, tally=tally)
         ids = {target: (created.id, created.version), source_side: (action.source_id,
                                                                     source_version)}
         link = Link(
@@ -416,18 +416,24 @@ class Synchronizer:
         )
 
     def _stamp(self, side: Side, item_id: str, event: Event, version: str, *,
-               partner: str) -> str:
+               partner: str, tally: _Tally) -> str:
         """Write ``partner`` as the item's partner key; return the item's new version.
 
-        Best effort: the link state is what counts, the key is a safety net. A failure
-        is logged and the old version returned.
+        The link state is what counts, the key is a safety net: a failure does not undo
+        the action. It is reported, and the item is fetched again next time, when the
+        planner sees the wrong key and plans the stamp again.
         """
         try:
             return self.calendar(side).update(
                 item_id, event, expected_version=version, partner_key=partner
             ).version
         except BackendError as exc:
-            log.info("could not store the partner key on %s item %s: %s", side, item_id, exc)
+            log.warning("could not store the partner key on %s item %s: %s", side, item_id,
+                        exc)
+            tally.failures.append(Failure(side=side, item_id=item_id, operation="stamp",
+                                          error=str(exc)))
+            tally.failed_keys.append((side, item_id))
+            self.state.commit(self.user, StateChange(add_pending=((side, item_id),)))
             return version
 
     def _update(self, action: Update, tally: _Tally) -> StateChange:
@@ -443,7 +449,7 @@ class Synchronizer:
         for side in action.stamp:
             if not any(write.side is side for write in action.writes):
                 versions[side] = self._stamp(side, ids[side], action.base, versions[side],
-                                             partner=ids[side.other])
+                                             partner=ids[side.other], tally=tally)
         if action.new_link:
             tally.linked += 1
         if action.conflict is not None:
@@ -568,7 +574,12 @@ def _with_extra(listing: Listing, extra: Iterable[tuple[str, Item | BrokenItem |
 
 def _involved(action: Action) -> list[tuple[Side, str]]:
     if isinstance(action, Create):
-        return [(action.side.other, action.source_id)]
+        keys = [(action.side.other, action.source_id)]
+        if action.replaces is not None:
+            # the pair it replaces: its item on the target side is gone, which the next
+            # sync must see again even if the cursor has moved past the deletion
+            keys.append((action.side, action.replaces[0 if action.side is _S else 1]))
+        return keys
     if isinstance(action, Update):
         return [(_S, action.saljstod_id), (_O, action.outlook_id)]
     if isinstance(action, Delete):

@@ -236,8 +236,10 @@ class Event:
     """
 
     subject: str = attrs.field(validator=_text("subject"))
-    start: dt.datetime | dt.date
-    end: dt.datetime | dt.date
+    # Compared as UTC instants: Python never calls a datetime in a repeated DST hour
+    # (fold=1) equal to the same instant written in another zone.
+    start: dt.datetime | dt.date = attrs.field(eq=lambda value: _instant(value))
+    end: dt.datetime | dt.date = attrs.field(eq=lambda value: _instant(value))
     all_day: bool = False
     location: str = attrs.field(default="", validator=_text("location"))
     body: str = attrs.field(

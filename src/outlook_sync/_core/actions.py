@@ -78,7 +78,8 @@ class Update:
     outlook_version: str
     new_link: bool = False
     conflict: Conflict | None = None
-    #: sides whose item must be stamped with its partner's id (a newly adopted pair).
+    #: sides whose item must be stamped with its partner's id (its key is missing or
+    #: wrong); done together with the side's write, or as a write of its own.
     stamp: tuple[Side, ...] = ()
 
 
@@ -99,7 +100,8 @@ class LinkPair:
 
     link: Link
     new_link: bool
-    #: sides whose item must be stamped with its partner's id (a newly adopted pair).
+    #: sides whose item must be stamped with its partner's id (its key is missing or
+    #: wrong).
     stamp: tuple[Side, ...] = ()
 
 

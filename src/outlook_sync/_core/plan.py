@@ -240,6 +240,19 @@ class _Planner:
     def _refresh(self, link: Link, items: dict[Side, Item | None]) -> None:
         s_version = self._version(link, items, _S)
         o_version = self._version(link, items, _O)
+        stamp = _wrong_keys(link, items)
+        if stamp:
+            # A linked item that lost or never got its partner key (a failed stamp, a
+            # user's edit of the hidden field): write it again, content unchanged.
+            self.actions.append(
+                LinkPair(
+                    link=attrs.evolve(link, saljstod_version=s_version,
+                                      outlook_version=o_version),
+                    new_link=False,
+                    stamp=stamp,
+                )
+            )
+            return
         if (s_version, o_version) != (link.saljstod_version, link.outlook_version):
             self.refreshed.append(
                 attrs.evolve(link, saljstod_version=s_version, outlook_version=o_version)
@@ -254,14 +267,7 @@ class _Planner:
         conflict: Conflict | None,
         new_link: bool = False,
     ) -> None:
-        stamp: tuple[Side, ...] = ()
-        if new_link:
-            # A pair linked for the first time: each item should carry its partner's id,
-            # so that lost link state can be rebuilt and "unlinked" means "no key".
-            stamp = tuple(
-                side for side in (_S, _O)
-                if (item := items[side]) is not None and item.partner_key != link.id(side.other)
-            )
+        stamp = _wrong_keys(link, items)
         writes = []
         for side in (_S, _O):
             item = items[side]
@@ -460,6 +466,18 @@ class _Planner:
                 del free[_O][o_item.id]
             pairs.extend(matched)
         return pairs
+
+
+def _wrong_keys(link: Link, items: dict[Side, Item | None]) -> tuple[Side, ...]:
+    """The sides whose listed item does not carry its partner's id as partner key.
+
+    Each linked item should carry it, so that lost link state can be rebuilt, a copy
+    is told from its original, and an adapter can tell "unlinked" by "no key".
+    """
+    return tuple(
+        side for side in (_S, _O)
+        if (item := items[side]) is not None and item.partner_key != link.id(side.other)
+    )
 
 
 def _pair_group(s_items: list[Item], o_items: list[Item]) -> list[tuple[Item, Item]]:

@@ -93,7 +93,12 @@ class InMemoryCalendar:
             return {item_id: stored.item.event for item_id, stored in self._items.items()}
 
     def fail_next(self, operation: str, error: BaseException) -> None:
-        """Make the next call of ``operation`` (e.g. ``"create"``, ``"list"``) raise."""
+        """Make the next call of ``operation`` raise ``error``.
+
+        Operations: ``list``, ``get``, ``find``, ``create``, ``update``, ``delete`` (before
+        the write) and ``after_create``, ``after_update``, ``after_delete`` (after the
+        write succeeded: a crash or a lost reply).
+        """
         self._faults.setdefault(operation, []).append(error)
 
     # -- the Calendar protocol ----------------------------------------------------
@@ -194,6 +199,8 @@ class InMemoryCalendar:
                 self.write_log.append(("update", item_id))
             item = self._items[item_id].item
         self._notify(item_id)
+        if expected_version is not None:
+            self._fault("after_update")
         return item
 
     def delete(self, item_id: str, *, expected_version: str | None = None) -> None:
@@ -221,6 +228,8 @@ class InMemoryCalendar:
             if expected_version is not None:
                 self.write_log.append(("delete", item_id))
         self._notify(item_id)
+        if expected_version is not None:
+            self._fault("after_delete")
 
     # -- change notifications (ChangeNotifier) ------------------------------------
 
