@@ -460,6 +460,8 @@ def test_verbose_json_logs_are_structured_and_never_show_secrets(cli: Cli) -> No
     assert cli("-v", "sync") == ExitCode.OK
     records = [json.loads(line) for line in cli.err.splitlines() if line.startswith("{")]
     assert any(r["logger"] == "outlook_sync.engine" and r["level"] == "info" for r in records)
+    [finished] = [r for r in records if r["logger"] == "outlook_sync.cli"]
+    assert (finished["user"], finished["operation"]) == ("anna", "sync")
     assert "secret body text" not in cli.err
 
 
@@ -534,3 +536,11 @@ def test_the_command_line_page_documents_every_command_and_exit_code() -> None:
         assert f"`{command}" in page, command
     for code in ExitCode:
         assert f"| {int(code)} | `{code.name}` |" in page, code
+
+
+def test_errors_are_json_too_when_json_was_asked_for(cli: Cli) -> None:
+    write_config(cli, "[policy]\nconflict = 'whoever'\n")
+    code, data = cli.json("sync")
+    assert code == ExitCode.CONFIG_ERROR
+    assert data["exit_code"] == 4
+    assert data["key"] == "policy.conflict"

@@ -19,6 +19,7 @@ import attrs
 
 from outlook_sync.cli.exit_codes import ExitCode
 from outlook_sync.cli.registry import Wiring, wired
+from outlook_sync.cli.render import dump_json
 from outlook_sync.config import Config, find_config, load_config
 from outlook_sync.errors import (
     BackendError,
@@ -334,5 +335,9 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
         return ExitCode.INTERRUPTED
     except OutlookSyncError as exc:
         log.debug("command %s failed", args.command, exc_info=True)
-        ctx.warn(f"outlook-sync: {_describe(exc, ctx)}")
-        return _exit_code(exc)
+        message, code = _describe(exc, ctx), _exit_code(exc)
+        ctx.warn(f"outlook-sync: {message}")
+        if ctx.json:  # scripts read one JSON document on standard output, errors too
+            key = exc.key if isinstance(exc, ConfigurationError) else None
+            dump_json({"error": message, "key": key, "exit_code": int(code)}, ctx.out)
+        return code

@@ -143,6 +143,12 @@ def sync(ctx: Context) -> ExitCode:
             progress.finish()
         pending = len(wiring.state.conflicts(wiring.config.user))
     code = report_code(report, pending)
+    log.info(
+        "sync finished: %s, %d writes",
+        code.name.lower(),
+        report.total_writes,
+        extra=fields(user=report.user, operation="full_sync" if ctx.args.full else "sync"),
+    )
     _show_report(ctx, report, pending, code)
     return code
 
