@@ -131,8 +131,8 @@ class FakeOutlook:
         self.running = False
         self._quit_after = None
 
-    def quit_after(self, calls: int) -> None:
-        """Outlook closes after ``calls`` more COM calls (mid-sync)."""
+    def quit_after(self, calls: int | None) -> None:
+        """Outlook closes after ``calls`` more COM calls (mid-sync); ``None`` cancels."""
         self._quit_after = calls
 
     def fail_next(
