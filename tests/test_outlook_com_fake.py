@@ -221,6 +221,38 @@ def test_count_is_undefined_when_recurrences_are_included(outlook: FakeOutlook) 
     assert items.Count != 0  # documented: undefined; never trust it in this mode
 
 
+def test_the_table_lists_ids_and_times_without_opening_items(outlook: FakeOutlook) -> None:
+    entry_id = outlook.add_appointment(
+        "T", dt.datetime(2026, 3, 9, 9, tzinfo=UTC), dt.datetime(2026, 3, 9, 10, tzinfo=UTC)
+    )
+    table = calendar(outlook).GetTable()
+    rows = []
+    while not table.EndOfTable:
+        row = table.GetNextRow()
+        rows.append((row.Item("EntryID"), row("LastModificationTime"), row.Item(8)))
+    assert rows == [(entry_id, dt.datetime(2026, 3, 2, 10, 0), False)]
+    assert table.GetNextRow() is None
+    assert outlook.property_reads["Body"] == 0
+    assert calendar(outlook).GetTable("[Subject] = 'nope'").GetRowCount() == 0
+
+
+def test_set_columns_refuses_entry_id_and_empties_what_is_not_cached(
+    outlook: FakeOutlook,
+) -> None:
+    outlook.add_appointment(
+        "C", dt.datetime(2026, 3, 9, 9, tzinfo=UTC), dt.datetime(2026, 3, 9, 10, tzinfo=UTC)
+    )
+    items = calendar(outlook).Items
+    with pytest.raises(ComError):
+        items.SetColumns("EntryID, Subject")
+    items.SetColumns("Subject, Start")
+    item = items.GetFirst()
+    assert item.Subject == "C"
+    assert item.Location is None
+    with pytest.raises(ComError):
+        item.Subject = "x"
+
+
 # -- identity: EntryID and GlobalAppointmentID -------------------------------------------------
 
 
@@ -436,6 +468,9 @@ def test_outlook_closing_kills_every_object_even_after_a_restart(outlook: FakeOu
     with pytest.raises(ComError) as dead:
         _ = folder.Items
     assert dead.value.hresult == RPC_E_DISCONNECTED
+    outlook.quit_after(1)
+    outlook.quit_after(None)  # cancelled
+    assert fresh.Items.Count == 0
     outlook.quit()
     outlook.can_start = False
     with pytest.raises(ComError):
