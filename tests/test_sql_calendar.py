@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from conftest import HOUR, Host, SqlDatabase
 from outlook_sync.adapters.sql import (
     ActivityColumns,
     DeletionLog,
@@ -37,6 +36,7 @@ from outlook_sync.errors import (
 from outlook_sync.model import BrokenItem, Cursor, Event, Item, Link, ShowAs
 from outlook_sync.protocols import Calendar, StateChange
 from outlook_sync.state.sql import SqlStateStore
+from tests.conftest import HOUR, Host, SqlDatabase
 
 STOCKHOLM = zoneinfo.ZoneInfo("Europe/Stockholm")
 MONDAY_9 = dt.datetime(2024, 3, 4, 9, 0, tzinfo=STOCKHOLM)

@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
-from conftest import HOUR, MONDAY_9, Host
 from outlook_sync import Event, InMemoryCalendar, Side, Synchronizer, SyncReport
 from outlook_sync.adapters.sql import SqlCalendar
 from outlook_sync.errors import StateError
 from outlook_sync.model import Item
 from outlook_sync.protocols import StateChange
 from outlook_sync.state.sql import SqlStateStore
+from tests.conftest import HOUR, MONDAY_9, Host
 
 STOCKHOLM = zoneinfo.ZoneInfo("Europe/Stockholm")
 

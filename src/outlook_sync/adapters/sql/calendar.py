@@ -50,6 +50,8 @@ import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
+import attrs
+
 from outlook_sync.adapters.sql.dialect import Dialect, dialect_for, quote, redact
 from outlook_sync.adapters.sql.mapping import RowCodec, SqlMapping
 from outlook_sync.errors import (
@@ -111,6 +113,10 @@ class SqlCalendar:
         self._lookback = lookback
         self._side = side
         self._errors = self._d.driver_errors()
+        #: The items this calendar last listed or wrote, by id. A row still at an item's
+        #: version still holds that item's content (every change bumps the version), so
+        #: an update can tell "content unchanged" without decoding the row again.
+        self._seen: dict[str, Item] = {}
         self._build_sql()
 
     def __repr__(self) -> str:
@@ -138,6 +144,11 @@ class SqlCalendar:
         self._sql_changed = f"{select} AND a.{quote(a.changed_at)} >= ?"
         self._sql_unlinked = f"{select} AND p.{quote(p.partner_key)} IS NULL"
         self._sql_one = f"{select} AND a.{quote(a.id)} = ?"
+        self._sql_version = (
+            f"SELECT a.{quote(a.version)}, p.{quote(p.partner_key)}, {soft}"
+            f" FROM {parts} p JOIN {acts} a ON a.{quote(a.id)} = p.{quote(p.activity_id)}"
+            f" WHERE p.{quote(p.user_id)} = ? AND a.{quote(a.id)} = ?"
+        )
         self._sql_by_key = f"{select} AND p.{quote(p.partner_key)} = ?"
         self._sql_now = f"SELECT {self._d.now_sql}"
         log = m.deletion_log
@@ -249,7 +260,11 @@ class SqlCalendar:
                 gone.add(item_id)
                 continue
             found = self._codec.item(row)
-            (items if isinstance(found, Item) else broken).append(found)  # type: ignore[arg-type]
+            if isinstance(found, Item):
+                items.append(found)
+                self._seen[item_id] = found
+            else:
+                broken.append(found)
         return items, broken, gone
 
     def _cursor_at(self, now: dt.datetime) -> Cursor:
@@ -264,6 +279,7 @@ class SqlCalendar:
         """
 
         def body() -> Listing:
+            self._seen.clear()
             now = self._server_now()
             items, broken, _gone = self._split(self._rows(self._sql_all, (self._user,)))
             return Listing(items=items, broken=broken, complete=True, cursor=self._cursor_at(now))
@@ -284,6 +300,7 @@ class SqlCalendar:
         since = self._d.timestamp_param(cursor.watermark)
 
         def body() -> Listing:
+            self._seen.clear()
             now = self._server_now()
             rows = self._rows(self._sql_changed, (self._user, since))
             rows += self._rows(self._sql_unlinked, (self._user,))
@@ -312,12 +329,27 @@ class SqlCalendar:
             return None
         return rows[0]
 
+    def _head(self, item_id: str) -> Any:
+        """``(version, partner key, soft-delete)`` of the user's activity, or ``None``."""
+        db_id = self._m.db_id(item_id)
+        if db_id is None:
+            return None
+        rows = self._rows(self._sql_version, (self._user, db_id))
+        if not rows or self._is_soft_deleted(rows[0][-1]):
+            return None
+        return rows[0]
+
+    def _remember(self, item: Item) -> Item:
+        self._seen[item.id] = item
+        return item
+
     def get(self, item_id: str) -> Item | BrokenItem | None:
         """The activity if it is on the user's calendar; a BrokenItem if unreadable."""
 
         def body() -> Item | BrokenItem | None:
             row = self._one(item_id)
-            return None if row is None else self._codec.item(row)
+            found = None if row is None else self._codec.item(row)
+            return self._remember(found) if isinstance(found, Item) else found
 
         return self._read(f"reading activity {item_id}", body)
 
@@ -350,7 +382,7 @@ class SqlCalendar:
                 side=self._side,
                 item_id=item_id,
             )
-        return found
+        return self._remember(found)
 
     def create(self, event: Event, *, partner_key: str) -> Item:
         """Insert an activity on the user's calendar, created by the user.
@@ -384,9 +416,9 @@ class SqlCalendar:
                 side=self._side,
                 item_id=item_id,
             )
-        if str(row[1]) != expected_version:
+        if str(row[0]) != expected_version:
             raise VersionConflictError(
-                f"activity {item_id} is at version {row[1]}, not {expected_version}",
+                f"activity {item_id} is at version {row[0]}, not {expected_version}",
                 side=self._side,
                 item_id=item_id,
             )
@@ -412,11 +444,17 @@ class SqlCalendar:
         values = self._values(event, item_id)
 
         def body() -> Item:
-            row = self._one(item_id)
-            self._check_version(item_id, row, expected_version)
-            current = self._codec.item(row)
             db_id = self._m.db_id(item_id)
-            if not (isinstance(current, Item) and current.event == event):
+            head = self._head(item_id)
+            self._check_version(item_id, head, expected_version)
+            cached = self._seen.get(item_id)
+            current: Item | BrokenItem
+            if cached is not None and cached.version == expected_version:
+                current = attrs.evolve(cached, partner_key=self._codec.partner(head[1]))
+            else:
+                current = self._codec.item(self._one(item_id))
+            unchanged = isinstance(current, Item) and current.event == event
+            if not unchanged:
                 sets = ", ".join(f"{quote(name)} = ?" for name in values)
                 cursor = self._d.execute(
                     self._c,
@@ -429,8 +467,14 @@ class SqlCalendar:
                         side=self._side,
                         item_id=item_id,
                     )
-            if partner_key is not None and partner_key != current.partner_key:
+            stamp = partner_key is not None and partner_key != current.partner_key
+            if stamp:
                 self._d.execute(self._c, self._sql_set_partner, (partner_key, db_id, self._user))
+            if unchanged and isinstance(current, Item):
+                # only the partner key moved: no need to read the row back
+                return self._remember(
+                    attrs.evolve(current, partner_key=partner_key or current.partner_key)
+                )
             return self._read_back(item_id)
 
         return self._write(f"updating activity {item_id}", item_id, body)
@@ -447,8 +491,7 @@ class SqlCalendar:
         """
 
         def body() -> None:
-            row = self._one(item_id)
-            self._check_version(item_id, row, expected_version)
+            self._check_version(item_id, self._head(item_id), expected_version)
             db_id = self._m.db_id(item_id)
             others = self._rows(self._sql_others, (db_id, self._user))[0][0]
             if others:

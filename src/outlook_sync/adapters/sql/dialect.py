@@ -187,6 +187,10 @@ class Dialect:
         """Whether ``exc`` means "cannot talk to the database" rather than "bad statement"."""
         raise NotImplementedError
 
+    def integrity_errors(self) -> tuple[type[BaseException], ...]:
+        """The driver's constraint-violation exceptions."""
+        raise NotImplementedError
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
 
@@ -223,6 +227,9 @@ class SqliteDialect(Dialect):
 
     def driver_errors(self) -> tuple[type[BaseException], ...]:
         return (sqlite3.Error,)
+
+    def integrity_errors(self) -> tuple[type[BaseException], ...]:
+        return (sqlite3.IntegrityError,)
 
     def is_unavailable(self, exc: BaseException) -> bool:
         if isinstance(exc, sqlite3.ProgrammingError):
@@ -266,6 +273,11 @@ class PostgresDialect(Dialect):
         import psycopg
 
         return (psycopg.Error,)
+
+    def integrity_errors(self) -> tuple[type[BaseException], ...]:
+        import psycopg
+
+        return (psycopg.IntegrityError,)
 
     def is_unavailable(self, exc: BaseException) -> bool:
         import psycopg

@@ -265,7 +265,7 @@ class RowCodec:
     def item(self, row: Sequence[Any]) -> Item | BrokenItem:
         """The Item for a row selected with :meth:`select_list`, or a BrokenItem."""
         item_id = str(row[0])
-        partner = self._partner(row[3])
+        partner = self.partner(row[3])
         try:
             content = row[4 : 4 + len(_CONTENT)]
             event = self._event(content, last_modified=self._d.timestamp_value(row[2]))
@@ -279,7 +279,8 @@ class RowCodec:
         return BrokenItem(id=item_id, reason=reason, partner_key=partner)
 
     @staticmethod
-    def _partner(raw: Any) -> str | None:
+    def partner(raw: Any) -> str | None:
+        """A partner key as read from the participants row."""
         if raw is None or raw == "":
             return None
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)

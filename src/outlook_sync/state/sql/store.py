@@ -296,16 +296,16 @@ class SqlStateStore:
         return _datetime(rows[0][0], rows[0][1]) if rows else None
 
     def _keys(self, table: str, user: str) -> list[tuple[Side, str]]:
-        sql = f"SELECT side, item_id FROM {table} WHERE user_name = ? ORDER BY seq"
+        sql = f"SELECT side, item_id FROM {table} WHERE user_name = ? ORDER BY side, item_id"
         rows = self._run(f"reading {table}", lambda: self._rows(sql, (user,)))
         return [(_side(side), item_id) for side, item_id in rows]
 
     def pending(self, user: str) -> list[tuple[Side, str]]:
-        """Items to re-examine next sync, in the order they were added."""
+        """Items to re-examine next sync, by side and id."""
         return self._keys("outlook_sync_pending", user)
 
     def intents(self, user: str) -> list[tuple[Side, str]]:
-        """Open create intents ``(target side, source id)``, in the order they were added."""
+        """Open create intents ``(target side, source id)``, by side and id."""
         return self._keys("outlook_sync_intents", user)
 
     def conflicts(self, user: str) -> list[Conflict]:
@@ -398,16 +398,7 @@ class SqlStateStore:
             [(user, s_id, o_id) for s_id, o_id in change.drop_links],
         )
         if change.put_links:
-            self._check_one_to_one(user, change.put_links)
-            d.executemany(
-                c,
-                f"INSERT INTO outlook_sync_links (user_name, {_LINK_COLUMNS})"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (user_name, saljstod_id) DO UPDATE SET"
-                " base = excluded.base, saljstod_version = excluded.saljstod_version,"
-                " outlook_version = excluded.outlook_version, gone = excluded.gone",
-                [_link_row(user, link) for link in change.put_links],
-            )
+            self._put_links(user, change.put_links)
         self._apply_keys("outlook_sync_pending", user, change.clear_pending, change.add_pending)
         self._apply_keys("outlook_sync_intents", user, change.clear_intents, change.add_intents)
         d.executemany(
@@ -440,20 +431,37 @@ class SqlStateStore:
                 (user, text, zone),
             )
 
-    def _check_one_to_one(self, user: str, put: Sequence[Link]) -> None:
-        by_s = {link.saljstod_id: link.outlook_id for link in put}
-        by_o = {link.outlook_id: link.saljstod_id for link in put}
+    def _put_links(self, user: str, put: Sequence[Link]) -> None:
+        """Insert or refresh links; refuse one that would give an item a second link.
+
+        One upsert per link, no read: it refreshes a link only if it joins the same
+        pair (``WHERE outlook_id = excluded.outlook_id``), so a Säljstöd item already
+        linked elsewhere changes no row, and the unique ``outlook_id`` index rejects an
+        Outlook item already linked elsewhere. Either way the whole commit rolls back.
+        """
+        by_s = {link.saljstod_id for link in put}
+        by_o = {link.outlook_id for link in put}
         if len(by_s) != len(put) or len(by_o) != len(put):
             raise _LinkClash("the change links one item twice")
-        sql = f"SELECT {_LINK_COLUMNS} FROM outlook_sync_links WHERE user_name = ?"
-        for column, ids in (("saljstod_id", sorted(by_s)), ("outlook_id", sorted(by_o))):
-            for condition, params in self._dialect.id_list(column, ids):
-                for row in self._rows(f"{sql} AND {condition}", (user, *params)):
-                    s_id, o_id = row[0], row[1]
-                    if by_s.get(s_id, o_id) != o_id:
-                        raise _LinkClash(f"Säljstöd item {s_id} is already linked")
-                    if by_o.get(o_id, s_id) != s_id:
-                        raise _LinkClash(f"Outlook item {o_id} is already linked")
+        named = ", ".join(f"{x.saljstod_id}<->{x.outlook_id}" for x in put[:5])
+        clash = f"an item of the new link(s) {named} is already linked to another item"
+        cursor = self._dialect.cursor(self._connection)
+        try:
+            cursor.executemany(
+                self._dialect.sql(
+                    f"INSERT INTO outlook_sync_links (user_name, {_LINK_COLUMNS})"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (user_name, saljstod_id) DO UPDATE SET"
+                    " base = excluded.base, saljstod_version = excluded.saljstod_version,"
+                    " outlook_version = excluded.outlook_version, gone = excluded.gone"
+                    " WHERE outlook_sync_links.outlook_id = excluded.outlook_id"
+                ),
+                [_link_row(user, link) for link in put],
+            )
+        except self._dialect.integrity_errors() as exc:
+            raise _LinkClash(f"{clash} (Outlook side)") from exc
+        if cursor.rowcount != len(put):
+            raise _LinkClash(f"{clash} (Säljstöd side)")
 
     def _apply_keys(
         self,
