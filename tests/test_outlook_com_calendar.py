@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
-from tests.strategies import events
 
 from outlook_sync import Event, ShowAs
 from outlook_sync.adapters.outlook_com import (
@@ -37,6 +36,7 @@ from outlook_sync.errors import (
 from outlook_sync.model import BrokenItem, Cursor, Item
 from outlook_sync.testing.outlook_com import BULK_THRESHOLD, FakeOutlook, Fault, ManualClock
 from outlook_sync.testing.outlook_com import with_events as fake_with_events
+from tests.strategies import events
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 NEW_YORK = ZoneInfo("America/New_York")
