@@ -127,6 +127,21 @@ class AppointmentItem:
         object.__setattr__(self, "_dirty", False)
         object.__setattr__(self, "_columns", None)
 
+    @classmethod
+    def view(cls, session: Session, folder: FolderData, record: Record) -> AppointmentItem:
+        """A read-only view sharing ``record`` (no copy): for filters and tables."""
+        item = cls.__new__(cls)
+        for name, value in (
+            ("_session", session),
+            ("_folder", folder),
+            ("_state", record),
+            ("_is_saved", True),
+            ("_dirty", False),
+            ("_columns", None),
+        ):
+            object.__setattr__(item, name, value)
+        return item
+
     # -- plumbing -------------------------------------------------------------------------
     def _live(self) -> Record | None:
         if not self._is_saved:

@@ -166,7 +166,7 @@ class Items:
         self.columns: tuple[str, ...] = ()
 
     def _value(self, record: Record, name: str) -> Any:
-        item = AppointmentItem(self._session, self._folder, record, saved=True)
+        item = AppointmentItem.view(self._session, self._folder, record)
         if name in self._folder.folder_fields and name in record.user_props:
             return record.user_props[name].value
         if name in self._folder.folder_fields:
