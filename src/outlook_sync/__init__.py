@@ -45,6 +45,7 @@ from outlook_sync.protocols import (
 from outlook_sync.records import Conflict, DeletedItem, Failure, Quarantined
 from outlook_sync.report import SyncReport
 from outlook_sync.state.memory import MemoryStateStore
+from outlook_sync.state.sqlite import SqliteStateStore
 
 __version__ = "0.1.0"
 
@@ -82,6 +83,7 @@ __all__ = [
     "SchemaVersionError",
     "ShowAs",
     "Side",
+    "SqliteStateStore",
     "StateChange",
     "StateError",
     "StateStore",
