@@ -90,11 +90,11 @@ def main(argv: list[str] | None = None) -> int:
         # Anna moves a meeting in Outlook; Erik books a call on her Säljstöd calendar.
         listing = outlook.list_all()
         moved = next(i for i in listing.items if i.event.subject.startswith("Kundmöte"))
-        later = moved.event.start + dt.timedelta(hours=1)  # type: ignore[operator]
+        later = moved.event.start + dt.timedelta(hours=1)
         outlook.update(
             moved.id,
             attrs.evolve(moved.event, start=later,
-                         end=moved.event.end + dt.timedelta(hours=1),  # type: ignore[operator]
+                         end=moved.event.end + dt.timedelta(hours=1),
                          location="Flyttat: ACME, Kungsgatan 12"),
             expected_version=moved.version,
         )
