@@ -175,12 +175,6 @@ def test_an_item_moved_away_and_back_is_neither_lost_nor_duplicated(setup: Setup
     assert setup.run().total_writes == 0
 
 
-@pytest.mark.xfail(
-    reason="planner: a link whose Outlook item is gone is deleted even when an unlinked "
-    "Outlook item claims its Säljstöd id (same GlobalAppointmentID, new EntryID); it "
-    "should be re-linked so the Säljstöd activity keeps its id",
-    strict=True,
-)
 def test_an_item_whose_entry_id_changed_is_relinked_keeping_the_activity(setup: Setup) -> None:
     sid = memory(setup).add(meeting("Flyttas"))
     setup.run()
@@ -192,12 +186,6 @@ def test_an_item_whose_entry_id_changed_is_relinked_keeping_the_activity(setup: 
     assert report.writes["saljstod"]["delete"] == 0
 
 
-@pytest.mark.xfail(
-    reason="planner: the Säljstöd edit meets a 'deleted' Outlook item (its EntryID changed) "
-    "and is re-created, while the moved item's claim on the activity is taken for a copy: "
-    "both sides end with a duplicate; re-linking by partner key fixes both",
-    strict=True,
-)
 def test_an_edit_in_saljstod_while_the_outlook_item_moved_makes_no_duplicate(
     setup: Setup,
 ) -> None:
@@ -376,16 +364,18 @@ class OutlookComSyncMachine(RuleBasedStateMachine):
         event = memory(self.setup).items()[sid]
         memory(self.setup).update(sid, attrs.evolve(event, location=self._subject()))
 
-    # Moves (a new EntryID) are left out until the planner re-links by partner key; see
-    # the xfail tests above for the exact scenarios.
-    @rule(data=st.data(), action=st.sampled_from(["edit", "delete", "copy"]))
+    @rule(data=st.data(), action=st.sampled_from(["edit", "delete", "copy", "move"]))
     def act_in_outlook(self, data: st.DataObject, action: str) -> None:
         ids = sorted(self.setup.fake.folder().records)
         if not ids:
             return
         entry_id = data.draw(st.sampled_from(ids))
         fake = self.setup.fake
-        if action == "edit":
+        if action == "move":
+            # away to another calendar and back: a new EntryID, the same appointment
+            away = fake.add_calendar(f"Tillfällig {len(ids)}")
+            fake.move(fake.move(entry_id, away), fake.folder())
+        elif action == "edit":
             fake.edit(entry_id, Location=self._subject())
         elif action == "delete":
             fake.delete(entry_id)

@@ -350,3 +350,17 @@ def test_planning_is_deterministic(case: tuple[Listing, Listing, list[Link]]) ->
     first = plan(saljstod=s_listing, outlook=o_listing, links=links)
     again = plan(saljstod=s_listing, outlook=o_listing, links=list(reversed(links)))
     assert first == again
+
+
+def test_an_item_that_moved_and_got_a_new_id_is_relinked_not_deleted_and_recreated() -> None:
+    link = Link(saljstod_id="S1", outlook_id="O1", base=meeting(), saljstod_version="1",
+                outlook_version="1")
+    moved = item("O7", meeting(location="Nytt rum"), version="9", partner="S1")
+    result = plan(saljstod=changes(), outlook=changes(moved, deleted=("O1",)), links=[link])
+    (update,) = result.actions
+    assert isinstance(update, Update)
+    assert (update.saljstod_id, update.outlook_id) == ("S1", "O7")
+    assert update.replaces == ("S1", "O1")
+    assert [(w.side, w.item_id) for w in update.writes] == [(S, "S1")]
+    assert not of(Delete, result)
+    assert not of(Create, result)

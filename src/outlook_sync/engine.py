@@ -383,7 +383,8 @@ class Synchronizer:
             if action.new_link:
                 tally.linked += 1
             return StateChange(put_links=(attrs.evolve(link, saljstod_version=versions[_S],
-                                                       outlook_version=versions[_O]),))
+                                                       outlook_version=versions[_O]),),
+                               drop_links=(action.replaces,) if action.replaces else ())
         tally.unlinked += 1
         return StateChange(drop_links=((action.saljstod_id, action.outlook_id),))
 
@@ -462,7 +463,9 @@ class Synchronizer:
             outlook_version=versions[_O],
         )
         return StateChange(
-            put_links=(link,), conflicts=(action.conflict,) if action.conflict else ()
+            put_links=(link,),
+            drop_links=(action.replaces,) if action.replaces else (),
+            conflicts=(action.conflict,) if action.conflict else (),
         )
 
     def _delete(self, action: Delete, tally: _Tally) -> StateChange:
@@ -482,7 +485,8 @@ class Synchronizer:
             partner_id=partner,
             deleted_at=check_aware("clock()", self._clock()),
         )
-        return StateChange(drop_links=(action.link,), deleted=(entry,))
+        drops = (action.link,) if action.replaces is None else (action.link, action.replaces)
+        return StateChange(drop_links=drops, deleted=(entry,))
 
     def _failed(self, action: Action, exc: OutlookSyncError, tally: _Tally) -> None:
         keys = _involved(action)

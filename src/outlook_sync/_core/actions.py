@@ -81,6 +81,8 @@ class Update:
     #: sides whose item must be stamped with its partner's id (its key is missing or
     #: wrong); done together with the side's write, or as a write of its own.
     stamp: tuple[Side, ...] = ()
+    #: a link this pair replaces (its item on one side moved and got a new id).
+    replaces: tuple[str, str] | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -92,6 +94,8 @@ class Delete:
     expected_version: str
     event: Event
     link: tuple[str, str]
+    #: a link this pair replaces (its item on one side moved and got a new id).
+    replaces: tuple[str, str] | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -103,6 +107,8 @@ class LinkPair:
     #: sides whose item must be stamped with its partner's id (its key is missing or
     #: wrong).
     stamp: tuple[Side, ...] = ()
+    #: a link this pair replaces (its item on one side moved and got a new id).
+    replaces: tuple[str, str] | None = None
 
 
 @attrs.frozen(kw_only=True)

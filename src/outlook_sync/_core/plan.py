@@ -172,6 +172,14 @@ class _Planner:
             _S: {link.saljstod_id for link in links},
             _O: {link.outlook_id for link in links},
         }
+        # Unlinked items by the partner key they carry: an item that moved (a new
+        # EntryID after a move or an accepted meeting) still names its partner.
+        self.claims: dict[Side, dict[str, list[Item]]] = {_S: {}, _O: {}}
+        for side in (_S, _O):
+            for item_id, item in sorted(views[side].items.items()):
+                if item_id not in self.linked[side] and item.partner_key is not None:
+                    self.claims[side].setdefault(item.partner_key, []).append(item)
+        self.moved: dict[Side, set[str]] = {_S: set(), _O: set()}
 
     # -- linked pairs -------------------------------------------------------------
 
@@ -188,6 +196,50 @@ class _Planner:
                            reason="the kept item is gone too")
                 )
             return
+        for gone_side, state in ((_S, s_state), (_O, o_state)):
+            if state is State.GONE and (mover := self._mover(gone_side, link)) is not None:
+                self._pair_moved(link, gone_side, mover)
+                return
+        self._decide(link, s_state, o_state, items)
+
+    def _mover(self, side: Side, link: Link) -> Item | None:
+        """An unlinked item on ``side`` that names the pair's other item as its partner."""
+        for item in self.claims[side].get(link.id(side.other), ()):
+            if item.id not in self.moved[side]:
+                self.moved[side].add(item.id)
+                return item
+        return None
+
+    def _pair_moved(self, link: Link, side: Side, mover: Item) -> None:
+        """The item on ``side`` got a new id: carry the link over, then decide as usual."""
+        old = (link.saljstod_id, link.outlook_id)
+        if side is _S:
+            moved = attrs.evolve(link, saljstod_id=mover.id, saljstod_version=mover.version)
+        else:
+            moved = attrs.evolve(link, outlook_id=mover.id, outlook_version=mover.version)
+        s_state, s_item = self.views[_S].state(moved.saljstod_id, moved.base)
+        o_state, o_item = self.views[_O].state(moved.outlook_id, moved.base)
+        items = {_S: s_item, _O: o_item}
+        mark, refreshed = len(self.actions), len(self.refreshed)
+        self._decide(moved, s_state, o_state, items)
+        del self.refreshed[refreshed:]
+        added = self.actions[mark:]
+        del self.actions[mark:]
+        if not added:
+            added = [LinkPair(link=attrs.evolve(moved, saljstod_version=self._version(
+                moved, items, _S), outlook_version=self._version(moved, items, _O)),
+                new_link=False, stamp=_wrong_keys(moved, items))]
+        for action in added:
+            if isinstance(action, Unlink):
+                action = attrs.evolve(action, saljstod_id=old[0], outlook_id=old[1])
+            else:
+                action = attrs.evolve(action, replaces=old)
+            self.actions.append(action)
+
+    def _decide(
+        self, link: Link, s_state: State, o_state: State, items: dict[Side, Item | None]
+    ) -> None:
+        s_item, o_item = items[_S], items[_O]
         decision, side = decide(s_state, o_state)
         if decision is Decision.NOTHING:
             self._refresh(link, items)
@@ -378,7 +430,7 @@ class _Planner:
             side: {
                 item_id: item
                 for item_id, item in sorted(self.views[side].items.items())
-                if item_id not in self.linked[side]
+                if item_id not in self.linked[side] and item_id not in self.moved[side]
             }
             for side in (_S, _O)
         }
