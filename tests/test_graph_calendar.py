@@ -535,7 +535,7 @@ def test_update_and_delete_many_fail_per_item(graph: GraphEmulator, cal: GraphCa
     items = [cal.create(meeting(f"m{n}"), partner_key=f"s-{n}") for n in range(3)]
     graph.user_edit(items[1].id, subject="user edit")
     updated = cal.update_many(
-        [(i.id, attrs.evolve(i.event, location="Rum"), i.version) for i in items]
+        [(i.id, attrs.evolve(i.event, location="Rum"), i.version, None) for i in items]
     )
     assert isinstance(updated[1], VersionConflictError)
     assert [type(r) for r in updated].count(Item) == 2

@@ -286,10 +286,25 @@ def test_full_sync_of_many_events_uses_few_requests(setup: Setup) -> None:
         setup.saljstod.add(meeting(f"Möte {n}", hour=8 + n % 10, day=1 + n // 10))
     setup.sync.sync()
     assert len(setup.graph.events()) == 60
-    assert setup.graph.request_count(method="POST") == 60  # one at a time (see docs/graph.md)
+    assert setup.graph.request_count(method="POST") == 3  # $batch of 20: N / 20 requests
+    assert setup.graph.request_count(method="PATCH") == 0
     setup.graph.reset_counts()
     assert setup.sync.sync().total_writes == 0
     assert setup.graph.request_count() == 1
+
+
+def test_a_first_sync_from_outlook_stamps_partner_keys_in_batches(setup: Setup) -> None:
+    for n in range(60):
+        event = meeting(f"Möte {n}", hour=8 + n % 10, day=1 + n // 10)
+        setup.graph.seed_event(event.subject, event.start, event.end)
+    report = setup.sync.sync()
+    assert report.count("create", Side.SALJSTOD) == 60
+    assert report.ok
+    # the 60 partner keys travel in $batch requests of 20, not as 60 PATCHes
+    assert setup.graph.request_count(method="PATCH") == 0
+    assert setup.graph.request_count(method="POST") == 3
+    setup.graph.reset_counts()
+    assert setup.sync.sync().total_writes == 0
 
 
 def test_items_reported_by_side(setup: Setup) -> None:

@@ -58,7 +58,7 @@ from outlook_sync.model import (
     check_aware,
 )
 from outlook_sync.policy import SyncPolicy
-from outlook_sync.protocols import Calendar, StateChange, StateStore
+from outlook_sync.protocols import BulkWriter, Calendar, StateChange, StateStore
 from outlook_sync.records import Conflict, DeletedItem, Failure
 from outlook_sync.report import SyncReport
 
@@ -67,6 +67,9 @@ __all__ = ["Progress", "Synchronizer"]
 log = logging.getLogger("outlook_sync.engine")
 
 _S, _O = Side.SALJSTOD, Side.OUTLOOK
+
+#: How many consecutive creates on one side go to a BulkWriter at once.
+BULK_RUN = 200
 
 #: ``progress(phase, done, total)``: phase is ``"list"``, ``"plan"`` or ``"apply"``.
 Progress = Callable[[str, int, int], None]
@@ -344,19 +347,32 @@ class Synchronizer:
         )
         if intents:
             self.state.commit(self.user, StateChange(add_intents=intents))
-        total = len(the_plan.actions)
-        for done, action in enumerate(the_plan.actions):
+        actions = the_plan.actions
+        total, done = len(actions), 0
+        while done < total:
             if cancel is not None and cancel():
                 log.info("sync for %s cancelled after %d of %d actions", self.user, done, total)
                 unstarted = tuple(
                     (later.side, later.source_id)
-                    for later in the_plan.actions[done:]
+                    for later in actions[done:]
                     if isinstance(later, Create)
                 )
                 self.state.commit(self.user, StateChange(clear_intents=unstarted))
                 return True
             if progress:
                 progress("apply", done, total)
+            action = actions[done]
+            if isinstance(action, Create) and self._bulk(action):
+                run = [action]
+                while len(run) < BULK_RUN and done + len(run) < total:
+                    following = actions[done + len(run)]
+                    if not (isinstance(following, Create) and following.side is action.side):
+                        break
+                    run.append(following)
+                self._create_run(run, tally)
+                done += len(run)
+                continue
+            done += 1
             try:
                 change = self._perform(action, tally)
             except (BackendError, InvalidEventError) as exc:
@@ -366,6 +382,71 @@ class Synchronizer:
         if progress:
             progress("apply", total, total)
         return False
+
+    def _bulk(self, action: Create) -> bool:
+        return isinstance(self.calendar(action.side), BulkWriter) or isinstance(
+            self.calendar(action.side.other), BulkWriter
+        )
+
+    def _create_run(self, run: list[Create], tally: _Tally) -> None:
+        """Creates on one side and their partner-key stamps, many per round trip where a
+        backend can; each create still commits its link on its own."""
+        target = self.calendar(run[0].side)
+        results: list[Item | BackendError | InvalidEventError]
+        if isinstance(target, BulkWriter):
+            results = list(target.create_many([(a.event, a.source_id) for a in run]))
+        else:
+            results = []
+            for action in run:
+                try:
+                    results.append(target.create(action.event, partner_key=action.source_id))
+                except (BackendError, InvalidEventError) as exc:
+                    results.append(exc)
+        if len(results) != len(run):
+            error = BackendError(f"create_many answered {len(results)} of {len(run)} items")
+            results = [error] * len(run)
+        created: list[tuple[Create, Item]] = []
+        for action, result in zip(run, results, strict=True):
+            if isinstance(result, Item):
+                tally.wrote("create", action.side)
+                created.append((action, result))
+            else:
+                self._failed(action, result, tally)
+        source_side = run[0].side.other
+        versions = self._stamp_many(
+            source_side,
+            [(a.source_id, a.event, a.source_version, item.id) for a, item in created
+             if a.source_partner_key != item.id],
+            tally,
+        )
+        for action, item in created:
+            version = versions.get(action.source_id, action.source_version)
+            self.state.commit(self.user, self._created(action, item, version, tally))
+
+    def _stamp_many(
+        self, side: Side, requests: list[tuple[str, Event, str, str]], tally: _Tally
+    ) -> dict[str, str]:
+        """Stamp partner keys on many items; return the new versions by item id."""
+        calendar = self.calendar(side)
+        if not isinstance(calendar, BulkWriter):
+            return {
+                item_id: self._stamp(side, item_id, event, version, partner=key, tally=tally)
+                for item_id, event, version, key in requests
+            }
+        versions: dict[str, str] = {}
+        results = list(calendar.update_many(list(requests))) if requests else []
+        for (item_id, _event, version, _key), result in zip(requests, results, strict=False):
+            if isinstance(result, Item):
+                versions[item_id] = result.version
+                continue
+            log.warning("could not store the partner key on %s item %s: %s", side, item_id,
+                        result)
+            tally.failures.append(Failure(side=side, item_id=item_id, operation="stamp",
+                                          error=str(result)))
+            tally.failed_keys.append((side, item_id))
+            self.state.commit(self.user, StateChange(add_pending=((side, item_id),)))
+            versions[item_id] = version
+        return versions
 
     def _perform(self, action: Action, tally: _Tally) -> StateChange:
         if isinstance(action, Create):
@@ -398,6 +479,13 @@ class Synchronizer:
             # key of a user's copy, so that no two items claim one partner.
             source_version = self._stamp(source_side, action.source_id, action.event,
                                          source_version, partner=created.id, tally=tally)
+        return self._created(action, created, source_version, tally)
+
+    def _created(
+        self, action: Create, created: Item, source_version: str, tally: _Tally
+    ) -> StateChange:
+        """The state change that records a completed create."""
+        target, source_side = action.side, action.side.other
         ids = {target: (created.id, created.version), source_side: (action.source_id,
                                                                     source_version)}
         link = Link(

@@ -27,10 +27,12 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
+from outlook_sync.errors import BackendError
 from outlook_sync.model import BrokenItem, Cursor, Event, Item, Link, Listing, Side
 from outlook_sync.records import Conflict, DeletedItem, Quarantined
 
 __all__ = [
+    "BulkWriter",
     "Calendar",
     "ChangeNotifier",
     "ItemOpener",
@@ -105,6 +107,29 @@ class Calendar(Protocol):
             VersionConflictError: the item changed since ``expected_version``.
             ItemNotFoundError: the item is already gone.
         """
+        ...
+
+
+@runtime_checkable
+class BulkWriter(Protocol):
+    """Optional: the backend writes many items per round trip (Graph ``$batch``).
+
+    The engine hands runs of creates and of partner-key stamps to these methods during
+    a large sync. Each returns one result per request, in order: the written
+    :class:`Item`, or the :class:`~outlook_sync.errors.BackendError` for that item alone
+    (one refused item never fails the others).
+    """
+
+    def create_many(
+        self, requests: Sequence[tuple[Event, str]]
+    ) -> Sequence[Item | BackendError]:
+        """Create ``(event, partner_key)`` items."""
+        ...
+
+    def update_many(
+        self, requests: Sequence[tuple[str, Event, str, str | None]]
+    ) -> Sequence[Item | BackendError]:
+        """Update ``(item_id, event, expected_version, partner_key)`` items."""
         ...
 
 

@@ -60,35 +60,40 @@ def create_many(
 
 
 def update_many(
-    cal: GraphCalendar, requests: Sequence[tuple[str, Event, str]]
+    cal: GraphCalendar, requests: Sequence[tuple[str, Event, str, str | None]]
 ) -> list[Item | BackendError]:
-    """Update many items (``(item_id, event, expected_version)``), 20 per ``$batch``."""
+    """Update many items, 20 per ``$batch``.
+
+    Each request is ``(item_id, event, expected_version, partner_key)``; a ``None``
+    partner key leaves the stored one as it is.
+    """
     results: list[Item | BackendError] = []
     for chunk in _chunks(requests):
         guarded: dict[int, Item | BackendError] = {}
-        for n, (item_id, event, version) in enumerate(chunk):
+        for n, (item_id, event, version, key) in enumerate(chunk):
             if cal._meeting(item_id) is not None:
                 guarded[n] = cal._settle(
-                    partial(cal.update, item_id, event, expected_version=version)
+                    partial(cal.update, item_id, event, expected_version=version,
+                            partner_key=key)
                 )
         batch = [
             BatchItem(
                 id=str(n),
                 method="PATCH",
                 url="/" + cal._item_path(item_id),
-                body=cal._patch_body(event, None),
+                body=cal._patch_body(event, key),
                 headers={"If-Match": f'W/"{version}"'},
             )
-            for n, (item_id, event, version) in enumerate(chunk)
+            for n, (item_id, event, version, key) in enumerate(chunk)
             if n not in guarded
         ]
         answers = cal.client.batch(batch, headers=cal._headers) if batch else {}
-        for n, (item_id, event, _version) in enumerate(chunk):
+        for n, (item_id, event, _version, key) in enumerate(chunk):
             if n in guarded:
                 results.append(guarded[n])
                 continue
             resp = answers[str(n)]
-            results.append(cal._settle(partial(cal._updated, resp, item_id, event, None)))
+            results.append(cal._settle(partial(cal._updated, resp, item_id, event, key)))
     return results
 
 

@@ -687,8 +687,14 @@ class GraphCalendar:
         """
         return bulk.create_many(self, requests)
 
-    def update_many(self, requests: Sequence[tuple[str, Event, str]]) -> list[Item | BackendError]:
-        """Update many items (``(item_id, event, expected_version)``), 20 per ``$batch``."""
+    def update_many(
+        self, requests: Sequence[tuple[str, Event, str, str | None]]
+    ) -> list[Item | BackendError]:
+        """Update many items, 20 per ``$batch``.
+
+        Each request is ``(item_id, event, expected_version, partner_key)``; a ``None``
+        partner key leaves the stored one as it is.
+        """
         return bulk.update_many(self, requests)
 
     def delete_many(self, requests: Sequence[tuple[str, str]]) -> list[BackendError | None]:
