@@ -175,6 +175,19 @@ class SqlCalendar:
             f"UPDATE {parts} SET {quote(p.partner_key)} = ?"
             f" WHERE {quote(p.activity_id)} = ? AND {quote(p.user_id)} = ?"
         )
+        alive = ""
+        self._alive_params: tuple[Any, ...] = ()
+        if m.soft_delete is not None:
+            column = f"a.{quote(m.soft_delete.column)}"
+            if m.soft_delete.kind == "timestamp":
+                alive = f" AND {column} IS NULL"
+            else:
+                alive = f" AND ({column} IS NULL OR {column} <> ?)"
+                self._alive_params = (m.soft_delete.deleted_value,)
+        self._sql_stamp = (
+            f"{self._sql_set_partner} AND EXISTS (SELECT 1 FROM {acts} a"
+            f" WHERE a.{quote(a.id)} = ? AND a.{quote(a.version)} = ?{alive})"
+        )
         self._sql_add_participant = (
             f"INSERT INTO {parts} ({quote(p.activity_id)}, {quote(p.user_id)},"
             f" {quote(p.partner_key)}) VALUES (?, ?, ?)"
@@ -218,13 +231,18 @@ class SqlCalendar:
 
     def _write(self, what: str, item_id: str | None, body: Callable[[], _T]) -> _T:
         with self._guard(what, item_id=item_id):
-            if not self._commit:
+            pending = self._d.in_transaction(self._c)
+            if not self._commit and pending:
+                # Someone else's uncommitted work shares the transaction: a failure
+                # must undo only this write.
                 with self._d.savepoint(self._c):
                     return body()
+            # Nothing else is pending: the transaction is ours (cheaper than a savepoint).
             try:
                 self._d.begin(self._c, write=True)
                 result = body()
-                self._c.commit()
+                if self._commit:
+                    self._c.commit()
             except BaseException:
                 self._c.rollback()
                 raise
@@ -445,11 +463,22 @@ class SqlCalendar:
 
         def body() -> Item:
             db_id = self._m.db_id(item_id)
+            cached = self._seen.get(item_id)
+            fresh = cached is not None and cached.version == expected_version
+            if fresh and cached is not None and cached.event == event and partner_key:
+                # Stamping a partner key on content we listed: one guarded statement.
+                cursor = self._d.execute(
+                    self._c,
+                    self._sql_stamp,
+                    (partner_key, db_id, self._user, db_id, self._version_param(expected_version),
+                     *self._alive_params),
+                )  # fmt: skip
+                if cursor.rowcount == 1:
+                    return self._remember(attrs.evolve(cached, partner_key=partner_key))
             head = self._head(item_id)
             self._check_version(item_id, head, expected_version)
-            cached = self._seen.get(item_id)
             current: Item | BrokenItem
-            if cached is not None and cached.version == expected_version:
+            if fresh and cached is not None:
                 current = attrs.evolve(cached, partner_key=self._codec.partner(head[1]))
             else:
                 current = self._codec.item(self._one(item_id))

@@ -127,7 +127,9 @@ class Dialect:
     def executemany(self, connection: Any, text: str, rows: Iterable[Sequence[Any]]) -> None:
         """Run one statement for many parameter rows."""
         rows = [tuple(row) for row in rows]
-        if rows:
+        if len(rows) == 1:  # one round trip, without a pipeline's set-up (psycopg)
+            self.cursor(connection).execute(self.sql(text), rows[0])
+        elif rows:
             self.cursor(connection).executemany(self.sql(text), rows)
 
     def in_transaction(self, connection: Any) -> bool:

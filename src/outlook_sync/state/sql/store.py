@@ -446,8 +446,9 @@ class SqlStateStore:
         named = ", ".join(f"{x.saljstod_id}<->{x.outlook_id}" for x in put[:5])
         clash = f"an item of the new link(s) {named} is already linked to another item"
         cursor = self._dialect.cursor(self._connection)
+        rows = [_link_row(user, link) for link in put]
         try:
-            cursor.executemany(
+            (cursor.execute if len(rows) == 1 else cursor.executemany)(
                 self._dialect.sql(
                     f"INSERT INTO outlook_sync_links (user_name, {_LINK_COLUMNS})"
                     " VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -456,7 +457,7 @@ class SqlStateStore:
                     " outlook_version = excluded.outlook_version, gone = excluded.gone"
                     " WHERE outlook_sync_links.outlook_id = excluded.outlook_id"
                 ),
-                [_link_row(user, link) for link in put],
+                rows[0] if len(rows) == 1 else rows,
             )
         except self._dialect.integrity_errors() as exc:
             raise _LinkClash(f"{clash} (Outlook side)") from exc
