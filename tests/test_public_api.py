@@ -52,6 +52,7 @@ def test_importing_the_package_needs_no_optional_dependency() -> None:
 ALLOWED_STDLIB = {"__future__", "collections", "collections.abc", "enum", "itertools",
                   "typing", "datetime", "re", "functools", "dataclasses", "math"}
 ALLOWED_OWN = {"outlook_sync.model", "outlook_sync.records", "outlook_sync.policy",
+               "outlook_sync.scope",
                "outlook_sync.errors", "outlook_sync.recurrence"}
 FORBIDDEN_CALLS = {"now", "utcnow", "today", "random", "open", "urandom", "monotonic"}
 

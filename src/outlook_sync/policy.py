@@ -15,8 +15,9 @@ import attrs
 from outlook_sync.errors import ConfigurationError
 from outlook_sync.model import Side
 from outlook_sync.records import ConflictPolicy
+from outlook_sync.scope import Direction, SyncFilter, directions_from
 
-__all__ = ["ConflictPolicy", "DeletePolicy", "SyncPolicy"]
+__all__ = ["ConflictPolicy", "DeletePolicy", "Direction", "SyncFilter", "SyncPolicy"]
 
 
 class DeletePolicy(enum.Enum):
@@ -106,6 +107,12 @@ class SyncPolicy:
         default=dt.timedelta(days=30), validator=_duration
     )
     lock_ttl: dt.timedelta = attrs.field(default=dt.timedelta(minutes=15), validator=_duration)
+    #: which items sync (see :mod:`outlook_sync.scope`).
+    filter: SyncFilter = attrs.field(factory=SyncFilter)
+    #: per field unit, which way changes travel, e.g. ``{"body": "to_outlook"}``.
+    directions: tuple[tuple[str, Direction], ...] = attrs.field(
+        default=(), converter=directions_from
+    )
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.conflict, ConflictPolicy):
@@ -123,6 +130,10 @@ class SyncPolicy:
             if not isinstance(getattr(self, name), DeletePolicy):
                 raise ConfigurationError(f"{name} must be a DeletePolicy", key=name)
 
+    def direction(self, unit: str) -> Direction:
+        """Which way changes of the field unit ``unit`` travel."""
+        return dict(self.directions).get(unit, Direction.BOTH)
+
     def deletions(self, side: Side) -> DeletePolicy:
         """What to do on ``side`` when the partner on the other side was deleted."""
         return self.saljstod_deletions if side is Side.SALJSTOD else self.outlook_deletions
@@ -139,4 +150,5 @@ class SyncPolicy:
             merge_fallback=swap.get(self.merge_fallback, self.merge_fallback),
             saljstod_deletions=self.outlook_deletions,
             outlook_deletions=self.saljstod_deletions,
+            directions=tuple((unit, d.mirrored()) for unit, d in self.directions),
         )

@@ -47,6 +47,7 @@ from outlook_sync._core.merge import resolve
 from outlook_sync.model import Event, Item, Link, Listing, Side
 from outlook_sync.policy import DeletePolicy, SyncPolicy
 from outlook_sync.records import Conflict, ConflictPolicy, Quarantined
+from outlook_sync.scope import FIELD_UNITS
 
 __all__ = ["plan"]
 
@@ -180,12 +181,41 @@ class _Planner:
                 if item_id not in self.linked[side] and item.partner_key is not None:
                     self.claims[side].setdefault(item.partner_key, []).append(item)
         self.moved: dict[Side, set[str]] = {_S: set(), _O: set()}
+        self.filter = policy.filter
+        # Per side, the fields whose changes do not travel from that side (directions).
+        self.blocked: dict[Side, tuple[str, ...]] = {
+            side: tuple(
+                name
+                for unit, direction in policy.directions
+                if not direction.flows_from(side)
+                for name in FIELD_UNITS[unit]
+            )
+            for side in (_S, _O)
+        }
+
+    def _state(self, side: Side, item_id: str, base: Event) -> tuple[State, Item | None]:
+        """Classify the item; with one-way fields, only what travels from it counts."""
+        state, item = self.views[side].state(item_id, base)
+        blocked = self.blocked[side]
+        if item is None or not blocked:
+            return state, item
+        effective = attrs.evolve(item.event, **{name: getattr(base, name) for name in blocked})
+        item = attrs.evolve(item, event=effective)
+        return (State.SAME if effective == base else State.CHANGED), item
+
+    def _in_scope(self, side: Side, item: Item) -> bool:
+        """Unlinked items the filter rejects, and partners of such items, do not sync."""
+        if not self.filter.accepts(item.event):
+            return False
+        partner = self.views[side.other].items.get(item.partner_key or "")
+        return (partner is None or partner.id in self.linked[side.other]
+                or self.filter.accepts(partner.event))
 
     # -- linked pairs -------------------------------------------------------------
 
     def pair(self, link: Link) -> None:
-        s_state, s_item = self.views[_S].state(link.saljstod_id, link.base)
-        o_state, o_item = self.views[_O].state(link.outlook_id, link.base)
+        s_state, s_item = self._state(_S, link.saljstod_id, link.base)
+        o_state, o_item = self._state(_O, link.outlook_id, link.base)
         items = {_S: s_item, _O: o_item}
         if link.gone is not None:
             # A tombstone: the partner is gone and the survivor is kept by policy.
@@ -196,6 +226,16 @@ class _Planner:
                            reason="the kept item is gone too")
                 )
             return
+        if not self.filter.accepts_everything:
+            listed = (self.views[_S].items.get(link.saljstod_id),
+                      self.views[_O].items.get(link.outlook_id))
+            if any(item is not None and not self.filter.accepts(item.event)
+                   for item in listed):
+                self.actions.append(
+                    Unlink(saljstod_id=link.saljstod_id, outlook_id=link.outlook_id,
+                           reason="left the sync filter; kept on both sides")
+                )
+                return
         for gone_side, state in ((_S, s_state), (_O, o_state)):
             if state is State.GONE and (mover := self._mover(gone_side, link)) is not None:
                 self._pair_moved(link, gone_side, mover)
@@ -217,8 +257,8 @@ class _Planner:
             moved = attrs.evolve(link, saljstod_id=mover.id, saljstod_version=mover.version)
         else:
             moved = attrs.evolve(link, outlook_id=mover.id, outlook_version=mover.version)
-        s_state, s_item = self.views[_S].state(moved.saljstod_id, moved.base)
-        o_state, o_item = self.views[_O].state(moved.outlook_id, moved.base)
+        s_state, s_item = self._state(_S, moved.saljstod_id, moved.base)
+        o_state, o_item = self._state(_O, moved.outlook_id, moved.base)
         items = {_S: s_item, _O: o_item}
         mark, refreshed = len(self.actions), len(self.refreshed)
         self._decide(moved, s_state, o_state, items)
@@ -431,6 +471,7 @@ class _Planner:
                 item_id: item
                 for item_id, item in sorted(self.views[side].items.items())
                 if item_id not in self.linked[side] and item_id not in self.moved[side]
+                and self._in_scope(side, item)
             }
             for side in (_S, _O)
         }
