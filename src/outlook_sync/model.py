@@ -23,11 +23,14 @@ import datetime as dt
 import enum
 import unicodedata
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from outlook_sync.errors import InvalidEventError
+
+if TYPE_CHECKING:  # recurrence imports Event: the value class is imported lazily below
+    from outlook_sync.recurrence import Recurrence
 
 __all__ = [
     "MAX_BODY_CHARS",
@@ -217,6 +220,18 @@ def _id_set(value: Iterable[str]) -> frozenset[str]:
     return frozenset(value)
 
 
+def _validate_recurrence(_inst: object, _attr: object, value: Any) -> None:
+    if value is None:
+        return
+    from outlook_sync.recurrence import Recurrence  # here: recurrence imports this module
+
+    if not isinstance(value, Recurrence):
+        raise InvalidEventError(
+            f"recurrence must be a Recurrence or None, not {type(value).__name__}",
+            field="recurrence",
+        )
+
+
 def _validate_optional_aware(_inst: object, attr: attrs.Attribute[Any], value: object) -> None:
     if value is not None:
         check_aware(attr.name, value)
@@ -255,6 +270,10 @@ class Event:
     )
     private: bool = False
     reminder_minutes: int | None = attrs.field(default=None, validator=_validate_reminder)
+    #: The series this event is the master of (``None`` for a single appointment). Its
+    #: start is the event's start; the event's other fields are every occurrence's
+    #: content unless the series changed that occurrence.
+    recurrence: Recurrence | None = attrs.field(default=None, validator=_validate_recurrence)
     #: When the backend last changed the item, by the backend's own clock. Metadata: not
     #: part of the content, so it does not take part in equality.
     last_modified: dt.datetime | None = attrs.field(
@@ -290,6 +309,23 @@ class Event:
                 raise InvalidEventError(
                     f"end {end.isoformat()} is before start {start.isoformat()}", field="end"
                 )
+        if self.recurrence is not None:
+            self._check_recurrence(self.recurrence)
+
+    def _check_recurrence(self, recurrence: Recurrence) -> None:
+        if recurrence.all_day != self.all_day:
+            kind = "an all-day" if recurrence.all_day else "a timed"
+            raise InvalidEventError(
+                f"{kind} series cannot be the recurrence of "
+                f"{'an all-day' if self.all_day else 'a timed'} event",
+                field="recurrence",
+            )
+        if _instant(recurrence.start) != _instant(self.start):
+            raise InvalidEventError(
+                f"the series starts at {recurrence.start}, the event at {self.start}; "
+                "a series master starts with its first occurrence",
+                field="recurrence",
+            )
 
     @property
     def match_key(self) -> tuple[object, object, str]:
@@ -301,8 +337,14 @@ class Event:
         return (_instant(self.start), _instant(self.end), normalise_subject(self.subject))
 
     def content(self) -> tuple[object, ...]:
-        """A hashable, zone-independent tuple of the content (for fingerprints and sorting)."""
-        return (
+        """A hashable, zone-independent tuple of the content (for fingerprints and sorting).
+
+        A series master ends with its recurrence: rule, zone, UTC start, the sorted
+        cancelled original starts and the changed occurrences with their own content.
+        A single appointment's tuple has no such element, so its content (and every
+        digest made from it) is what it was before series existed.
+        """
+        plain = (
             self.subject,
             _instant(self.start).isoformat(),
             _instant(self.end).isoformat(),
@@ -314,6 +356,9 @@ class Event:
             self.private,
             -1 if self.reminder_minutes is None else self.reminder_minutes,
         )
+        if self.recurrence is None:
+            return plain
+        return (*plain, _recurrence_content(self.recurrence))
 
 
 #: The content fields, in the order used by merges and reports.
@@ -328,6 +373,7 @@ CONTENT_FIELDS: tuple[str, ...] = (
     "show_as",
     "private",
     "reminder_minutes",
+    "recurrence",
 )
 
 
@@ -335,6 +381,19 @@ def _instant(value: dt.datetime | dt.date) -> dt.datetime | dt.date:
     if isinstance(value, dt.datetime):
         return value.astimezone(dt.UTC)
     return value
+
+
+def _recurrence_content(recurrence: Recurrence) -> tuple[object, ...]:
+    def key(value: dt.datetime | dt.date) -> str:
+        return _instant(value).isoformat()  # original starts are UTC datetimes or dates
+
+    return (
+        recurrence.rule,
+        recurrence.time_zone,
+        key(recurrence.start),
+        tuple(sorted(key(k) for k in recurrence.cancelled)),
+        tuple((key(k), event.content()) for k, event in recurrence.changed),
+    )
 
 
 def normalise_subject(subject: str) -> str:

@@ -14,9 +14,10 @@ never linked before, when the two differ at all: there is no base to say who cha
   depends on which side is which.
 - ``MERGE``: field by field against the base. A field only one side changed takes that
   side's value; a field both changed to the same value takes it; a field both changed
-  to different values is decided by the fallback policy. ``start``, ``end`` and
-  ``all_day`` are one unit (*when*): merging a start from one side with an end from the
-  other could make an invalid or unintended event.
+  to different values is decided by the fallback policy. ``start``, ``end``,
+  ``all_day`` and ``recurrence`` are one unit (*when*): merging a start from one side
+  with an end (or a series, which starts where its master starts) from the other could
+  make an invalid or unintended event.
 - ``KEEP_BOTH``: the newer content goes to both items of the pair, and the older
   content survives as a separate item on both sides (see ``plan.py``).
 
@@ -39,7 +40,9 @@ __all__ = ["MERGE_UNITS", "Outcome", "newer_side", "resolve"]
 #: The units a field-level merge works on, in report order.
 MERGE_UNITS: tuple[tuple[str, ...], ...] = (
     ("subject",),
-    ("start", "end", "all_day"),
+    # A series' recurrence starts where its master starts: the two move together, so a
+    # merge can never pair one side's start with the other side's series.
+    ("start", "end", "all_day", "recurrence"),
     ("location",),
     ("body",),
     ("categories",),

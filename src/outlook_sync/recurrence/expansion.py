@@ -9,7 +9,6 @@ applies to every occurrence.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 import attrs
 
@@ -22,18 +21,16 @@ __all__ = ["expand"]
 
 
 def _occurrence(template: Event, recurrence: Recurrence, key: OriginalStart) -> Event:
-    changes: dict[str, Any] = {}
-    if "recurrence" in attrs.fields_dict(Event):  # the master's rule is not the occurrence's
-        changes["recurrence"] = None
+    """The template moved to ``key``; an occurrence is a single event (no recurrence)."""
     if recurrence.all_day:
         assert isinstance(key, dt.date)
         days = _days(template)
-        return attrs.evolve(template, start=key, end=key + days, all_day=True, **changes)
+        return attrs.evolve(template, start=key, end=key + days, all_day=True, recurrence=None)
     assert isinstance(key, dt.datetime)
     begin = key.astimezone(recurrence.zone_info)
     duration = _duration(template)
     end = (key + duration).astimezone(recurrence.zone_info)
-    return attrs.evolve(template, start=begin, end=end, all_day=False, **changes)
+    return attrs.evolve(template, start=begin, end=end, all_day=False, recurrence=None)
 
 
 def _days(template: Event) -> dt.timedelta:

@@ -195,6 +195,8 @@ class Recurrence:
         for _key, event in self.changed:
             if not isinstance(event, Event):
                 raise invalid(f"a changed occurrence must be an Event, not {type(event).__name__}")
+            if event.recurrence is not None:
+                raise invalid("a changed occurrence is a single event; it has no recurrence")
         wrong = self._not_occurrences([*self.cancelled, *changed_keys])
         if wrong:
             kind = "dates" if self.all_day else "aware datetimes"

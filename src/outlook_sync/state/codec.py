@@ -19,8 +19,21 @@ The encoding (format version 1) is a flat dict with stable keys::
       "private": false,
       "reminder_minutes": 15,                   # or null
       "last_modified": "2024-03-01T08:00:00+00:00",   # or null
-      "last_modified_zone": null
+      "last_modified_zone": null,
+      "recurrence": null                        # or, for a series master:
     }
+
+    "recurrence": {
+      "rule": "FREQ=WEEKLY;BYDAY=MO",           # the canonical RRULE
+      "time_zone": "Europe/Stockholm",          # IANA name
+      "start": "2024-03-04T09:00:00+01:00",     # the master's start (a date all day)
+      "cancelled": ["2024-03-11T08:00:00+00:00"],   # original starts, UTC (dates all day)
+      "changed": [["2024-03-18T08:00:00+00:00", {...an encoded event...}]]
+    }
+
+The ``recurrence`` key is new in format version 1; a reader that predates it ignores it
+(unknown keys are ignored), and an event stored without it reads back as a single
+appointment.
 
 Losslessness: an aware datetime is written as its wall time with its UTC offset, plus the
 IANA zone name when its tzinfo is a :class:`zoneinfo.ZoneInfo`. Reading converts the
@@ -49,6 +62,7 @@ from typing import Any
 from outlook_sync.errors import InvalidEventError, StateError
 from outlook_sync.model import Event, Side
 from outlook_sync.records import Conflict
+from outlook_sync.recurrence import OriginalStart, Recurrence
 
 __all__ = [
     "FORMAT_VERSION",
@@ -118,7 +132,65 @@ def encode_event(event: Event) -> dict[str, Any]:
         reminder_minutes=event.reminder_minutes,
     )
     _encode_point(out, "last_modified", event.last_modified)
+    if event.recurrence is not None:
+        out["recurrence"] = _encode_recurrence(event.recurrence)
     return out
+
+
+def _encode_key(key: OriginalStart) -> str:
+    return key.isoformat()  # UTC datetimes (timed series) or dates (all-day series)
+
+
+def _encode_recurrence(recurrence: Recurrence) -> dict[str, Any]:
+    start = recurrence.start
+    return {
+        "rule": recurrence.rule,
+        "time_zone": recurrence.time_zone,
+        "start": start.isoformat(),
+        "cancelled": sorted(_encode_key(key) for key in recurrence.cancelled),
+        "changed": [[_encode_key(key), encode_event(event)] for key, event in recurrence.changed],
+    }
+
+
+def _decode_key(text: object, *, all_day: bool) -> OriginalStart:
+    if not isinstance(text, str):
+        raise StateError("a stored original start is not a string")
+    try:
+        if all_day:
+            return dt.date.fromisoformat(text)
+        value = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise StateError(f"stored original start {text!r} is not ISO 8601") from exc
+    if value.utcoffset() is None:
+        raise StateError(f"stored original start {text!r} has no UTC offset")
+    return value
+
+
+def _decode_recurrence(data: object, *, all_day: bool) -> Recurrence | None:
+    if data is None:
+        return None
+    if not isinstance(data, Mapping):
+        raise StateError("stored recurrence is not an object")
+    rule, start_text, zone_name = data.get("rule"), data.get("start"), data.get("time_zone")
+    if not (isinstance(rule, str) and isinstance(start_text, str) and isinstance(zone_name, str)):
+        raise StateError("stored recurrence lacks its rule, start or time zone")
+    start: dt.datetime | dt.date
+    if all_day:
+        start = _decode_key(start_text, all_day=True)
+    else:
+        start = decode_datetime(start_text, zone_name)
+    changed = []
+    for pair in data.get("changed", ()):
+        if not isinstance(pair, list | tuple) or len(pair) != 2:
+            raise StateError("a stored changed occurrence is not [original start, event]")
+        changed.append((_decode_key(pair[0], all_day=all_day), decode_event(pair[1])))
+    return Recurrence(
+        rule=rule,
+        start=start,
+        time_zone=zone_name,
+        cancelled=[_decode_key(key, all_day=all_day) for key in data.get("cancelled", ())],
+        changed=changed,
+    )
 
 
 def _decode_point(data: Mapping[str, Any], key: str, *, all_day: bool) -> Any:
@@ -161,6 +233,7 @@ def decode_event(data: Mapping[str, Any]) -> Event:
             private=data.get("private", False),
             reminder_minutes=data.get("reminder_minutes"),
             last_modified=_decode_point(data, "last_modified", all_day=False),
+            recurrence=_decode_recurrence(data.get("recurrence"), all_day=bool(all_day)),
         )
     except (KeyError, TypeError, InvalidEventError) as exc:
         raise StateError(f"stored event does not decode: {exc}") from exc
