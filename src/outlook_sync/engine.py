@@ -46,6 +46,7 @@ from outlook_sync.errors import (
     ItemNotFoundError,
     ListingError,
     OutlookSyncError,
+    VersionConflictError,
 )
 from outlook_sync.model import (
     BrokenItem,
@@ -97,6 +98,9 @@ class _Tally:
     failures: list[Failure] = attrs.Factory(list)
     failed_keys: list[tuple[Side, str]] = attrs.Factory(list)
     failed_intents: list[tuple[Side, str]] = attrs.Factory(list)
+    #: items a write found changed by someone else (version conflict), to re-read.
+    concurrent: dict[tuple[Side, str], Failure] = attrs.Factory(dict)
+    concurrent_edits: int = 0
 
     def wrote(self, operation: str, side: Side) -> None:
         self.writes[side.value][operation] += 1
@@ -231,6 +235,8 @@ class Synchronizer:
                                   finished_at=check_aware("clock()", self._clock()))
             tally = _Tally(writes=SyncReport(user=self.user).writes)
             cancelled = self._apply(the_plan, tally, progress, cancel)
+            if tally.concurrent and not cancelled:
+                cancelled = self._reread(tally, confirm_mass_delete, progress, cancel)
             self._record(the_plan, fetched, tally, started, cancelled)
             finished = check_aware("clock()", self._clock())
             self.state.expire_deleted(self.user, finished - self.policy.keep_deleted)
@@ -243,6 +249,7 @@ class Synchronizer:
             conflicts=tuple(tally.conflicts),
             quarantined=the_plan.quarantined,
             failures=tuple(tally.failures),
+            concurrent_edits=tally.concurrent_edits,
             cancelled=cancelled,
             last_sync=self.last_sync,
             started_at=started,
@@ -585,13 +592,59 @@ class Synchronizer:
             item_id = exc.item_id
         if isinstance(action, Create):
             tally.failed_intents.append((action.side, action.source_id))
-        tally.failures.append(
-            Failure(side=side, item_id=item_id, operation=type(action).__name__.lower(),
-                    error=str(exc))
-        )
+        failure = Failure(side=side, item_id=item_id, operation=type(action).__name__.lower(),
+                          error=str(exc))
+        tally.failures.append(failure)
         tally.failed_keys.extend(keys)
+        if isinstance(exc, VersionConflictError):
+            for key in keys:
+                tally.concurrent[key] = failure
         log.warning("%s failed for %s: %s", type(action).__name__, keys, exc)
         self.state.commit(self.user, StateChange(add_pending=tuple(keys)))
+
+    def _reread(
+        self,
+        tally: _Tally,
+        confirm: bool,
+        progress: Progress | None,
+        cancel: Callable[[], bool] | None,
+    ) -> bool:
+        """Re-read the items someone changed while we wrote, and plan them once more.
+
+        The write was refused (its expected version was stale), so nothing was
+        overwritten; now the new version is merged per policy in this same sync. A
+        second conflict on the same item waits for the next sync.
+        """
+        keys = list(tally.concurrent)
+        failures = {id(failure) for failure in tally.concurrent.values()}
+        tally.concurrent_edits += len(failures)
+        tally.concurrent.clear()
+        extra: dict[Side, list[tuple[str, Item | BrokenItem | None]]] = {_S: [], _O: []}
+        try:
+            for side, item_id in keys:
+                extra[side].append((item_id, self.calendar(side).get(item_id)))
+        except BackendError as exc:
+            log.warning("could not re-read items changed during the sync: %s", exc)
+            return False
+        listings = {side: _with_extra(Listing(items=(), complete=False), extra[side])
+                    for side in (_S, _O)}
+        retry = make_plan(
+            saljstod=listings[_S], outlook=listings[_O], links=self._links_for(listings),
+            link_count=self.state.link_count(self.user), policy=self.policy,
+            confirm_mass_delete=confirm,
+        )
+        if retry.refused:
+            return False
+        log.info("re-planning %d items changed by someone else during the sync", len(keys))
+        tally.failures = [f for f in tally.failures if id(f) not in failures]
+        tally.failed_keys = [k for k in tally.failed_keys if k not in set(keys)]
+        failed_before = len(tally.failed_keys)
+        cancelled = self._apply(retry, tally, progress, cancel)
+        failed_again = set(tally.failed_keys[failed_before:])
+        self.state.commit(self.user, StateChange(
+            clear_pending=tuple(k for k in keys if k not in failed_again)))
+        tally.concurrent.clear()  # a second conflict waits for the next sync
+        return cancelled
 
     # -- 4. record ----------------------------------------------------------------
 

@@ -48,6 +48,9 @@ class SyncReport:
     conflicts: tuple[Conflict, ...] = ()
     quarantined: tuple[Quarantined, ...] = ()
     failures: tuple[Failure, ...] = ()
+    #: items someone changed while the sync was writing them: the write was refused,
+    #: the new version re-read and merged in the same sync.
+    concurrent_edits: int = 0
     refused: str | None = None
     cancelled: bool = False
     error: str | None = None
@@ -104,6 +107,7 @@ class SyncReport:
                  "error": f.error}
                 for f in self.failures
             ],
+            "concurrent_edits": self.concurrent_edits,
             "refused": self.refused,
             "cancelled": self.cancelled,
             "error": self.error,
@@ -140,6 +144,9 @@ class SyncReport:
             )
         for q in self.quarantined:
             lines.append(f"  quarantined {q.side} {q.item_id}: {q.reason}")
+        if self.concurrent_edits:
+            lines.append(f"  {self.concurrent_edits} items changed during the sync: re-read "
+                         "and merged")
         for f in self.failures:
             lines.append(f"  failed {f.operation} {f.side} {f.item_id}: {f.error}")
         if self.last_sync is not None:

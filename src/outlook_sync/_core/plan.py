@@ -269,9 +269,14 @@ class _Planner:
             added = [LinkPair(link=attrs.evolve(moved, saljstod_version=self._version(
                 moved, items, _S), outlook_version=self._version(moved, items, _O)),
                 new_link=False, stamp=_wrong_keys(moved, items))]
+        # The unlisted survivor's partner key still names the old id: stamp it too.
+        survivor = side.other if items[side.other] is None else None
         for action in added:
             if isinstance(action, Unlink):
                 action = attrs.evolve(action, saljstod_id=old[0], outlook_id=old[1])
+            elif isinstance(action, Update | LinkPair):
+                stamp = tuple(s for s in (_S, _O) if s in action.stamp or s is survivor)
+                action = attrs.evolve(action, replaces=old, stamp=stamp)
             else:
                 action = attrs.evolve(action, replaces=old)
             self.actions.append(action)
