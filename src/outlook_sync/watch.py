@@ -84,6 +84,7 @@ class WatcherStats:
         polls: polls of sides without notifications.
         notifications: notification callbacks received.
         subscriptions: subscriptions opened (the first ones and replacements).
+        wakeups: times the thread woke up (an idle watcher wakes only for its timers).
     """
 
     passes: int = 0
@@ -93,6 +94,7 @@ class WatcherStats:
     polls: int = 0
     notifications: int = 0
     subscriptions: int = 0
+    wakeups: int = 0
 
 
 @attrs.define
@@ -168,6 +170,7 @@ class Watcher:
         self._feeds: dict[Side, _Feed] = {}
         self._seen: dict[Side, set[tuple[str, str]]] = {side: set() for side in _SIDES}
         self._paused = False
+        self._recheck = False
         self._busy = False
         self._pass_no = 0
         self._outcomes: dict[int, SyncReport | None] = {}
@@ -275,6 +278,7 @@ class Watcher:
         """Sync again after :meth:`pause` (nothing runs until an occasion comes)."""
         with self._lock:
             self._paused = False
+            self._recheck = True  # a calendar may have been switched meanwhile
             if not self._stopping.is_set():
                 self._halt.clear()
             self._wake.set()
@@ -425,7 +429,10 @@ class Watcher:
             next_check = self._clock() + self.check_every
             while not self._stopping.is_set():
                 self._wake.clear()
-                if self._clock() >= next_check:
+                with self._lock:
+                    self._count(wakeups=1)
+                if self._recheck or self._clock() >= next_check:
+                    self._recheck = False
                     self._maintain_feeds()
                     next_check = self._clock() + self.check_every
                 work, timeout = self._next_work()
@@ -461,6 +468,7 @@ class Watcher:
             return None, self._schedule.wait_time()
 
     def _pass(self) -> None:
+        self._maintain_feeds()  # cheap; follows a switched calendar before it syncs
         with self._lock:
             covered = self._schedule.begin()
             ids, self._ids = self._ids, {side: set() for side in _SIDES}
