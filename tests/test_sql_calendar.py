@@ -153,6 +153,15 @@ def test_create_books_the_activity_on_the_users_calendar(host: Host) -> None:
     assert calendar(host.db, "bertil").find_by_partner_key("AAMk-1") == []
 
 
+def test_a_recurring_series_is_refused_rather_than_stored_as_one_activity(host: Host) -> None:
+    from outlook_sync.recurrence import Recurrence
+
+    weekly = Recurrence(rule="FREQ=WEEKLY;COUNT=5", start=MONDAY_9, time_zone="Europe/Stockholm")
+    with pytest.raises(ItemRejectedError, match="recurring"):
+        calendar(host.db).create(meeting("Veckomöte", recurrence=weekly), partner_key="AAMk-1")
+    assert calendar(host.db).list_all().items == ()
+
+
 def test_updates_check_the_version_and_never_overwrite_a_host_edit(host: Host) -> None:
     activity = host.book()
     anna = calendar(host.db)

@@ -142,7 +142,8 @@ class SqlCalendar:
         # are sorted here instead (_split).
         self._sql_all = select
         self._sql_changed = f"{select} AND a.{quote(a.changed_at)} >= ?"
-        self._sql_unlinked = f"{select} AND p.{quote(p.partner_key)} IS NULL"
+        unlinked = self._d.unlikely(f"p.{quote(p.partner_key)} IS NULL")
+        self._sql_unlinked = f"{select} AND {unlinked}"
         self._sql_one = f"{select} AND a.{quote(a.id)} = ?"
         self._sql_version = (
             f"SELECT a.{quote(a.version)}, p.{quote(p.partner_key)}, {soft}"
@@ -385,6 +386,14 @@ class SqlCalendar:
     # -- writing -------------------------------------------------------------------------
 
     def _values(self, event: Event, item_id: str | None) -> dict[str, Any]:
+        if event.recurrence is not None:
+            # The activity schema holds single activities; storing a series master as
+            # one activity would silently drop every other occurrence.
+            raise ItemRejectedError(
+                "a recurring series cannot be stored as one Säljstöd activity",
+                side=self._side,
+                item_id=item_id,
+            )
         try:
             return self._codec.values(event)
         except InvalidEventError as exc:

@@ -114,6 +114,10 @@ class Dialect:
         """Rewrite ``?`` placeholders into the driver's paramstyle."""
         return text
 
+    def unlikely(self, condition: str) -> str:
+        """``condition``, marked as rarely true where the planner takes such hints."""
+        return condition
+
     def cursor(self, connection: Any) -> Any:
         """A cursor yielding plain tuples, whatever the connection's row factory."""
         return connection.cursor()
@@ -211,6 +215,11 @@ class SqliteDialect(Dialect):
 
     def in_transaction(self, connection: Any) -> bool:
         return bool(connection.in_transaction)
+
+    def unlikely(self, condition: str) -> str:
+        # Without it, statistics gathered while most rows matched (ANALYZE before the
+        # first sync) make SQLite scan the table instead of using the index.
+        return f"unlikely({condition})"
 
     def begin(self, connection: Any, *, write: bool) -> None:
         if not connection.in_transaction:
