@@ -12,6 +12,8 @@ import datetime as dt
 import json
 import signal
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -267,13 +269,15 @@ def test_status_of_one_activity(cli: Cli) -> None:
     s_id = cli.saljstod.add(meeting("Kundmöte"))
     cli.saljstod.add_broken("S9", "end before start")
     assert cli("status", s_id) == ExitCode.OK
-    assert "not synced yet" in cli.out
+    assert f"Activity {s_id}: not synced" in cli.out
     cli("sync")
     _code, data = cli.json("status", s_id)
-    assert data["status"] == "linked"
+    assert data["state"] == "synced"
     assert data["outlook_id"] == "O1"
-    cli.json("status", "S9")
-    assert json.loads(cli.out)["quarantine_reason"] == "end before start"
+    assert data["synced_as_of"] is not None
+    assert cli("status", "S9") == ExitCode.OK
+    assert "Activity S9: quarantined" in cli.out
+    assert "reason:        saljstod: end before start" in cli.out
 
 
 # -- configuration errors -----------------------------------------------------------------
@@ -544,3 +548,26 @@ def test_errors_are_json_too_when_json_was_asked_for(cli: Cli) -> None:
     assert code == ExitCode.CONFIG_ERROR
     assert data["exit_code"] == 4
     assert data["key"] == "policy.conflict"
+
+
+def test_watch_carries_an_edit_across_as_it_happens(cli: Cli) -> None:
+    s_id = cli.saljstod.add(meeting("Kundmöte"))
+    watchdog = threading.Timer(30, signal.raise_signal, [signal.SIGINT])  # never hang
+
+    def user_edits_after_the_first_sync() -> None:
+        while not cli.outlook.items() and watchdog.is_alive():
+            time.sleep(0.01)
+        cli.saljstod.update(s_id, meeting("Kundmöte", location="Malmö"))
+
+    editor = threading.Thread(target=user_edits_after_the_first_sync)
+    watchdog.start()
+    editor.start()
+    try:  # a long interval: only the change notification can cause the second sync
+        assert cli("watch", "--interval", "3600", "--max-syncs", "2") == ExitCode.OK
+    finally:
+        watchdog.cancel()
+        editor.join()
+    lines = cli.out.strip().splitlines()
+    assert len(lines) == 2
+    assert "ok: 1 writes" in lines[1]
+    assert [e.location for e in cli.outlook.items().values()] == ["Malmö"]

@@ -185,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
         "watch",
         commands.watch,
         "direct sync: sync on every change until Ctrl-C",
-        [as_json, confirm],
+        [as_json],
     )
     cmd.add_argument(
         "--interval",

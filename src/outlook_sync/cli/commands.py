@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import signal
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -30,11 +30,14 @@ from outlook_sync.cli.render import (
     plan_rows,
     table,
 )
-from outlook_sync.errors import ConfigurationError, ItemNotFoundError, SyncInProgressError
+from outlook_sync.errors import ConfigurationError, ItemNotFoundError
 from outlook_sync.logging_setup import component_logger, fields
 from outlook_sync.model import Side
-from outlook_sync.protocols import ChangeNotifier, ItemOpener, Subscription
+from outlook_sync.occasions import SyncOccasions
+from outlook_sync.protocols import ItemOpener
 from outlook_sync.report import SyncReport
+from outlook_sync.status import StatusBoard
+from outlook_sync.watch import Watcher
 
 if TYPE_CHECKING:
     from outlook_sync.cli.app import Context
@@ -50,7 +53,6 @@ __all__ = [
     "quarantine",
     "report_code",
     "restore",
-    "run_watch",
     "set_last_sync",
     "status",
     "sync",
@@ -190,38 +192,16 @@ def plan(ctx: Context) -> ExitCode:
 # -- status / settings -------------------------------------------------------------------
 
 
-def _activity_status(ctx: Context, wiring: Wiring, activity: str) -> dict[str, Any]:
-    user = wiring.config.user
-    state = wiring.state
-    links = state.links(user, saljstod_ids=[activity], outlook_ids=())
-    link = links[0] if links else None
-    quarantined = [
-        q for q in state.quarantine(user) if q.side is Side.SALJSTOD and q.item_id == activity
-    ]
-    partner = link.outlook_id if link else None
-    in_conflict = [
-        c
-        for c in state.conflicts(user)
-        if c.saljstod_id == activity or (partner and c.outlook_id == partner)
-    ]
-    pending = (Side.SALJSTOD, activity) in set(state.pending(user))
-    if quarantined:
-        summary = "quarantined"
-    elif in_conflict:
-        summary = "in conflict"
-    elif pending:
-        summary = "pending"
-    elif link is not None:
-        summary = "linked" if link.gone is None else "unlinked (partner deleted)"
-    else:
-        summary = "not synced yet"
+def _activity_status(wiring: Wiring, activity: str) -> dict[str, Any]:
+    """One activity's status, as the host shows it (:meth:`StatusBoard.activity`)."""
+    found = StatusBoard(wiring.sync).activity(activity)
     return {
-        "activity_id": activity,
-        "status": summary,
-        "outlook_id": partner,
-        "quarantine_reason": quarantined[0].reason if quarantined else None,
-        "conflicts": len(in_conflict),
-        "pending_retry": pending,
+        "activity_id": found.saljstod_id,
+        "state": found.state.value,
+        "outlook_id": found.outlook_id,
+        "synced_as_of": found.synced_as_of.isoformat() if found.synced_as_of else None,
+        "reason": found.reason,
+        "conflicts": len(found.conflicts),
     }
 
 
@@ -230,7 +210,7 @@ def status(ctx: Context) -> ExitCode:
     with ctx.wired(calendars=False) as wiring:
         user, state = wiring.config.user, wiring.state
         if ctx.args.activity:
-            data = _activity_status(ctx, wiring, ctx.args.activity)
+            data = _activity_status(wiring, ctx.args.activity)
             pending_conflicts = data["conflicts"]
         else:
             last = state.last_sync(user)
@@ -249,13 +229,13 @@ def status(ctx: Context) -> ExitCode:
     if ctx.json:
         dump_json(data, ctx.out)
     elif ctx.args.activity:
-        ctx.say(f"Activity {data['activity_id']}: {data['status']}")
-        if data["outlook_id"]:
-            ctx.say(f"  Outlook item:   {data['outlook_id']}")
-        if data["quarantine_reason"]:
-            ctx.say(f"  reason:         {data['quarantine_reason']}")
+        ctx.say(f"Activity {data['activity_id']}: {data['state'].replace('_', ' ')}")
+        for title, key in (("Outlook item", "outlook_id"), ("synced as of", "synced_as_of"),
+                           ("reason", "reason")):  # fmt: skip
+            if data[key]:
+                ctx.say(f"  {title + ':':<14} {data[key]}")
         if data["conflicts"]:
-            ctx.say(f"  conflicts:      {data['conflicts']} (see `outlook-sync conflicts`)")
+            ctx.say(f"  {'conflicts:':<14} {data['conflicts']} (see `outlook-sync conflicts`)")
     else:
         ctx.say(
             f"User:               {data['user']}  "
@@ -305,85 +285,29 @@ def set_last_sync(ctx: Context) -> ExitCode:
 # -- watch ---------------------------------------------------------------------------
 
 
-def _subscribe(wiring: Wiring, wake: threading.Event) -> list[Subscription]:
-    subscriptions: list[Subscription] = []
-
-    def changed(_ids: Sequence[str]) -> None:
-        wake.set()
-
-    for side in Side:
-        calendar = wiring.calendar(side)
-        if isinstance(calendar, ChangeNotifier):
-            subscriptions.append(calendar.subscribe(changed))
-    return subscriptions
-
-
-def run_watch(
-    wiring: Wiring,
-    *,
-    interval: float,
-    stop: threading.Event,
-    on_report: Callable[[SyncReport], None],
-    confirm_mass_delete: bool = False,
-    max_syncs: int | None = None,
-    debounce: float = 0.3,
-) -> int:
-    """Sync now, then on every change notification (after ``debounce``), and at least
-    every ``interval`` seconds, until ``stop`` is set. Returns the number of syncs.
-
-    Backends that push changes (:class:`ChangeNotifier`) wake the loop; the others are
-    caught by the interval. A burst of notifications causes one sync, and a notification
-    during a sync one more. This loop is the command line's own; a host uses the
-    engine's watcher when it has one.
-
-    Raises:
-        StateError: the state store failed (a failing calendar only shows in a report).
-    """
-    wake = threading.Event()
-    subscriptions = _subscribe(wiring, wake)
-    syncs = 0
-    try:
-        while not stop.is_set():
-            wake.clear()
-            try:
-                report = wiring.sync.sync(
-                    confirm_mass_delete=confirm_mass_delete, cancel=stop.is_set
-                )
-            except SyncInProgressError as exc:
-                log.info("skipped a sync: %s", exc, extra=fields(user=wiring.config.user))
-            else:
-                syncs += 1
-                on_report(report)
-            if max_syncs is not None and syncs >= max_syncs:
-                break
-            deadline = interval
-            while not stop.is_set() and deadline > 0:
-                if wake.wait(min(deadline, 0.5)):
-                    stop.wait(debounce)  # let a burst of changes settle
-                    break
-                deadline -= 0.5
-    finally:
-        for subscription in subscriptions:
-            subscription.close()
-    return syncs
-
-
 def watch(ctx: Context) -> ExitCode:
-    """``outlook-sync watch``: direct sync until Ctrl-C."""
+    """``outlook-sync watch``: direct sync until Ctrl-C.
+
+    The engine's :class:`~outlook_sync.watch.Watcher` does the work in a background
+    thread: a sync at start, after each burst of change notifications (sides without
+    notifications are polled), and at least every ``interval`` seconds. This thread
+    waits for Ctrl-C (or ``--max-syncs``) and then stops it between two items.
+    """
     interval = ctx.args.interval or ctx.config.watch_interval
     if interval <= 0:
         raise ConfigurationError("--interval must be > 0", key="--interval")
+    max_syncs: int | None = ctx.args.max_syncs
     with ctx.wired() as wiring, stop_on_ctrl_c(ctx) as stop:
         user = wiring.config.user
+        syncs = 0
 
-        def show(report: SyncReport) -> None:
+        def show(report: SyncReport) -> None:  # called in the watcher's thread
+            nonlocal syncs
             pending = len(wiring.state.conflicts(user))
             code = report_code(report, pending)
             if ctx.json:
-                dump_json(
-                    {**report.to_dict(), "pending_conflicts": pending, "exit_code": int(code)},
-                    ctx.out,
-                )
+                record = {**report.to_dict(), "pending_conflicts": pending, "exit_code": int(code)}
+                dump_json(record, ctx.out)
             else:
                 stamp = (report.finished_at or dt.datetime.now(dt.UTC)).astimezone()
                 state = "ok" if code is ExitCode.OK else code.name.lower().replace("_", " ")
@@ -392,24 +316,27 @@ def watch(ctx: Context) -> ExitCode:
                     f"{len(report.conflicts)} conflicts, {len(report.failures)} failures"
                 )
             ctx.out.flush()
+            syncs += 1
+            if max_syncs is not None and syncs >= max_syncs:
+                stop.set()
 
         if not ctx.json:
             ctx.warn(
                 f"Watching {user}'s calendars (a sync at least every {interval:g} s); Ctrl-C stops."
             )
+        occasions = SyncOccasions(interval=dt.timedelta(seconds=interval))
+        watcher = Watcher(wiring.sync, occasions=occasions, on_report=show).start()
         try:
-            run_watch(
-                wiring,
-                interval=interval,
-                stop=stop,
-                on_report=show,
-                confirm_mass_delete=ctx.args.confirm_mass_delete,
-                max_syncs=ctx.args.max_syncs,
-            )
+            while not stop.wait(0.25):
+                if not watcher.running:  # the thread ended on an unexpected error
+                    ctx.warn("outlook-sync: the watcher stopped unexpectedly (see the log)")
+                    return ExitCode.ERROR
         except KeyboardInterrupt:
+            watcher.stop(timeout=5)
             ctx.warn("Aborted.")
             return ExitCode.INTERRUPTED
-    if stop.is_set() and not ctx.json:
+        watcher.stop()
+    if not ctx.json:
         ctx.warn("Stopped.")
     return ExitCode.OK
 
