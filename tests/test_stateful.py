@@ -236,7 +236,7 @@ class TwoCalendarsSaljstodWins(TwoCalendars):
     policy = attrs.evolve(SyncPolicy(), conflict="saljstod_wins", outlook_deletions="unlink")
 
 
-_settings = settings(max_examples=60, stateful_step_count=30, deadline=None,
+_settings = settings(max_examples=150, stateful_step_count=40, deadline=None,
                      suppress_health_check=[HealthCheck.too_slow])
 TestTwoCalendars = TwoCalendars.TestCase
 TestTwoCalendars.settings = _settings
