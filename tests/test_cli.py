@@ -49,8 +49,8 @@ class Cli:
         self.out, self.err = captured.out, captured.err
         return code
 
-    def json(self, *args: str) -> tuple[int, Any]:
-        code = self(*args, "--json")
+    def json(self, *args: str, environ: dict[str, str] | None = None) -> tuple[int, Any]:
+        code = self(*args, "--json", environ=environ)
         return code, json.loads(self.out)
 
     @property
@@ -571,3 +571,52 @@ def test_watch_carries_an_edit_across_as_it_happens(cli: Cli) -> None:
     assert len(lines) == 2
     assert "ok: 1 writes" in lines[1]
     assert [e.location for e in cli.outlook.items().values()] == ["Malmö"]
+
+
+def _in_schema(dsn: str, schema: str) -> str:
+    """The DSN with the test's schema first on the search path."""
+    if "://" in dsn:
+        joiner = "&" if "?" in dsn else "?"
+        return f"{dsn}{joiner}options=-csearch_path%3D{schema}"
+    return f"{dsn} options='-c search_path={schema}'"
+
+
+def test_sql_saljstod_and_sql_state_on_both_dialects(
+    sql_db: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from outlook_sync.adapters.sql import SqlCalendar
+
+    environ: dict[str, str] = {}
+    if sql_db.name == "sqlite":
+        sections = (
+            f'[saljstod]\nbackend = "sql"\npath = "{tmp_path / "crm.db"}"\n'
+            f'[state]\nbackend = "sqlite"\npath = "{tmp_path / "state.db"}"\n'
+        )
+    else:
+        environ["CRM_DSN"] = _in_schema(sql_db._dsn, sql_db.schema)
+        sections = (
+            '[saljstod]\nbackend = "sql"\ndatabase = "postgresql"\ndsn_env = "CRM_DSN"\n'
+            '[state]\nbackend = "postgresql"\ndsn_env = "CRM_DSN"\n'
+        )
+    path = tmp_path / "outlook-sync.toml"
+    path.write_text(f'user = "anna"\n{sections}[outlook]\nbackend = "memory"\n', "utf-8")
+    cli = Cli(path, capsys)
+    assert cli("db", "upgrade", environ=environ) == ExitCode.OK
+    assert "saljstod: schema 'saljstod' is at version" in cli.out
+
+    connection = (
+        __import__("sqlite3").connect(tmp_path / "crm.db") if sql_db.name == "sqlite"
+        else sql_db.connect()
+    )  # fmt: skip
+    crm = SqlCalendar(connection, user="anna")  # the host application adds an activity
+    crm.create(meeting("Kundmöte"), partner_key=None)  # type: ignore[arg-type]
+    if sql_db.name == "sqlite":
+        connection.close()
+
+    assert cli("-vv", "sync", environ=environ) == ExitCode.OK
+    assert [e.subject for e in cli.outlook.items().values()] == ["Kundmöte"]
+    code, data = cli.json("status", environ=environ)
+    assert code == ExitCode.OK
+    assert data["links"] == 1
+    for secret in environ.values():
+        assert secret not in cli.out + cli.err
