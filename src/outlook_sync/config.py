@@ -352,12 +352,10 @@ class Config:
 def _unknown(key: str, known: list[str]) -> ConfigurationError:
     leaf = key.rsplit(".", 1)[-1]
     if any(word in leaf.lower() for word in _SECRET_WORDS) and not leaf.endswith("_env"):
+        where = f"name it with {leaf}_env" if f"{leaf}_env" in known else "see the *_env options"
         return ConfigurationError(
             f"{key}: secrets are not read from the configuration file; put the value in an "
-            f"environment variable and name the variable with {leaf}_env"
-            if f"{leaf}_env" in known
-            else f"{key}: secrets are not read from the configuration file; use an "
-            "environment variable (see the *_env options)",
+            f"environment variable and {where}",
             key=key,
         )
     close = difflib.get_close_matches(leaf, known, n=1)
