@@ -620,3 +620,18 @@ def test_sql_saljstod_and_sql_state_on_both_dialects(
     assert data["links"] == 1
     for secret in environ.values():
         assert secret not in cli.out + cli.err
+
+
+def test_the_configuration_can_be_named_by_the_environment(
+    cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["status"], environ={"OUTLOOK_SYNC_CONFIG": str(cli.path)}) == ExitCode.OK
+    assert "User:               anna" in capsys.readouterr().out
+
+
+def test_logs_can_go_to_a_file(cli: Cli) -> None:
+    write_config(cli, '[logging]\nlevel = "info"\nfile = "sync.log"\n')
+    assert cli("sync") == ExitCode.OK
+    assert cli.err == ""
+    log_text = (cli.path.parent / "sync.log").read_text(encoding="utf-8")
+    assert "outlook_sync.cli: sync finished: ok, 0 writes [user=anna operation=sync]" in log_text
