@@ -34,7 +34,7 @@ from outlook_sync.errors import (
     VersionConflictError,
 )
 from outlook_sync.model import BrokenItem, Cursor, Event, Item, Link, ShowAs
-from outlook_sync.protocols import Calendar, StateChange
+from outlook_sync.protocols import BulkWriter, Calendar, StateChange
 from outlook_sync.state.sql import SqlStateStore
 from tests.conftest import HOUR, Host, SqlDatabase
 
@@ -188,6 +188,33 @@ def test_stamping_the_partner_key_alone_does_not_change_the_version(host: Host) 
     assert stamped.version == seen.version
     assert stamped.partner_key == "AAMk-9"
     assert calendar(host.db, "bertil").get(activity) is None  # still only Anna's key
+
+
+def test_many_writes_at_once_settle_each_request_on_its_own(host: Host) -> None:
+    first, second, third = host.book("Ett"), host.book("Två"), host.book("Tre")
+    anna = calendar(host.db)
+    assert isinstance(anna, BulkWriter)
+    listed = {item.id: item for item in anna.list_all().items}
+    host.edit(second, subject="Två (ändrad av värden)")
+    results = anna.update_many(
+        [
+            (first, listed[first].event, "1", "AAMk-1"),  # a stamp on listed content
+            (second, listed[second].event, "1", "AAMk-2"),  # stale: the host edited it
+            (third, meeting("Tre flyttad"), "1", "AAMk-3"),  # new content and a stamp
+            ("4711", meeting("Finns inte"), "1", "AAMk-4"),
+        ]
+    )
+    assert [type(r).__name__ for r in results] == [
+        "Item",
+        "VersionConflictError",
+        "Item",
+        "ItemNotFoundError",
+    ]
+    assert anna.find_by_partner_key("AAMk-1")[0].version == "1"  # a stamp is no edit
+    assert anna.find_by_partner_key("AAMk-3")[0].event.subject == "Tre flyttad"
+    assert anna.find_by_partner_key("AAMk-2") == []
+    created = anna.create_many([(meeting("Ny"), "AAMk-5"), (meeting("Ny 2"), "AAMk-6")])
+    assert [c.partner_key for c in created if isinstance(c, Item)] == ["AAMk-5", "AAMk-6"]
 
 
 def test_the_server_stamps_changes_whatever_the_client_writes(host: Host) -> None:

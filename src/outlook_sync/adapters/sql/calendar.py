@@ -55,6 +55,7 @@ import attrs
 from outlook_sync.adapters.sql.dialect import Dialect, dialect_for, quote, redact
 from outlook_sync.adapters.sql.mapping import RowCodec, SqlMapping
 from outlook_sync.errors import (
+    BackendError,
     BackendUnavailableError,
     InvalidEventError,
     ItemNotFoundError,
@@ -479,9 +480,15 @@ class SqlCalendar:
                 cursor = self._d.execute(
                     self._c,
                     self._sql_stamp,
-                    (partner_key, db_id, self._user, db_id, self._version_param(expected_version),
-                     *self._alive_params),
-                )  # fmt: skip
+                    (
+                        partner_key,
+                        db_id,
+                        self._user,
+                        db_id,
+                        self._version_param(expected_version),
+                        *self._alive_params,
+                    ),
+                )
                 if cursor.rowcount == 1:
                     return self._remember(attrs.evolve(cached, partner_key=partner_key))
             head = self._head(item_id)
@@ -516,6 +523,94 @@ class SqlCalendar:
             return self._read_back(item_id)
 
         return self._write(f"updating activity {item_id}", item_id, body)
+
+    # -- many at once (the BulkWriter capability) -----------------------------------------
+
+    def create_many(self, requests: Sequence[tuple[Event, str]]) -> list[Item | BackendError]:
+        """Create ``(event, partner_key)`` activities; one result per request, in order.
+
+        Each create is its own unit, so one refused activity never fails the others.
+        """
+        results: list[Item | BackendError] = []
+        for event, partner_key in requests:
+            try:
+                results.append(self.create(event, partner_key=partner_key))
+            except BackendError as exc:
+                results.append(exc)
+        return results
+
+    def update_many(
+        self, requests: Sequence[tuple[str, Event, str, str | None]]
+    ) -> list[Item | BackendError]:
+        """Update ``(item_id, event, expected_version, partner_key)``; one result each.
+
+        The common case -- stamping partner keys on activities just listed, content
+        unchanged -- runs as one batch of guarded statements (one round trip on
+        PostgreSQL, through a pipeline). Anything else, and any request the batch could
+        not settle, goes through :meth:`update` on its own.
+        """
+        stamps: dict[int, Item] = {}
+        for index, (item_id, event, version, partner_key) in enumerate(requests):
+            cached = self._seen.get(item_id)
+            if (
+                cached is not None
+                and cached.version == version
+                and cached.event == event
+                and partner_key
+                and self._m.db_id(item_id) is not None
+            ):
+                stamps[index] = cached
+        done: dict[int, Item] = {}
+        if stamps:
+            try:
+                done = self._write(
+                    "stamping partner keys",
+                    None,
+                    lambda: self._stamp_all(
+                        {i: (requests[i][0], requests[i][2], requests[i][3]) for i in stamps}
+                    ),
+                )
+            except BackendError:
+                done = {}  # settle each one on its own below
+        results: list[Item | BackendError] = []
+        for index, (item_id, event, version, partner_key) in enumerate(requests):
+            if index in done:
+                results.append(done[index])
+                continue
+            try:
+                results.append(
+                    self.update(item_id, event, expected_version=version, partner_key=partner_key)
+                )
+            except BackendError as exc:
+                results.append(exc)
+        return results
+
+    def _stamp_all(self, stamps: dict[int, tuple[str, str, str | None]]) -> dict[int, Item]:
+        cursors: dict[int, Any] = {}
+        pipeline = self._c.pipeline() if self._d.name == "postgresql" else contextlib.nullcontext()
+        with pipeline:
+            for index, (item_id, version, partner_key) in stamps.items():
+                db_id = self._m.db_id(item_id)
+                cursor = self._d.cursor(self._c)
+                cursor.execute(
+                    self._d.sql(self._sql_stamp),
+                    (
+                        partner_key,
+                        db_id,
+                        self._user,
+                        db_id,
+                        self._version_param(version),
+                        *self._alive_params,
+                    ),
+                )
+                cursors[index] = cursor
+        done: dict[int, Item] = {}
+        for index, cursor in cursors.items():
+            if cursor.rowcount == 1:
+                item_id, _version, partner_key = stamps[index]
+                stamped = attrs.evolve(self._seen[item_id], partner_key=partner_key)
+                done[index] = self._remember(stamped)
+        return done
 
     def delete(self, item_id: str, *, expected_version: str) -> None:
         """Take the activity off the user's calendar if it is still at the version.
