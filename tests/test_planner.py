@@ -364,3 +364,13 @@ def test_an_item_that_moved_and_got_a_new_id_is_relinked_not_deleted_and_recreat
     assert [(w.side, w.item_id) for w in update.writes] == [(S, "S1")]
     assert not of(Delete, result)
     assert not of(Create, result)
+
+
+def test_a_copy_of_an_item_deleted_on_both_sides_is_a_new_item_not_a_move() -> None:
+    link = Link(saljstod_id="S1", outlook_id="O1", base=meeting())
+    copy = item("O2", meeting(), partner="S1")
+    result = plan(saljstod=changes(deleted=("S1",)), outlook=changes(copy, deleted=("O1",)),
+                  links=[link])
+    assert {type(a).__name__ for a in result.actions} == {"Unlink", "Create"}
+    (create,) = of(Create, result)
+    assert (create.side, create.source_id) == (S, "O2")

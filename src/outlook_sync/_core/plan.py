@@ -236,8 +236,10 @@ class _Planner:
                            reason="left the sync filter; kept on both sides")
                 )
                 return
-        for gone_side, state in ((_S, s_state), (_O, o_state)):
-            if state is State.GONE and (mover := self._mover(gone_side, link)) is not None:
+        for gone_side, state, other in ((_S, s_state, o_state), (_O, o_state, s_state)):
+            # Only a survivor can be claimed: with both items gone, a claimant is a copy.
+            if (state is State.GONE and other is not State.GONE
+                    and (mover := self._mover(gone_side, link)) is not None):
                 self._pair_moved(link, gone_side, mover)
                 return
         self._decide(link, s_state, o_state, items)
