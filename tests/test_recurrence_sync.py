@@ -15,13 +15,25 @@ from typing import Any
 import attrs
 import pytest
 
-from outlook_sync import Event, InvalidEventError
+from outlook_sync import (
+    Event,
+    InMemoryCalendar,
+    InvalidEventError,
+    ItemRejectedError,
+    MemoryStateStore,
+    Side,
+    Synchronizer,
+    SyncPolicy,
+)
 from outlook_sync._core.merge import resolve
+from outlook_sync._core.series import Horizon, occurrence_id
 from outlook_sync.errors import StateError
 from outlook_sync.model import CONTENT_FIELDS, Item
 from outlook_sync.records import ConflictPolicy
 from outlook_sync.recurrence import Recurrence
+from outlook_sync.series_view import wrap_for_series
 from outlook_sync.state import codec
+from tests.world import ManualClock
 
 UTC = dt.UTC
 STOCKHOLM = zoneinfo.ZoneInfo("Europe/Stockholm")
@@ -242,3 +254,368 @@ def test_a_renamed_series_and_a_cancelled_occurrence_merge_cleanly() -> None:
     )
     assert outcome.conflict is None
     assert outcome.merged == attrs.evolve(renamed, recurrence=cancelled.recurrence)
+
+
+# --- series synced to Säljstöd ------------------------------------------------------------
+
+#: The sync host's "now" at the first sync: Tuesday 10 March 2026, 09:00 in Stockholm.
+FIRST_SYNC = dt.datetime(2026, 3, 10, 8, tzinfo=UTC)
+SERIES_START = _at(2026, 1, 5)  # a Monday
+
+
+@attrs.define
+class SeriesWorld:
+    """Outlook keeps series; Säljstöd does not; the engine sees Outlook through the view."""
+
+    saljstod: InMemoryCalendar
+    outlook: InMemoryCalendar
+    clock: ManualClock
+    state: MemoryStateStore
+    policy: SyncPolicy
+    sync: Synchronizer = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.reconnect()
+
+    def reconnect(self, state: MemoryStateStore | None = None) -> None:
+        """A new Synchronizer (another process) over the same calendars."""
+        self.state = state or self.state
+        saljstod, outlook = wrap_for_series(
+            self.saljstod, self.outlook, self.policy, self.clock, state=self.state, user="anna"
+        )
+        self.sync = Synchronizer(
+            saljstod=saljstod,
+            outlook=outlook,
+            state=self.state,
+            user="anna",
+            policy=self.policy,
+            clock=self.clock,
+        )
+
+    def activities(self) -> dict[str, Event]:
+        """Säljstöd's activities by id."""
+        return dict(self.saljstod.items())
+
+    def starts(self) -> list[dt.datetime]:
+        """Säljstöd's activity starts in Stockholm time, sorted."""
+        return sorted(_timed(e.start).astimezone(STOCKHOLM) for e in self.activities().values())
+
+    def master(self, series_id: str) -> Event:
+        return self.outlook.items()[series_id]
+
+    def series(self, series_id: str) -> Recurrence:
+        recurrence = self.master(series_id).recurrence
+        assert recurrence is not None
+        return recurrence
+
+    def activity_at(self, when: dt.datetime) -> str:
+        """The id of the Säljstöd activity starting at ``when``."""
+        (found,) = [i for i, e in self.activities().items() if e.start == when]
+        return found
+
+    def quiet(self) -> None:
+        """A second sync plans nothing and writes nothing."""
+        assert len(self.sync.plan()) == 0, self.sync.plan()
+        report = self.sync.sync()
+        assert report.ok, str(report)
+        assert report.total_writes == 0, str(report)
+
+
+def make_series_world(horizon: Horizon | None = None) -> SeriesWorld:
+    clock = ManualClock(start=FIRST_SYNC)
+    saljstod = InMemoryCalendar(clock=clock, name="saljstod", id_prefix="S")
+    outlook = InMemoryCalendar(clock=clock, name="outlook", id_prefix="O", supports_series=True)
+    policy = SyncPolicy(series_horizon=horizon or Horizon())
+    return SeriesWorld(
+        saljstod=saljstod,
+        outlook=outlook,
+        clock=clock,
+        state=MemoryStateStore(),
+        policy=policy,
+    )
+
+
+def _mondays(first: dt.date, last: dt.date) -> list[dt.datetime]:
+    """09:00 Stockholm on every Monday from ``first`` to ``last``."""
+    days = [first + dt.timedelta(weeks=n) for n in range((last - first).days // 7 + 1)]
+    return [dt.datetime.combine(day, dt.time(9), STOCKHOLM) for day in days]
+
+
+@pytest.fixture
+def weekly() -> tuple[SeriesWorld, str]:
+    """A weekly Monday 09:00 sales meeting, synced once."""
+    world = make_series_world()
+    series_id = world.outlook.add(_series_master(SERIES_START, location="Rum 4"))
+    report = world.sync.sync()
+    assert report.ok, str(report)
+    return world, series_id
+
+
+def test_a_weekly_series_appears_in_saljstod_as_single_activities(
+    weekly: tuple[SeriesWorld, str],
+) -> None:
+    world, series_id = weekly
+    # one month back (10 Feb .. ) to one year ahead (.. 10 March 2027), by original start
+    expected = _mondays(dt.date(2026, 2, 9), dt.date(2027, 3, 8))
+    assert world.starts() == expected
+    assert all(
+        e.subject == "Säljmöte" and e.location == "Rum 4" and e.recurrence is None
+        for e in world.activities().values()
+    )
+    assert list(world.outlook.items()) == [series_id]  # Outlook still holds one series
+    assert world.outlook.write_log == []  # nothing was written to Outlook
+    # every activity names its occurrence: (series id, original start)
+    keys = {world.saljstod.get(i).partner_key for i in world.activities()}  # type: ignore[union-attr]
+    assert keys == {occurrence_id(series_id, start) for start in expected}
+    world.quiet()
+
+
+def test_editing_one_occurrence_in_saljstod_makes_an_exception_in_outlook(
+    weekly: tuple[SeriesWorld, str],
+) -> None:
+    world, series_id = weekly
+    moved = Event(
+        subject="Säljmöte hos ACME",
+        start=_at(2026, 3, 17, 13),
+        end=_at(2026, 3, 17, 15),
+        location="ACME",
+    )
+    activity = world.activity_at(_at(2026, 3, 16))
+    world.saljstod.update(activity, moved)
+    report = world.sync.sync()
+    assert report.ok, str(report)
+    assert report.count("update", Side.OUTLOOK) == 1
+    series = world.series(series_id)
+    assert series.exceptions == {_at(2026, 3, 16).astimezone(UTC): moved}
+    assert series.cancelled == frozenset()
+    assert list(world.outlook.items()) == [series_id]
+    assert world.activities()[activity] == moved
+    world.quiet()
+
+
+def test_deleting_one_occurrence_in_saljstod_cancels_it_in_outlook(
+    weekly: tuple[SeriesWorld, str],
+) -> None:
+    world, series_id = weekly
+    before = len(world.activities())
+    world.saljstod.delete(world.activity_at(_at(2026, 3, 23)))
+    report = world.sync.sync()
+    assert report.ok, str(report)
+    assert world.series(series_id).cancelled == frozenset({_at(2026, 3, 23).astimezone(UTC)})
+    assert len(world.activities()) == before - 1
+    assert _at(2026, 3, 23) not in world.starts()
+    world.quiet()
+
+
+def test_moving_the_series_in_outlook_updates_every_activity_in_place(
+    weekly: tuple[SeriesWorld, str],
+) -> None:
+    world, series_id = weekly
+    ids_before = set(world.activities())
+    master = world.master(series_id)
+    later = SERIES_START + dt.timedelta(hours=1)
+    world.outlook.update(
+        series_id,
+        attrs.evolve(
+            master,
+            start=later,
+            end=later + dt.timedelta(hours=1),
+            recurrence=attrs.evolve(world.series(series_id), start=later),
+        ),
+    )
+    report = world.sync.sync()
+    assert report.ok, str(report)
+    assert set(world.activities()) == ids_before  # the same activities, not new ones
+    assert report.count("create", Side.SALJSTOD) == report.count("delete", Side.SALJSTOD) == 0
+    assert world.starts() == [
+        s + dt.timedelta(hours=1) for s in _mondays(dt.date(2026, 2, 9), dt.date(2027, 3, 8))
+    ]
+    world.quiet()
+
+
+def test_renaming_the_series_in_outlook_updates_every_activity_but_not_an_exception(
+    weekly: tuple[SeriesWorld, str],
+) -> None:
+    world, series_id = weekly
+    moved = Event(subject="Kundbesök", start=_at(2026, 3, 17, 13), end=_at(2026, 3, 17, 14))
+    world.saljstod.update(world.activity_at(_at(2026, 3, 16)), moved)
+    world.sync.sync()
+    world.outlook.update(series_id, attrs.evolve(world.master(series_id), subject="Veckomöte"))
+    report = world.sync.sync()
+    assert report.ok, str(report)
+    subjects = sorted(e.subject for e in world.activities().values())
+    assert subjects.count("Kundbesök") == 1
+    assert subjects.count("Veckomöte") == len(subjects) - 1
+    world.quiet()
+
+
+def test_shortening_the_series_in_outlook_removes_the_dropped_activities(
+    weekly: tuple[SeriesWorld, str],
+) -> None:
+    world, series_id = weekly
+    ended = attrs.evolve(world.series(series_id), rule="FREQ=WEEKLY;UNTIL=20260420T235959Z")
+    world.outlook.update(series_id, attrs.evolve(world.master(series_id), recurrence=ended))
+    refused = world.sync.sync()
+    assert refused.refused is not None  # 46 of 57 activities: the guard asks first
+    assert len(world.activities()) == 57
+    report = world.sync.sync(confirm_mass_delete=True)
+    assert report.ok, str(report)
+    assert report.count("delete", Side.SALJSTOD) == 46
+    assert report.count("create", Side.SALJSTOD) == 0
+    assert world.starts() == _mondays(dt.date(2026, 2, 9), dt.date(2026, 4, 20))
+    world.quiet()
+
+
+def test_cancelling_and_changing_occurrences_in_outlook_reach_saljstod(
+    weekly: tuple[SeriesWorld, str],
+) -> None:
+    world, series_id = weekly
+    special = Event(subject="Säljmöte (lång)", start=_at(2026, 4, 6, 9), end=_at(2026, 4, 6, 12))
+    series = world.series(series_id).cancel(_at(2026, 3, 30)).change(_at(2026, 4, 6), special)
+    world.outlook.update(series_id, attrs.evolve(world.master(series_id), recurrence=series))
+    report = world.sync.sync()
+    assert report.ok, str(report)
+    assert report.count("delete", Side.SALJSTOD) == 1
+    assert report.count("update", Side.SALJSTOD) == 1
+    assert _at(2026, 3, 30) not in world.starts()
+    assert world.activities()[world.activity_at(_at(2026, 4, 6))] == special
+    world.quiet()
+
+
+def test_the_horizon_rolls_forward_and_releases_the_past_instead_of_deleting_it(
+    weekly: tuple[SeriesWorld, str],
+) -> None:
+    world, series_id = weekly
+    first = set(world.activities())
+    world.clock.advance(days=61)  # 10 May 2026
+    report = world.sync.sync()
+    assert report.ok, str(report)
+    assert report.count("delete", Side.SALJSTOD) == 0
+    assert set(world.activities()) >= first  # nothing was deleted, the past is kept
+    assert world.starts() == _mondays(dt.date(2026, 2, 9), dt.date(2027, 5, 10))
+    world.quiet()
+    # a released activity is Säljstöd's own now: editing or deleting it leaves Outlook alone
+    released = world.activity_at(_at(2026, 2, 16))
+    world.saljstod.update(released, attrs.evolve(world.activities()[released], body="Notes"))
+    report = world.sync.sync()
+    assert report.ok, str(report)
+    assert world.series(series_id).exceptions == {}
+    world.saljstod.delete(world.activity_at(_at(2026, 2, 23)))
+    report = world.sync.sync()
+    assert report.ok, str(report)
+    assert world.series(series_id).cancelled == frozenset()
+    world.quiet()
+    # a full sync sees the released activities' partners as they were agreed: no deletes
+    report = world.sync.full_sync_now()
+    assert report.ok, str(report)
+    assert report.total_writes == 0, str(report)
+    assert _at(2026, 2, 16) in world.starts()
+    world.quiet()
+
+
+def test_deleting_the_series_deletes_only_the_activities_inside_the_horizon(
+    weekly: tuple[SeriesWorld, str],
+) -> None:
+    world, series_id = weekly
+    world.clock.advance(days=61)
+    world.sync.sync()
+    world.outlook.delete(series_id)
+    report = world.sync.sync(confirm_mass_delete=True)
+    assert report.ok, str(report)
+    # released ones (original start before 9 April) stay; the rest is gone
+    assert world.starts() == _mondays(dt.date(2026, 2, 9), dt.date(2026, 4, 6))
+    world.quiet()
+
+
+def test_a_series_crossing_the_dst_switch_keeps_nine_o_clock_in_saljstod() -> None:
+    world = make_series_world()
+    world.outlook.add(_series_master(_at(2026, 3, 2), rule="FREQ=WEEKLY;COUNT=8"))
+    assert world.sync.sync().ok
+    starts = [_timed(e.start) for e in world.activities().values()]
+    assert len(starts) == 8
+    assert {s.astimezone(STOCKHOLM).time() for s in starts} == {dt.time(9)}
+    # 29 March 2026: CET -> CEST, so the instant moves an hour earlier in UTC
+    assert sorted({s.astimezone(UTC).hour for s in starts}) == [7, 8]
+    world.quiet()
+
+
+def test_an_all_day_series_becomes_all_day_activities() -> None:
+    world = make_series_world()
+    day = dt.date(2026, 3, 6)
+    world.outlook.add(
+        Event(
+            subject="Mässa",
+            start=day,
+            end=day + dt.timedelta(days=1),
+            all_day=True,
+            recurrence=Recurrence(
+                rule="FREQ=MONTHLY;COUNT=3", start=day, time_zone="Europe/Stockholm"
+            ),
+        )
+    )
+    assert world.sync.sync().ok
+    assert sorted(e.start for e in world.activities().values()) == [
+        dt.date(2026, 3, 6),
+        dt.date(2026, 4, 6),
+        dt.date(2026, 5, 6),
+    ]
+    world.quiet()
+
+
+def test_a_single_appointment_that_becomes_a_series_is_replaced_by_its_occurrences() -> None:
+    world = make_series_world()
+    single = Event(subject="Säljmöte", start=_at(2026, 3, 16), end=_at(2026, 3, 16, 10))
+    outlook_id = world.outlook.add(single)
+    assert world.sync.sync().ok
+    assert len(world.activities()) == 1
+    recurring = attrs.evolve(
+        single,
+        recurrence=Recurrence(
+            rule="FREQ=WEEKLY;COUNT=4", start=single.start, time_zone="Europe/Stockholm"
+        ),
+    )
+    world.outlook.update(outlook_id, recurring)
+    report = world.sync.sync()
+    assert report.ok, str(report)
+    assert world.starts() == _mondays(dt.date(2026, 3, 16), dt.date(2026, 4, 6))
+    world.quiet()
+
+
+def test_activities_made_in_saljstod_become_single_appointments_in_outlook(
+    weekly: tuple[SeriesWorld, str],
+) -> None:
+    world, series_id = weekly
+    lunch = Event(subject="Lunch", start=_at(2026, 3, 18, 12), end=_at(2026, 3, 18, 13))
+    world.saljstod.add(lunch)
+    report = world.sync.sync()
+    assert report.ok, str(report)
+    assert sorted(world.outlook.items().values(), key=lambda e: e.subject) == [
+        lunch,
+        world.master(series_id),
+    ]
+    world.quiet()
+
+
+def test_lost_link_state_relinks_every_occurrence_without_duplicates(
+    weekly: tuple[SeriesWorld, str],
+) -> None:
+    world, _ = weekly
+    before = world.activities()
+    world.reconnect(MemoryStateStore())
+    report = world.sync.sync()
+    assert report.ok, str(report)
+    assert report.count("create", Side.SALJSTOD) == report.count("create", Side.OUTLOOK) == 0
+    assert world.activities() == before
+    world.quiet()
+
+
+def test_a_crash_after_creating_an_activity_does_not_duplicate_it() -> None:
+    world = make_series_world()
+    world.outlook.add(_series_master(_at(2026, 3, 2), rule="FREQ=WEEKLY;COUNT=3"))
+    world.saljstod.fail_next("after_create", ItemRejectedError("connection lost"))
+    first = world.sync.sync()
+    assert not first.ok
+    report = world.sync.sync()
+    assert report.ok, str(report)
+    assert len(world.activities()) == 3
+    world.quiet()

@@ -12,6 +12,7 @@ from typing import Any
 
 import attrs
 
+from outlook_sync._core.series import Horizon
 from outlook_sync.errors import ConfigurationError
 from outlook_sync.model import Side
 from outlook_sync.records import ConflictPolicy
@@ -67,6 +68,11 @@ def _duration(_inst: object, attr: attrs.Attribute[Any], value: object) -> None:
         raise ConfigurationError(f"{attr.name} must be a non-negative timedelta", key=attr.name)
 
 
+def _horizon(_inst: object, attr: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, Horizon):
+        raise ConfigurationError(f"{attr.name} must be a Horizon", key=attr.name)
+
+
 @attrs.frozen(kw_only=True)
 class SyncPolicy:
     """How conflicts and deletions are decided, and when the sync refuses to go on.
@@ -84,6 +90,9 @@ class SyncPolicy:
             ``mass_delete_min`` items is refused unless confirmed.
         keep_deleted: how long the content of items the sync deleted is kept for undo.
         lock_ttl: how long a sync lock lives if its holder dies.
+        series_horizon: how far back and ahead a recurring series is expanded into
+            single occurrences for a side without series (Säljstöd). Default: one
+            month back, one year ahead.
 
     Raises:
         ConfigurationError: a value is out of range or of the wrong kind.
@@ -107,6 +116,7 @@ class SyncPolicy:
         default=dt.timedelta(days=30), validator=_duration
     )
     lock_ttl: dt.timedelta = attrs.field(default=dt.timedelta(minutes=15), validator=_duration)
+    series_horizon: Horizon = attrs.field(factory=Horizon, validator=_horizon)
     #: which items sync (see :mod:`outlook_sync.scope`).
     filter: SyncFilter = attrs.field(factory=SyncFilter)
     #: per field unit, which way changes travel, e.g. ``{"body": "to_outlook"}``.

@@ -22,6 +22,10 @@ Three pure functions do the work; the engine owns the I/O:
   create new occurrences, update changed ones, delete occurrences the series no longer
   has (cancelled, rule edited, series deleted), and *release* (unlink, keep) those whose
   original start left the horizon — a CRM keeps its history;
+- :func:`successors` — when a series moves to another time of day, every original
+  start and so every occurrence id changes; each dropped occurrence is paired with the
+  new one on the same local day, so the flat side's item is carried over (updated)
+  instead of deleted and created again;
 - :func:`collapse` — the reverse: the flat side's state of the occurrences inside the
   horizon turned into the series' exceptions (an edited occurrence becomes a changed
   occurrence, a deleted one a cancellation, an occurrence edited back to the series'
@@ -54,6 +58,7 @@ __all__ = [
     "occurrence_id",
     "parse_occurrence_id",
     "reconcile",
+    "successors",
 ]
 
 _UTC = dt.UTC
@@ -93,6 +98,17 @@ class Horizon:
             raise InvalidEventError("now must be a timezone-aware datetime", field="now")
         moment = now.astimezone(_UTC)
         return moment - self.back, moment + self.ahead
+
+    def holds(self, original_start: OriginalStart, now: dt.datetime) -> bool:
+        """Whether the occurrence with this original start belongs to the horizon at ``now``.
+
+        The same test :func:`reconcile` uses to tell "delete" from "release": exact for
+        timed series; a date counts as inside only if it is inside in every zone.
+
+        Raises:
+            InvalidEventError: ``now`` is naive.
+        """
+        return _inside(original_start, *self.window(now))
 
 
 #: One month back, one year ahead.
@@ -252,6 +268,36 @@ def reconcile(
     return FlatChanges(
         create=tuple(create), update=tuple(update), delete=tuple(delete), release=tuple(release)
     )
+
+
+def successors(changes: FlatChanges, recurrence: Recurrence) -> dict[str, str]:
+    """Pair occurrences the series dropped with new ones on the same local day.
+
+    Args:
+        changes: :func:`reconcile`'s result for one series.
+        recurrence: the series as it is now (its zone gives the local day).
+
+    Returns:
+        Deleted occurrence id -> created occurrence id; one-to-one, earliest with
+        earliest within a day. Releases and unpaired ids are left out.
+    """
+    zone = recurrence.zone_info
+
+    def day(key: OriginalStart) -> dt.date:
+        if isinstance(key, dt.datetime):
+            return key.astimezone(zone).date()
+        return key
+
+    fresh: dict[dt.date, list[str]] = {}
+    for occurrence in sorted(changes.create, key=lambda o: o.id):
+        fresh.setdefault(day(occurrence.original_start), []).append(occurrence.id)
+    pairs: dict[str, str] = {}
+    for gone in sorted(changes.delete):
+        parsed = parse_occurrence_id(gone)
+        candidates = fresh.get(day(parsed[1]), []) if parsed is not None else []
+        if candidates:
+            pairs[gone] = candidates.pop(0)
+    return pairs
 
 
 def _inside(key: OriginalStart, low: dt.datetime, high: dt.datetime) -> bool:

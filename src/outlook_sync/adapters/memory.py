@@ -7,6 +7,13 @@ inject faults (a failing listing, a rejected write, a crash after a write).
 
 Its clock is injectable, and stamps ``last_modified`` on every change; the watermark it
 hands out comes from that clock, as a real backend's would come from its server.
+
+Series: with ``supports_series=True`` it keeps a recurring :class:`Event` (one whose
+``recurrence`` is set) as one item, the series master, as Outlook does, and offers
+:meth:`InMemoryCalendar.list_series` (the :class:`~outlook_sync.series_view.SeriesSupport`
+capability). Without it, it stands for a backend without series (Säljstöd): a recurring
+event is refused with :class:`~outlook_sync.errors.ItemRejectedError`, never flattened
+or stored half.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import attrs
 from outlook_sync.errors import (
     InvalidEventError,
     ItemNotFoundError,
+    ItemRejectedError,
     VersionConflictError,
 )
 from outlook_sync.model import BrokenItem, Cursor, Event, Item, Listing, check_aware
@@ -46,13 +54,22 @@ class InMemoryCalendar:
         clock: returns the current aware datetime; stamps ``last_modified``.
         name: shown in reprs and errors.
         id_prefix: prefix of generated ids (``"S"`` and ``"O"`` make tests readable).
+        supports_series: keep recurring events as series masters (Outlook); ``False``
+            refuses them (a backend without series, like Säljstöd).
     """
 
     def __init__(
-        self, *, clock: Clock | None = None, name: str = "calendar", id_prefix: str = "item-"
+        self,
+        *,
+        clock: Clock | None = None,
+        name: str = "calendar",
+        id_prefix: str = "item-",
+        supports_series: bool = False,
     ) -> None:
         self._clock = clock or _utc_now
         self.name = name
+        #: whether recurring events are kept as series masters.
+        self.supports_series = supports_series
         self._prefix = id_prefix
         self._items: dict[str, _Stored] = {}
         self._broken: dict[str, BrokenItem] = {}
@@ -100,6 +117,11 @@ class InMemoryCalendar:
         write succeeded: a crash or a lost reply).
         """
         self._faults.setdefault(operation, []).append(error)
+
+    def list_series(self) -> Sequence[Item]:
+        """Every series master (the SeriesSupport capability); empty without series."""
+        with self._lock:
+            return [s.item for s in self._items.values() if s.item.event.recurrence is not None]
 
     # -- the Calendar protocol ----------------------------------------------------
 
@@ -262,6 +284,11 @@ class InMemoryCalendar:
     def _store(self, item_id: str, event: Event, partner_key: str | None) -> None:
         if not isinstance(event, Event):
             raise InvalidEventError("expected an Event", item_id=item_id)
+        if event.recurrence is not None and not self.supports_series:
+            raise ItemRejectedError(
+                f"{self.name}: a recurring series cannot be stored here (no series support)",
+                item_id=item_id,
+            )
         now = self._now()
         self._version += 1
         item = Item(
