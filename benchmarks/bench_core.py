@@ -374,6 +374,7 @@ def planner_inputs(world: World) -> dict[str, Any]:
         ids: dict[Side, set[str]] = {_S: set(), _O: set()}
         for side, listing in listings.items():
             ids[side].update(item.id for item in listing.items)
+            ids[side].update(bad.id for bad in listing.broken)
             ids[side].update(listing.deleted)
             ids[side.other].update(
                 item.partner_key for item in listing.items if item.partner_key is not None
@@ -412,52 +413,57 @@ def _reset_peak_rss() -> bool:
     return True
 
 
-def measure(scenario: str, n: int, stage: str) -> dict[str, Any]:
-    """Set up ``scenario`` with ``n`` events, run and time ``stage`` once, check it."""
-    world, expected = SETUPS[scenario](n)
-    inputs = planner_inputs(world) if stage == "plan" else None
+def _time_plan(world: World, expected: Expected) -> tuple[float, dict[str, Any]]:
+    """Time the planner alone on the engine's inputs; check the plan it made."""
+    inputs = planner_inputs(world)
+    setup = _before_stage()
+    started = time.perf_counter()
+    the_plan = plan(**inputs)
+    seconds = time.perf_counter() - started
+    assert the_plan.refused is None, the_plan.refused
+    for side in (_S, _O):
+        assert the_plan.writes(side) == expected.writes[side.value], (side, the_plan, expected)
+    assert len(the_plan) == expected.actions, (len(the_plan), expected)
+    assert len(the_plan.conflicts) == expected.conflicts, the_plan.conflicts
+    listed = len(inputs["saljstod"].items) + len(inputs["outlook"].items)
+    return seconds, {**setup, "ops": len(the_plan), "listed": listed}
+
+
+def _time_sync(world: World, expected: Expected) -> tuple[float, dict[str, Any]]:
+    """Time one whole sync; check its report and that both calendars agree after it."""
+    logged = len(world.saljstod.write_log) + len(world.outlook.write_log)
+    setup = _before_stage()
+    started = time.perf_counter()
+    report = world.sync.sync()
+    seconds = time.perf_counter() - started
+    backend_writes = len(world.saljstod.write_log) + len(world.outlook.write_log) - logged
+    assert report.ok, str(report)
+    assert report.writes == expected.writes, (report.writes, expected)
+    assert len(report.conflicts) == expected.conflicts, len(report.conflicts)
+    _check_counts(world, expected.items)
+    return seconds, {**setup, "ops": report.total_writes, "backend_writes": backend_writes}
+
+
+def _before_stage() -> dict[str, Any]:
+    """Collect setup garbage, note the setup's peak RSS and reset the peak."""
     gc.collect()
     setup_peak = _maxrss_mb()
     scope = "stage" if _reset_peak_rss() else "process"
-    if inputs is not None:
-        started = time.perf_counter()
-        the_plan = plan(**inputs)
-        seconds = time.perf_counter() - started
-        peak = _maxrss_mb()
-        assert the_plan.refused is None, the_plan.refused
-        for side in (_S, _O):
-            assert the_plan.writes(side) == expected.writes[side.value], (
-                side,
-                the_plan.writes(side),
-                expected,
-            )
-        assert len(the_plan) == expected.actions, (len(the_plan), expected)
-        assert len(the_plan.conflicts) == expected.conflicts
-        extra = {"listed": len(inputs["saljstod"].items) + len(inputs["outlook"].items)}
-        ops = len(the_plan)
-    else:
-        logged = len(world.saljstod.write_log) + len(world.outlook.write_log)
-        started = time.perf_counter()
-        report = world.sync.sync()
-        seconds = time.perf_counter() - started
-        backend_writes = len(world.saljstod.write_log) + len(world.outlook.write_log) - logged
-        peak = _maxrss_mb()
-        assert report.ok, str(report)
-        assert report.writes == expected.writes, (report.writes, expected)
-        assert len(report.conflicts) == expected.conflicts, len(report.conflicts)
-        _check_counts(world, expected.items)
-        extra = {"backend_writes": backend_writes}
-        ops = report.total_writes
+    return {"setup_peak_rss_mb": round(setup_peak, 1), "rss_scope": scope}
+
+
+def measure(scenario: str, n: int, stage: str) -> dict[str, Any]:
+    """Set up ``scenario`` with ``n`` events, run and time ``stage`` once, check it."""
+    world, expected = SETUPS[scenario](n)
+    seconds, counts = (_time_plan if stage == "plan" else _time_sync)(world, expected)
+    peak = _maxrss_mb()
     return {
         "scenario": scenario,
         "n": n,
         "stage": stage,
         "seconds": round(seconds, 6),
         "peak_rss_mb": round(peak, 1),
-        "setup_peak_rss_mb": round(setup_peak, 1),
-        "rss_scope": scope,
-        "ops": ops,
-        **extra,
+        **counts,
     }
 
 
