@@ -8,14 +8,19 @@ it: single activities in Säljstöd, exceptions and cancellations in Outlook.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import zoneinfo
 from typing import Any
 
 import attrs
 import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, rule
 
 from outlook_sync import (
+    BackendUnavailableError,
     Event,
     InMemoryCalendar,
     InvalidEventError,
@@ -26,7 +31,7 @@ from outlook_sync import (
     SyncPolicy,
 )
 from outlook_sync._core.merge import resolve
-from outlook_sync._core.series import Horizon, occurrence_id
+from outlook_sync._core.series import Horizon, flatten, occurrence_id, parse_occurrence_id
 from outlook_sync.errors import StateError
 from outlook_sync.model import CONTENT_FIELDS, Item
 from outlook_sync.records import ConflictPolicy
@@ -619,3 +624,195 @@ def test_a_crash_after_creating_an_activity_does_not_duplicate_it() -> None:
     assert report.ok, str(report)
     assert len(world.activities()) == 3
     world.quiet()
+
+
+# --- users on both sides, random syncs: the series promises hold -------------------------
+
+
+class Crash(Exception):
+    """The process dies here (not an outlook_sync error: nothing catches it)."""
+
+
+class SeriesAndActivities(RuleBasedStateMachine):
+    """A user edits a weekly series in Outlook and its activities in Säljstöd; time passes.
+
+    After every sync that finished without failures:
+
+    - each Säljstöd activity that stands for an occurrence in the horizon holds exactly
+      what the series says for that occurrence, and every such occurrence has one
+      activity (convergence, no duplicates);
+    - single appointments are the same on both sides;
+    - activities whose occurrence left the horizon were never deleted by the sync;
+    - a second sync plans nothing;
+    - a failure or a crash at any write is recovered by the next sync.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.world = make_series_world(
+            Horizon(back=dt.timedelta(days=14), ahead=dt.timedelta(days=56))
+        )
+        self.world.clock.now = dt.datetime(2026, 3, 10, 12, tzinfo=UTC)  # away from 09:00
+        self.series_id = self.world.outlook.add(_series_master(_at(2026, 3, 2)))
+        self.kept: set[str] = set()  # released activities: the sync must keep them
+
+    # -- the Outlook user --------------------------------------------------------------
+
+    def _rewrite(self, **changes: Any) -> None:
+        master = self.world.master(self.series_id)
+        self.world.outlook.update(self.series_id, attrs.evolve(master, **changes))
+
+    @rule(subject=st.sampled_from(["Säljmöte", "Veckomöte", "Pipeline"]))
+    def outlook_renames_the_series(self, subject: str) -> None:
+        self._rewrite(subject=subject)
+
+    @rule(hour=st.sampled_from([8, 9, 10, 13]))
+    def outlook_moves_the_series(self, hour: int) -> None:
+        master = self.world.master(self.series_id)
+        start = _timed(master.start).astimezone(STOCKHOLM).replace(hour=hour)
+        recurrence = Recurrence(
+            rule=self.world.series(self.series_id).rule,
+            start=start,
+            time_zone="Europe/Stockholm",
+        )  # Outlook drops the exceptions of a series moved to another time
+        self._rewrite(start=start, end=start + dt.timedelta(hours=1), recurrence=recurrence)
+
+    @rule(rule=st.sampled_from(["FREQ=WEEKLY", "FREQ=WEEKLY;COUNT=6", "FREQ=WEEKLY;INTERVAL=2"]))
+    def outlook_changes_the_rule(self, rule: str) -> None:
+        master = self.world.master(self.series_id)
+        recurrence = Recurrence(rule=rule, start=master.start, time_zone="Europe/Stockholm")
+        self._rewrite(recurrence=recurrence)
+
+    @rule(data=st.data(), cancel=st.booleans())
+    def outlook_edits_one_occurrence(self, data: st.DataObject, cancel: bool) -> None:
+        now = self.world.clock.now
+        wanted = flatten(
+            self.series_id,
+            self.world.master(self.series_id),
+            self.world.series(self.series_id),
+            now=now,
+            horizon=self.world.policy.series_horizon,
+        )
+        if not wanted:
+            return
+        occurrence = data.draw(st.sampled_from(wanted))
+        series = self.world.series(self.series_id)
+        if cancel:
+            self._rewrite(recurrence=series.cancel(occurrence.original_start))
+        else:
+            own = attrs.evolve(occurrence.event, subject="Kundbesök", location="ACME")
+            self._rewrite(recurrence=series.change(occurrence.original_start, own))
+
+    # -- the Säljstöd user -------------------------------------------------------------
+
+    @rule(data=st.data(), change=st.sampled_from(["subject", "time", "delete"]))
+    def saljstod_edits_an_activity(self, data: st.DataObject, change: str) -> None:
+        activities = self.world.activities()
+        if not activities:
+            return
+        activity = data.draw(st.sampled_from(sorted(activities)))
+        event = activities[activity]
+        if change == "delete":
+            self.world.saljstod.delete(activity)
+            self.kept.discard(activity)
+        elif change == "subject":
+            self.world.saljstod.update(activity, attrs.evolve(event, subject="Uppföljning"))
+        else:
+            shift = dt.timedelta(hours=3)
+            self.world.saljstod.update(
+                activity, attrs.evolve(event, start=event.start + shift, end=event.end + shift)
+            )
+
+    @rule(day=st.integers(0, 20))
+    def saljstod_adds_an_activity(self, day: int) -> None:
+        start = _at(2026, 3, 11, 14) + dt.timedelta(days=day)
+        self.world.saljstod.add(
+            Event(subject="Samtal", start=start, end=start + dt.timedelta(minutes=30))
+        )
+
+    @rule(days=st.integers(1, 30))
+    def time_passes(self, days: int) -> None:
+        self.world.clock.advance(days=days)
+
+    # -- syncs -------------------------------------------------------------------------
+
+    @rule()
+    def sync(self) -> None:
+        report = self.world.sync.sync(confirm_mass_delete=True)
+        assert report.ok, str(report)
+        self._check()
+
+    @rule()
+    def full_sync(self) -> None:
+        report = self.world.sync.full_sync_now(confirm_mass_delete=True)
+        assert report.ok, str(report)
+        self._check()
+
+    @rule(
+        outlook=st.booleans(),
+        point=st.sampled_from(
+            [
+                "create",
+                "update",
+                "delete",
+                "after_create",
+                "after_update",
+                "after_delete",
+                "list",
+                "get",
+            ]
+        ),
+        crash=st.booleans(),
+    )
+    def sync_with_a_fault(self, outlook: bool, point: str, crash: bool) -> None:
+        calendar = self.world.outlook if outlook else self.world.saljstod
+        error: Exception = Crash() if crash else BackendUnavailableError("connection lost")
+        calendar.fail_next(point, error)
+        with contextlib.suppress(Crash):
+            self.world.sync.sync(confirm_mass_delete=True)
+        calendar._faults.clear()
+
+    def _check(self) -> None:
+        world = self.world
+        assert len(world.sync.plan()) == 0, world.sync.plan()
+        items = {i: world.saljstod.get(i) for i in world.activities()}
+        keys = [item.partner_key for item in items.values() if isinstance(item, Item)]
+        assert len(keys) == len(set(keys)), "two activities claim one partner"
+        assert self.kept <= set(items), "the sync deleted a released activity"
+        now = world.clock.now
+        horizon = world.policy.series_horizon
+        wanted = {
+            o.id: o.event
+            for o in flatten(
+                self.series_id,
+                world.master(self.series_id),
+                world.series(self.series_id),
+                now=now,
+                horizon=horizon,
+            )
+        }
+        held: dict[str, Event] = {}
+        singles: list[tuple[object, ...]] = []
+        for item in items.values():
+            assert isinstance(item, Item)
+            parsed = parse_occurrence_id(item.partner_key or "")
+            if parsed is None:
+                singles.append(item.event.content())
+            elif horizon.holds(parsed[1], now):
+                held[item.partner_key or ""] = item.event
+            else:
+                self.kept.add(item.id)
+        assert {k: e.content() for k, e in held.items()} == {
+            k: e.content() for k, e in wanted.items()
+        }
+        plain = [e.content() for e in world.outlook.items().values() if e.recurrence is None]
+        assert sorted(singles) == sorted(plain)
+
+
+TestSeriesAndActivities = SeriesAndActivities.TestCase
+TestSeriesAndActivities.settings = settings(
+    max_examples=40,
+    stateful_step_count=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
