@@ -23,7 +23,14 @@ from outlook_sync import (
     SyncPolicy,
     VersionConflictError,
 )
-from outlook_sync._core.series import Horizon, occurrence_id, parse_occurrence_id
+from outlook_sync._core.series import (
+    Horizon,
+    flatten,
+    occurrence_id,
+    parse_occurrence_id,
+    reconcile,
+    successors,
+)
 from outlook_sync.model import BrokenItem, Item, Link
 from outlook_sync.protocols import StateChange
 from outlook_sync.recurrence import Recurrence
@@ -342,3 +349,49 @@ def test_a_mirrored_view_reads_links_from_the_saljstod_side() -> None:
     found = view.get(occurrence)
     assert isinstance(found, Item)
     assert found.partner_key == "O7"
+
+
+# --- the pure decisions the view relies on -------------------------------------------------
+
+
+def test_a_series_moved_within_the_day_pairs_each_old_occurrence_with_the_new_one() -> None:
+    series_id = "O1"
+    old = _master()
+    assert old.recurrence is not None
+    later = _at(2026, 1, 5, 10)
+    new = attrs.evolve(
+        old,
+        start=later,
+        end=later + dt.timedelta(hours=1),
+        recurrence=attrs.evolve(old.recurrence, start=later, rule="FREQ=WEEKLY;COUNT=12"),
+    )
+    assert new.recurrence is not None
+    held = {o.id: o.event for o in flatten(series_id, old, old.recurrence, now=NOW, horizon=SHORT)}
+    changes = reconcile(
+        series_id,
+        held,
+        flatten(series_id, new, new.recurrence, now=NOW, horizon=SHORT),
+        now=NOW,
+        horizon=SHORT,
+    )
+    pairs = successors(changes, new.recurrence)
+    # COUNT=12 ends on 23 March: the occurrences of 30 March and 6 April have no successor
+    assert pairs == {
+        occurrence_id(series_id, _at(2026, 3, 16)): occurrence_id(series_id, _at(2026, 3, 16, 10)),
+        occurrence_id(series_id, _at(2026, 3, 23)): occurrence_id(series_id, _at(2026, 3, 23, 10)),
+    }
+    assert set(changes.delete) - set(pairs) == {
+        occurrence_id(series_id, _at(2026, 3, 30)),
+        occurrence_id(series_id, _at(2026, 4, 6)),
+    }
+
+
+def test_the_horizon_holds_timed_occurrences_exactly_and_dates_only_when_surely_inside() -> None:
+    low, high = SHORT.window(NOW)
+    assert SHORT.holds(low, NOW)
+    assert not SHORT.holds(low - dt.timedelta(seconds=1), NOW)
+    assert not SHORT.holds(high, NOW)
+    assert SHORT.holds(dt.date(2026, 3, 20), NOW)
+    # 10 March 08:00 UTC: the date 10 March began before that in every zone
+    assert not SHORT.holds(dt.date(2026, 3, 10), NOW)
+    assert not SHORT.holds(dt.date(2026, 4, 7), NOW)
