@@ -25,7 +25,9 @@ How it measures:
   new subject: for the in-memory Säljstöd side, the instant its write notifies (a
   listener on the calendar); for the Graph side, the first 2 ms check of the emulator's
   store that shows it. After each change the watcher settles (the echo pass included)
-  before the next edit, so changes are measured one by one.
+  before the next edit, so changes are measured one by one. With Graph, each edit
+  waits a random part of the poll interval first, so edits meet the poller at random
+  phases.
 - Idle CPU: once settled, the process's CPU time (``resource.getrusage(RUSAGE_SELF)``,
   user + system, every thread: the watcher and, for Graph, the delta poller and the
   emulator serving it) over ``--idle-seconds`` of wall time in which nothing changes.
@@ -41,6 +43,7 @@ import argparse
 import datetime as dt
 import gc
 import json
+import random
 import resource
 import statistics
 import subprocess
@@ -141,7 +144,10 @@ def measure(backend: str, changes: int, idle_seconds: float, poll: float) -> dic
             partner = {link.saljstod_id: link.outlook_id for link in state.links("bench")}
             latencies: list[float] = []
             by_side: dict[Side, list[float]] = {Side.SALJSTOD: [], Side.OUTLOOK: []}
+            jitter = random.Random(7)
             for n in range(changes):
+                if graph is not None:
+                    quiet.wait(jitter.uniform(0, poll))  # edits at random poll phases
                 s_id = ids[n % SEED]
                 o_id = partner[s_id]
                 subject = f"Ändrad {n}"
