@@ -32,7 +32,7 @@ from outlook_sync._core.series import (
     successors,
 )
 from outlook_sync.model import BrokenItem, Item, Link
-from outlook_sync.protocols import StateChange
+from outlook_sync.protocols import ChangeNotifier, StateChange
 from outlook_sync.recurrence import Recurrence
 from outlook_sync.series_view import SeriesSupport, SeriesView, wrap_for_series
 from tests.world import ManualClock
@@ -395,3 +395,22 @@ def test_the_horizon_holds_timed_occurrences_exactly_and_dates_only_when_surely_
     # 10 March 08:00 UTC: the date 10 March began before that in every zone
     assert not SHORT.holds(dt.date(2026, 3, 10), NOW)
     assert not SHORT.holds(dt.date(2026, 4, 7), NOW)
+
+
+def test_change_hints_pass_through_the_view_as_look_again() -> None:
+    series = InMemoryCalendar(supports_series=True)
+    _saljstod, outlook = wrap_for_series(
+        InMemoryCalendar(),
+        series,
+        SyncPolicy(),
+        ManualClock(),
+        state=MemoryStateStore(),
+        user="anna",
+    )
+    assert isinstance(outlook, ChangeNotifier)
+    heard: list[list[str]] = []
+    subscription = outlook.subscribe(lambda ids: heard.append(list(ids)))
+    series.add(_master())
+    subscription.close()
+    series.add(_master(_at(2026, 1, 6)))
+    assert heard == [[]]  # the master's id is not an item of the view: "look", no ids

@@ -62,7 +62,7 @@ from outlook_sync.errors import (
 )
 from outlook_sync.model import BrokenItem, Cursor, Event, Item, Link, Listing, Side, check_aware
 from outlook_sync.policy import SyncPolicy
-from outlook_sync.protocols import Calendar, StateStore
+from outlook_sync.protocols import Calendar, ChangeNotifier, StateStore, Subscription
 from outlook_sync.recurrence import OriginalStart, Recurrence
 from outlook_sync.series_listing import (
     flat_listing,
@@ -117,9 +117,13 @@ def wrap_for_series(
         policy: the sync policy (its ``series_horizon``).
         now: the sync host's clock; read at each listing to place the horizon.
         state, user: the link state the view reads (never writes).
+
+    The view of a calendar that pushes change hints (:class:`ChangeNotifier`) pushes
+    them on, as "something changed, look": the ids a backend names are series masters,
+    which are not items of the view.
     """
     if has_series(outlook) and not has_series(saljstod):
-        view = SeriesView(
+        view = _view_class(outlook)(
             outlook,
             horizon=policy.series_horizon,
             now=now,
@@ -129,7 +133,7 @@ def wrap_for_series(
         )
         return saljstod, view
     if has_series(saljstod) and not has_series(outlook):
-        view = SeriesView(
+        view = _view_class(saljstod)(
             saljstod,
             horizon=policy.series_horizon,
             now=now,
@@ -400,3 +404,17 @@ def _safe(master: Item, now: dt.datetime, horizon: Horizon) -> list[Occurrence]:
         return occurrences(master, now, horizon)
     except InvalidEventError:
         return []
+
+
+class _NotifyingSeriesView(SeriesView):
+    """A :class:`SeriesView` of a calendar that pushes change hints."""
+
+    def subscribe(self, callback: Callable[[Sequence[str]], None]) -> Subscription:
+        """Pass the backend's hints on as "something changed, look" (no ids)."""
+        notifier = self.calendar
+        assert isinstance(notifier, ChangeNotifier)
+        return notifier.subscribe(lambda _ids: callback([]))
+
+
+def _view_class(calendar: Calendar) -> type[SeriesView]:
+    return _NotifyingSeriesView if isinstance(calendar, ChangeNotifier) else SeriesView
