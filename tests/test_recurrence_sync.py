@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import zoneinfo
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -27,13 +28,15 @@ from outlook_sync import (
     ItemRejectedError,
     MemoryStateStore,
     Side,
+    SqliteStateStore,
     Synchronizer,
     SyncPolicy,
 )
 from outlook_sync._core.merge import resolve
 from outlook_sync._core.series import Horizon, flatten, occurrence_id, parse_occurrence_id
 from outlook_sync.errors import StateError
-from outlook_sync.model import CONTENT_FIELDS, Item
+from outlook_sync.model import CONTENT_FIELDS, Item, Link
+from outlook_sync.protocols import StateChange
 from outlook_sync.records import ConflictPolicy
 from outlook_sync.recurrence import Recurrence
 from outlook_sync.series_view import wrap_for_series
@@ -816,3 +819,59 @@ TestSeriesAndActivities.settings = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
+
+
+def test_a_series_base_survives_the_sqlite_state_store(tmp_path: Path) -> None:
+    master = _series_master(_at(2026, 1, 5))
+    assert master.recurrence is not None
+    master = attrs.evolve(master, recurrence=master.recurrence.cancel(_at(2026, 1, 12)))
+    store = SqliteStateStore(tmp_path / "state.db")
+    try:
+        link = Link(saljstod_id="S1", outlook_id="O1", base=master)
+        store.commit("anna", StateChange(put_links=(link,)))
+        (back,) = store.links("anna")
+        assert back.base == master
+        assert back.base.content() == master.content()
+    finally:
+        store.close()
+
+
+def test_two_calendars_with_series_sync_the_series_itself() -> None:
+    """No view when both sides keep series: the master travels whole, exceptions too."""
+    world = make_series_world()
+    both = InMemoryCalendar(clock=world.clock, name="saljstod", id_prefix="S", supports_series=True)
+    saljstod, outlook = wrap_for_series(
+        both, world.outlook, world.policy, world.clock, state=world.state, user="anna"
+    )
+    assert (saljstod, outlook) == (both, world.outlook)
+    sync = Synchronizer(
+        saljstod=saljstod,
+        outlook=outlook,
+        state=world.state,
+        user="anna",
+        policy=world.policy,
+        clock=world.clock,
+    )
+    series_id = world.outlook.add(_series_master(SERIES_START))
+    assert sync.sync().ok
+    (copy,) = both.items().values()
+    assert copy == world.master(series_id)
+    recurrence = copy.recurrence
+    assert recurrence is not None
+    both.update(
+        next(iter(both.items())), attrs.evolve(copy, recurrence=recurrence.cancel(_at(2026, 3, 16)))
+    )
+    world.outlook.update(series_id, attrs.evolve(world.master(series_id), subject="Veckomöte"))
+    report = sync.sync()
+    assert report.ok, str(report)
+    assert report.conflicts == ()  # different units: a clean merge
+    assert world.series(series_id).cancelled == frozenset({_at(2026, 3, 16).astimezone(UTC)})
+    assert world.master(series_id).subject == "Veckomöte"
+    assert list(both.items().values()) == [world.master(series_id)]
+
+
+def test_wrapping_twice_changes_nothing(weekly: tuple[SeriesWorld, str]) -> None:
+    world, _ = weekly
+    wrapped = (world.sync.saljstod, world.sync.outlook)
+    again = wrap_for_series(*wrapped, world.policy, world.clock, state=world.state, user="anna")
+    assert again == wrapped
