@@ -15,7 +15,7 @@ occurrence belongs to the horizon by its *original* start, never by where an exc
 moved it: an occurrence the user moved 14 months ahead stays linked instead of being
 deleted as "gone".
 
-Three pure functions do the work; the engine owns the I/O:
+Pure functions do the work; the shell (:mod:`outlook_sync.series_view`) owns the I/O:
 
 - :func:`flatten` — the occurrences a flat side should hold for a series now;
 - :func:`reconcile` — what to do on the flat side, given what it holds for the series:
