@@ -20,8 +20,8 @@ Pure functions do the work; the shell (:mod:`outlook_sync.series_view`) owns the
 - :func:`flatten` — the occurrences a flat side should hold for a series now;
 - :func:`reconcile` — what to do on the flat side, given what it holds for the series:
   create new occurrences, update changed ones, delete occurrences the series no longer
-  has (cancelled, rule edited, series deleted), and *release* (unlink, keep) those whose
-  original start left the horizon — a CRM keeps its history;
+  has (cancelled, rule edited, series deleted), and *release* (keep, no longer in
+  step) those whose original start left the horizon — a CRM keeps its history;
 - :func:`successors` — when a series moves to another time of day, every original
   start and so every occurrence id changes; each dropped occurrence is paired with the
   new one on the same local day, so the flat side's item is carried over (updated)
@@ -215,7 +215,8 @@ class FlatChanges:
         update: occurrences whose content on the flat side differs from the series'.
         delete: ids the flat side holds whose original start is inside the horizon
             but that the series no longer has (cancelled, rule edited, series deleted).
-        release: ids whose original start is outside the horizon: unlink, keep.
+        release: ids whose original start is outside the horizon: kept, no longer in
+            step.
     """
 
     create: tuple[Occurrence, ...] = ()
