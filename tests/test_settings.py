@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -478,3 +479,11 @@ def test_a_disabled_connection_pauses_the_watcher(watched: tuple[Desk, Watcher])
     assert watcher.wait_idle(WAIT)
     assert watcher.paused
     assert desk.a.items() == {}
+
+
+def test_the_example_in_the_docs_runs() -> None:
+    page = (Path(__file__).resolve().parent.parent / "docs" / "settings.md").read_text("utf-8")
+    [block] = re.findall(r"```python\n(.*?)```", page, re.S)
+    exec(compile(block, "settings.md", "exec"), {"__name__": "docs"})
+    [record] = re.findall(r"```json\n(.*?)```", page, re.S)
+    assert ConnectionSettings.from_dict(json.loads(record)["settings"]) == ConnectionSettings()

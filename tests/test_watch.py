@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -539,3 +541,9 @@ def test_run_is_awaited_until_the_task_is_cancelled(world: World) -> None:
     asyncio.run(main())
     assert not watcher.running
     assert subjects(world.outlook) == ["Asynkront"]
+
+
+def test_the_example_in_the_docs_runs() -> None:
+    page = (Path(__file__).resolve().parent.parent / "docs" / "direct-sync.md").read_text("utf-8")
+    [block] = re.findall(r"```python\n(.*?)```", page, re.S)
+    exec(compile(block, "direct-sync.md", "exec"), {"__name__": "docs"})
