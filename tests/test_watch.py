@@ -22,6 +22,7 @@ import pytest
 
 from outlook_sync import (
     BackendUnavailableError,
+    ConfigurationError,
     Event,
     InMemoryCalendar,
     MemoryStateStore,
@@ -547,3 +548,13 @@ def test_the_example_in_the_docs_runs() -> None:
     page = (Path(__file__).resolve().parent.parent / "docs" / "direct-sync.md").read_text("utf-8")
     [block] = re.findall(r"```python\n(.*?)```", page, re.S)
     exec(compile(block, "direct-sync.md", "exec"), {"__name__": "docs"})
+
+
+@pytest.mark.parametrize(
+    "options", [{"check_every": 0}, {"check_every": "30"}, {"echo_check_limit": 1.5}]
+)
+def test_settings_that_would_spin_or_make_no_sense_are_refused(
+    world: World, options: dict[str, Any]
+) -> None:
+    with pytest.raises(ConfigurationError):
+        Watcher(world.sync, **options)

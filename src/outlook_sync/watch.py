@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from outlook_sync.errors import SyncInProgressError
+from outlook_sync.errors import ConfigurationError, SyncInProgressError
 from outlook_sync.model import BrokenItem, Item, Link, Side
 from outlook_sync.occasions import Occasion, Schedule, SyncOccasions
 from outlook_sync.protocols import ChangeNotifier, Subscription
@@ -137,6 +137,10 @@ class Watcher:
         echo_check_limit: notifications naming more ids than this skip the echo check
             and sync at once (reading many items one by one would cost more).
         clock: monotonic seconds; injectable for tests of the schedule.
+
+    Raises:
+        ConfigurationError: ``check_every`` is not a positive number, or
+            ``echo_check_limit`` not an int.
     """
 
     def __init__(
@@ -150,6 +154,16 @@ class Watcher:
         echo_check_limit: int = 50,
         clock: Callable[[], float] | None = None,
     ) -> None:
+        if (
+            isinstance(check_every, bool)
+            or not isinstance(check_every, int | float)
+            or not (check_every > 0)
+        ):
+            raise ConfigurationError(
+                "check_every must be a positive number of seconds", key="check_every"
+            )
+        if isinstance(echo_check_limit, bool) or not isinstance(echo_check_limit, int):
+            raise ConfigurationError("echo_check_limit must be an int", key="echo_check_limit")
         self.synchronizer = synchronizer
         self.occasions = occasions or SyncOccasions()
         self.status = status
@@ -470,7 +484,11 @@ class Watcher:
     def _pass(self) -> None:
         self._maintain_feeds()  # cheap; follows a switched calendar before it syncs
         with self._lock:
+            if self.paused:  # paused since _next_work(): pause() waits for no pass
+                return
             covered = self._schedule.begin()
+            if not covered:
+                return
             ids, self._ids = self._ids, {side: set() for side in _SIDES}
             unknown, self._unknown = self._unknown, set()
             self._pass_no += 1
