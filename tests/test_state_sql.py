@@ -327,22 +327,41 @@ def test_migrations_are_recorded_and_never_reapplied(sql_db: SqlDatabase) -> Non
     rows = sql_db.dialect.execute(
         connection, "SELECT component, version FROM outlook_sync_schema"
     ).fetchall()
-    assert [tuple(r) for r in rows] == [("state", 1)]
+    assert [tuple(r) for r in rows] == [("state", 2)]
+
+
+def test_an_older_state_schema_is_upgraded_with_its_links_kept(sql_db: SqlDatabase) -> None:
+    from outlook_sync.state.sql import schema
+
+    connection = sql_db.connect()
+    migrate(connection, sql_db.dialect, "state", schema.MIGRATIONS[:1])  # as version 1 left it
+    sql_db.dialect.executemany(
+        connection,
+        "INSERT INTO outlook_sync_links (user_name, saljstod_id, outlook_id, base,"
+        " saljstod_version, outlook_version) VALUES (?, ?, ?, ?, '', '')",
+        [(ANNA, str(n), f"AAMk-{n}", codec.event_to_json(MEETING)) for n in range(3)],
+    )
+    connection.commit()
+    store = SqlStateStore(connection)  # opening upgrades to version 2
+    assert store.link_count(ANNA) == 3
+    store.commit(ANNA, StateChange(put_links=(link(7),), drop_links=(("0", "AAMk-0"),)))
+    assert store.link_count(ANNA) == 3
+    assert store.link_count("bertil") == 0
 
 
 def test_a_database_from_a_newer_outlook_sync_is_refused_untouched(sql_db: SqlDatabase) -> None:
+    from outlook_sync.state.sql import schema
+
     connection = sql_db.connect()
     SqlStateStore(connection)
     future = Migration(
-        version=2,
+        version=len(schema.MIGRATIONS) + 1,
         description="from the future",
         statements={
             "sqlite": ["CREATE TABLE later (x INTEGER)"],
             "postgresql": ["CREATE TABLE later (x INTEGER)"],
         },
     )
-    from outlook_sync.state.sql import schema
-
     migrate(connection, sql_db.dialect, "state", (*schema.MIGRATIONS, future))
     with pytest.raises(SchemaVersionError, match="upgrade outlook_sync"):
         SqlStateStore(sql_db.connect())

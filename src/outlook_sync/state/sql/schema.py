@@ -106,10 +106,59 @@ def _statements(script: str, dialect: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(";") if part.strip())
 
 
+# Version 2: every sync asks how many links a user has (the mass-delete guard). Counting
+# 100 000 rows on each sync costs tens of milliseconds on PostgreSQL; triggers keep the
+# count in a row instead, exact and in the same transaction as the links.
+_V2_COMMON = (
+    """CREATE TABLE outlook_sync_link_counts (
+    user_name TEXT PRIMARY KEY,
+    links BIGINT NOT NULL
+)""",
+    """INSERT INTO outlook_sync_link_counts (user_name, links)
+SELECT user_name, count(*) FROM outlook_sync_links GROUP BY user_name""",
+)
+_V2_SQLITE = (
+    *_V2_COMMON,
+    """CREATE TRIGGER outlook_sync_links_added AFTER INSERT ON outlook_sync_links
+FOR EACH ROW
+BEGIN
+    INSERT INTO outlook_sync_link_counts (user_name, links) VALUES (NEW.user_name, 1)
+    ON CONFLICT (user_name) DO UPDATE SET links = links + 1;
+END""",
+    """CREATE TRIGGER outlook_sync_links_removed AFTER DELETE ON outlook_sync_links
+FOR EACH ROW
+BEGIN
+    UPDATE outlook_sync_link_counts SET links = links - 1 WHERE user_name = OLD.user_name;
+END""",
+)
+_V2_POSTGRES = (
+    *_V2_COMMON,
+    """CREATE FUNCTION outlook_sync_count_links() RETURNS trigger LANGUAGE plpgsql
+SET search_path FROM CURRENT AS $body$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO outlook_sync_link_counts (user_name, links) VALUES (NEW.user_name, 1)
+        ON CONFLICT (user_name) DO UPDATE
+        SET links = outlook_sync_link_counts.links + 1;
+    ELSE
+        UPDATE outlook_sync_link_counts SET links = links - 1 WHERE user_name = OLD.user_name;
+    END IF;
+    RETURN NULL;
+END
+$body$""",
+    """CREATE TRIGGER outlook_sync_links_counted AFTER INSERT OR DELETE ON outlook_sync_links
+FOR EACH ROW EXECUTE FUNCTION outlook_sync_count_links()""",
+)
+
 MIGRATIONS = (
     Migration(
         version=1,
         description="links, cursors, last sync, pending, intents, logs, locks",
         statements={name: _statements(_V1, name) for name in _TYPES},
+    ),
+    Migration(
+        version=2,
+        description="link counts kept by triggers",
+        statements={"sqlite": _V2_SQLITE, "postgresql": _V2_POSTGRES},
     ),
 )

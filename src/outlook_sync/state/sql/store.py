@@ -274,9 +274,10 @@ class SqlStateStore:
         return self._run("reading links", read)
 
     def link_count(self, user: str) -> int:
-        """How many links the user has."""
-        sql = "SELECT count(*) FROM outlook_sync_links WHERE user_name = ?"
-        return int(self._run("counting links", lambda: self._rows(sql, (user,)))[0][0])
+        """How many links the user has (a trigger-kept count: no table scan)."""
+        sql = "SELECT links FROM outlook_sync_link_counts WHERE user_name = ?"
+        rows = self._run("counting links", lambda: self._rows(sql, (user,)))
+        return int(rows[0][0]) if rows else 0
 
     def cursor(self, user: str, side: Side) -> Cursor:
         """The cursor stored for ``side`` (an initial cursor if none)."""
