@@ -29,10 +29,12 @@ from outlook_sync import (
     Synchronizer,
     SyncReport,
 )
+from outlook_sync.adapters.graph import DeltaPoller, GraphCalendar, GraphClient, StaticToken
 from outlook_sync.model import BrokenItem, Cursor, Item, Listing
 from outlook_sync.occasions import Occasion, SyncOccasions
 from outlook_sync.protocols import Subscription
 from outlook_sync.status import StatusBoard
+from outlook_sync.testing.graph import run_emulator
 from outlook_sync.watch import Watcher, WatcherStats
 
 WAIT = 20.0
@@ -558,3 +560,45 @@ def test_settings_that_would_spin_or_make_no_sense_are_refused(
 ) -> None:
     with pytest.raises(ConfigurationError):
         Watcher(world.sync, **options)
+
+
+# -- over the Graph emulator ------------------------------------------------------------------
+
+
+class FastPollingGraph(GraphCalendar):
+    """Delta polling every 50 ms (the adapter's default is 30 s)."""
+
+    def subscribe(self, callback: Callable[[Sequence[str]], None]) -> Subscription:
+        return DeltaPoller(self, callback, interval=0.05).start()
+
+
+def test_direct_sync_over_graph_has_no_ping_pong() -> None:
+    with run_emulator() as graph:
+        client = GraphClient(graph.base_url, StaticToken("t"), mailbox="watch", timeout=5.0)
+        world = make_world(FastPollingGraph(client))
+        watcher = world.start()
+        try:
+            world.saljstod.add(meeting("Från Säljstöd"))
+            until(lambda: [e.data["subject"] for e in graph.events()] == ["Från Säljstöd"])
+            event_id = graph.events()[0].immutable_id
+            graph.user_edit(event_id, subject="Ändrad i Outlook")
+            until(lambda: subjects(world.saljstod) == ["Ändrad i Outlook"])
+            # the delta poller reports the sync's own writes; they must stay echoes
+            until(lambda: watcher.stats.echoes >= 2)
+            writes = (
+                graph.request_count(method="PATCH") + graph.request_count(method="POST"),
+                len(world.saljstod.write_log),
+            )
+            syncs = watcher.stats.syncs
+            polls = graph.request_count(path_contains="delta")
+            until(lambda: graph.request_count(path_contains="delta") >= polls + 10)
+            assert watcher.wait_idle(WAIT)
+            assert watcher.stats.syncs == syncs
+            assert (
+                graph.request_count(method="PATCH") + graph.request_count(method="POST"),
+                len(world.saljstod.write_log),
+            ) == writes
+        finally:
+            watcher.stop()
+            client.close()
+        assert graph.sent_mail == []
