@@ -399,7 +399,7 @@ def uses_index(sync_connection: Any, dialect: Dialect) -> bool:
     since = dialect.timestamp_param(dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5))
     prefix = "EXPLAIN QUERY PLAN " if dialect.name == "sqlite" else "EXPLAIN "
     rows = dialect.execute(
-        sync_connection, prefix + calendar._sql_changed, (USER, since)
+        sync_connection, prefix + calendar.queries.changed, (USER, since)
     ).fetchall()
     sync_connection.rollback()
     plan = "\n".join(str(row[-1]) for row in rows)

@@ -556,9 +556,9 @@ def test_the_hot_queries_use_their_indexes(host: Host) -> None:
     now = dt.datetime.now(dt.UTC)
     ten_minutes_ago = host.d.timestamp_param(now - dt.timedelta(minutes=10))
     plans = {
-        "changed": _plan(host, anna._sql_changed, ("anna", ten_minutes_ago)),
-        "unlinked": _plan(host, anna._sql_unlinked, ("anna",)),
-        "removed": _plan(host, anna._sql_removed or "", ("bertil", host.d.timestamp_param(now))),
+        "changed": _plan(host, anna.queries.changed, ("anna", ten_minutes_ago)),
+        "unlinked": _plan(host, anna.queries.unlinked, ("anna",)),
+        "removed": _plan(host, anna.queries.removed or "", ("bertil", host.d.timestamp_param(now))),
     }
     assert "activities_changed_at" in plans["changed"], plans
     assert "activity_participants_by_user" in plans["unlinked"], plans

@@ -54,9 +54,11 @@ import attrs
 
 from outlook_sync.adapters.sql.dialect import Dialect, dialect_for, quote, redact
 from outlook_sync.adapters.sql.mapping import RowCodec, SqlMapping
+from outlook_sync.adapters.sql.queries import ActivityQueries
 from outlook_sync.errors import (
     BackendError,
     BackendUnavailableError,
+    ConfigurationError,
     InvalidEventError,
     ItemNotFoundError,
     ItemRejectedError,
@@ -101,8 +103,6 @@ class SqlCalendar:
         lookback: dt.timedelta = DEFAULT_LOOKBACK,
         side: str = "saljstod",
     ) -> None:
-        from outlook_sync.errors import ConfigurationError
-
         if lookback < dt.timedelta(0):
             raise ConfigurationError("lookback must not be negative", key="lookback")
         self._c = connection
@@ -118,7 +118,7 @@ class SqlCalendar:
         #: version still holds that item's content (every change bumps the version), so
         #: an update can tell "content unchanged" without decoding the row again.
         self._seen: dict[str, Item] = {}
-        self._build_sql()
+        self._q = ActivityQueries(self._m, self._d, self._codec)
 
     def __repr__(self) -> str:
         return f"SqlCalendar(user={self._user!r}, dialect={self._d.name!r})"
@@ -128,80 +128,10 @@ class SqlCalendar:
         """Whose calendar this is."""
         return self._user
 
-    # -- SQL text, built once from the validated mapping ---------------------------------
-
-    def _build_sql(self) -> None:
-        m, a, p = self._m, self._m.activities, self._m.participants
-        acts, parts = m.table(a.table), m.table(p.table)
-        soft = "NULL" if m.soft_delete is None else f"a.{quote(m.soft_delete.column)}"
-        select = (
-            f"SELECT {self._codec.select_list()}, {soft}"
-            f" FROM {parts} p JOIN {acts} a ON a.{quote(a.id)} = p.{quote(p.activity_id)}"
-            f" WHERE p.{quote(p.user_id)} = ?"
-        )
-        # No ORDER BY: it would tempt planners into a full scan in id order; the rows
-        # are sorted here instead (_split).
-        self._sql_all = select
-        self._sql_changed = f"{select} AND a.{quote(a.changed_at)} >= ?"
-        unlinked = self._d.unlikely(f"p.{quote(p.partner_key)} IS NULL")
-        self._sql_unlinked = f"{select} AND {unlinked}"
-        self._sql_one = f"{select} AND a.{quote(a.id)} = ?"
-        self._sql_version = (
-            f"SELECT a.{quote(a.version)}, p.{quote(p.partner_key)}, {soft}"
-            f" FROM {parts} p JOIN {acts} a ON a.{quote(a.id)} = p.{quote(p.activity_id)}"
-            f" WHERE p.{quote(p.user_id)} = ? AND a.{quote(a.id)} = ?"
-        )
-        self._sql_by_key = f"{select} AND p.{quote(p.partner_key)} = ?"
-        self._sql_now = f"SELECT {self._d.now_sql}"
-        log = m.deletion_log
-        self._sql_removed = (
-            None
-            if log is None
-            else f"SELECT {quote(log.activity_id)} FROM {m.table(log.table)}"
-            f" WHERE {quote(log.user_id)} = ? AND {quote(log.deleted_at)} >= ?"
-        )
-        where_version = f" WHERE {quote(a.id)} = ? AND {quote(a.version)} = ?"
-        stamp = f"{quote(a.version)} = {quote(a.version)} + 1, {quote(a.changed_at)} = " + (
-            self._d.now_sql
-        )
-        self._sql_update_prefix = f"UPDATE {acts} SET "
-        self._sql_update_suffix = f", {stamp}{where_version}"
-        self._sql_delete = f"DELETE FROM {acts}{where_version}"
-        if m.soft_delete is not None:
-            value = self._d.now_sql if m.soft_delete.kind == "timestamp" else "?"
-            self._sql_soft_delete = (
-                f"UPDATE {acts} SET {quote(m.soft_delete.column)} = {value}, {stamp}{where_version}"
-            )
-        self._sql_insert_columns = (quote(a.version), quote(a.changed_at))
-        self._sql_set_partner = (
-            f"UPDATE {parts} SET {quote(p.partner_key)} = ?"
-            f" WHERE {quote(p.activity_id)} = ? AND {quote(p.user_id)} = ?"
-        )
-        alive = ""
-        self._alive_params: tuple[Any, ...] = ()
-        if m.soft_delete is not None:
-            column = f"a.{quote(m.soft_delete.column)}"
-            if m.soft_delete.kind == "timestamp":
-                alive = f" AND {column} IS NULL"
-            else:
-                alive = f" AND ({column} IS NULL OR {column} <> ?)"
-                self._alive_params = (m.soft_delete.deleted_value,)
-        self._sql_stamp = (
-            f"{self._sql_set_partner} AND EXISTS (SELECT 1 FROM {acts} a"
-            f" WHERE a.{quote(a.id)} = ? AND a.{quote(a.version)} = ?{alive})"
-        )
-        self._sql_add_participant = (
-            f"INSERT INTO {parts} ({quote(p.activity_id)}, {quote(p.user_id)},"
-            f" {quote(p.partner_key)}) VALUES (?, ?, ?)"
-        )
-        self._sql_leave = (
-            f"DELETE FROM {parts} WHERE {quote(p.activity_id)} = ? AND {quote(p.user_id)} = ?"
-        )
-        self._sql_others = (
-            f"SELECT count(*) FROM {parts}"
-            f" WHERE {quote(p.activity_id)} = ? AND {quote(p.user_id)} <> ?"
-        )
-        self._acts = acts
+    @property
+    def queries(self) -> ActivityQueries:
+        """The SQL this calendar runs (to show query plans: ``EXPLAIN`` + ``.changed``)."""
+        return self._q
 
     # -- the one place where driver errors become ours ----------------------------------
 
@@ -256,7 +186,7 @@ class SqlCalendar:
     # -- reading -------------------------------------------------------------------------
 
     def _server_now(self) -> dt.datetime:
-        return self._d.timestamp_value(self._rows(self._sql_now, ())[0][0])
+        return self._d.timestamp_value(self._rows(self._q.now, ())[0][0])
 
     def _is_soft_deleted(self, raw: Any) -> bool:
         soft = self._m.soft_delete
@@ -301,7 +231,7 @@ class SqlCalendar:
         def body() -> Listing:
             self._seen.clear()
             now = self._server_now()
-            items, broken, _gone = self._split(self._rows(self._sql_all, (self._user,)))
+            items, broken, _gone = self._split(self._rows(self._q.all, (self._user,)))
             return Listing(items=items, broken=broken, complete=True, cursor=self._cursor_at(now))
 
         return self._read("listing all activities", body, listing=True)
@@ -322,13 +252,11 @@ class SqlCalendar:
         def body() -> Listing:
             self._seen.clear()
             now = self._server_now()
-            rows = self._rows(self._sql_changed, (self._user, since))
-            rows += self._rows(self._sql_unlinked, (self._user,))
+            rows = self._rows(self._q.changed, (self._user, since))
+            rows += self._rows(self._q.unlinked, (self._user,))
             items, broken, gone = self._split(rows)
-            if self._sql_removed is not None:
-                gone.update(
-                    str(row[0]) for row in self._rows(self._sql_removed, (self._user, since))
-                )
+            if self._q.removed is not None:
+                gone.update(str(row[0]) for row in self._rows(self._q.removed, (self._user, since)))
             present = {item.id for item in items} | {bad.id for bad in broken}
             return Listing(
                 items=items,
@@ -344,7 +272,7 @@ class SqlCalendar:
         db_id = self._m.db_id(item_id)
         if db_id is None:
             return None
-        rows = self._rows(self._sql_one, (self._user, db_id))
+        rows = self._rows(self._q.one, (self._user, db_id))
         if not rows or self._is_soft_deleted(rows[0][-1]):
             return None
         return rows[0]
@@ -354,7 +282,7 @@ class SqlCalendar:
         db_id = self._m.db_id(item_id)
         if db_id is None:
             return None
-        rows = self._rows(self._sql_version, (self._user, db_id))
+        rows = self._rows(self._q.head, (self._user, db_id))
         if not rows or self._is_soft_deleted(rows[0][-1]):
             return None
         return rows[0]
@@ -378,7 +306,7 @@ class SqlCalendar:
 
         def body() -> list[Item]:
             items, _broken, _gone = self._split(
-                self._rows(self._sql_by_key, (self._user, partner_key))
+                self._rows(self._q.by_partner_key, (self._user, partner_key))
             )
             return items
 
@@ -426,13 +354,13 @@ class SqlCalendar:
         columns = [quote(name) for name in values]
         marks = ["?"] * len(values)
         sql = (
-            f"INSERT INTO {self._acts} ({', '.join([*columns, *self._sql_insert_columns])})"
+            f"INSERT INTO {self._q.activities} ({', '.join([*columns, *self._q.insert_columns])})"
             f" VALUES ({', '.join([*marks, '1', self._d.now_sql])}) RETURNING {quote(a.id)}"
         )
 
         def body() -> Item:
             new_id = self._rows(sql, list(values.values()))[0][0]
-            self._d.execute(self._c, self._sql_add_participant, (new_id, self._user, partner_key))
+            self._d.execute(self._c, self._q.add_participant, (new_id, self._user, partner_key))
             return self._read_back(str(new_id))
 
         return self._write("creating an activity", None, body)
@@ -479,14 +407,14 @@ class SqlCalendar:
                 # Stamping a partner key on content we listed: one guarded statement.
                 cursor = self._d.execute(
                     self._c,
-                    self._sql_stamp,
+                    self._q.stamp,
                     (
                         partner_key,
                         db_id,
                         self._user,
                         db_id,
                         self._version_param(expected_version),
-                        *self._alive_params,
+                        *self._q.alive_params,
                     ),
                 )
                 if cursor.rowcount == 1:
@@ -503,7 +431,7 @@ class SqlCalendar:
                 sets = ", ".join(f"{quote(name)} = ?" for name in values)
                 cursor = self._d.execute(
                     self._c,
-                    self._sql_update_prefix + sets + self._sql_update_suffix,
+                    self._q.update_prefix + sets + self._q.update_suffix,
                     [*values.values(), db_id, self._version_param(expected_version)],
                 )
                 if cursor.rowcount == 0:
@@ -514,7 +442,7 @@ class SqlCalendar:
                     )
             stamp = partner_key is not None and partner_key != current.partner_key
             if stamp:
-                self._d.execute(self._c, self._sql_set_partner, (partner_key, db_id, self._user))
+                self._d.execute(self._c, self._q.set_partner, (partner_key, db_id, self._user))
             if unchanged and isinstance(current, Item):
                 # only the partner key moved: no need to read the row back
                 return self._remember(
@@ -593,14 +521,14 @@ class SqlCalendar:
                 db_id = self._m.db_id(item_id)
                 cursor = self._d.cursor(self._c)
                 cursor.execute(
-                    self._d.sql(self._sql_stamp),
+                    self._d.sql(self._q.stamp),
                     (
                         partner_key,
                         db_id,
                         self._user,
                         db_id,
                         self._version_param(version),
-                        *self._alive_params,
+                        *self._q.alive_params,
                     ),
                 )
                 cursors[index] = cursor
@@ -626,19 +554,19 @@ class SqlCalendar:
         def body() -> None:
             self._check_version(item_id, self._head(item_id), expected_version)
             db_id = self._m.db_id(item_id)
-            others = self._rows(self._sql_others, (db_id, self._user))[0][0]
+            others = self._rows(self._q.others, (db_id, self._user))[0][0]
             if others:
-                self._d.execute(self._c, self._sql_leave, (db_id, self._user))
+                self._d.execute(self._c, self._q.leave, (db_id, self._user))
                 return
             version = self._version_param(expected_version)
             soft = self._m.soft_delete
             if soft is None:
-                cursor = self._d.execute(self._c, self._sql_delete, (db_id, version))
+                cursor = self._d.execute(self._c, self._q.delete, (db_id, version))
             elif soft.kind == "timestamp":
-                cursor = self._d.execute(self._c, self._sql_soft_delete, (db_id, version))
+                cursor = self._d.execute(self._c, self._q.soft_delete, (db_id, version))
             else:
                 cursor = self._d.execute(
-                    self._c, self._sql_soft_delete, (soft.deleted_value, db_id, version)
+                    self._c, self._q.soft_delete, (soft.deleted_value, db_id, version)
                 )
             if cursor.rowcount == 0:
                 raise VersionConflictError(

@@ -1,0 +1,98 @@
+"""The SQL text ``SqlCalendar`` runs, built once from a validated mapping.
+
+Every identifier comes from :class:`~outlook_sync.adapters.sql.mapping.SqlMapping`
+(validated plain identifiers) and goes through
+:func:`~outlook_sync.adapters.sql.dialect.quote`; every value is a ``?`` parameter.
+Queries that list activities all have the same shape::
+
+    SELECT <columns> FROM participants p JOIN activities a ON a.id = p.activity_id
+    WHERE p.user_id = ? AND <condition>
+
+so a user's sync only ever sees that user's rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from outlook_sync.adapters.sql.dialect import Dialect, quote
+from outlook_sync.adapters.sql.mapping import RowCodec, SqlMapping
+
+__all__ = ["ActivityQueries"]
+
+
+class ActivityQueries:
+    """The statements for one mapping and dialect (attributes hold SQL text)."""
+
+    def __init__(self, mapping: SqlMapping, dialect: Dialect, codec: RowCodec) -> None:
+        m, a, p = mapping, mapping.activities, mapping.participants
+        acts, parts = m.table(a.table), m.table(p.table)
+        soft = "NULL" if m.soft_delete is None else f"a.{quote(m.soft_delete.column)}"
+        select = (
+            f"SELECT {codec.select_list()}, {soft}"
+            f" FROM {parts} p JOIN {acts} a ON a.{quote(a.id)} = p.{quote(p.activity_id)}"
+            f" WHERE p.{quote(p.user_id)} = ?"
+        )
+        # No ORDER BY: it would tempt planners into a full scan in id order; the
+        # calendar sorts the rows instead.
+        self.all = select
+        self.changed = f"{select} AND a.{quote(a.changed_at)} >= ?"
+        unlinked = dialect.unlikely(f"p.{quote(p.partner_key)} IS NULL")
+        self.unlinked = f"{select} AND {unlinked}"
+        self.one = f"{select} AND a.{quote(a.id)} = ?"
+        self.head = (
+            f"SELECT a.{quote(a.version)}, p.{quote(p.partner_key)}, {soft}"
+            f" FROM {parts} p JOIN {acts} a ON a.{quote(a.id)} = p.{quote(p.activity_id)}"
+            f" WHERE p.{quote(p.user_id)} = ? AND a.{quote(a.id)} = ?"
+        )
+        self.by_partner_key = f"{select} AND p.{quote(p.partner_key)} = ?"
+        self.now = f"SELECT {dialect.now_sql}"
+        log = m.deletion_log
+        self.removed = (
+            None
+            if log is None
+            else f"SELECT {quote(log.activity_id)} FROM {m.table(log.table)}"
+            f" WHERE {quote(log.user_id)} = ? AND {quote(log.deleted_at)} >= ?"
+        )
+        where_version = f" WHERE {quote(a.id)} = ? AND {quote(a.version)} = ?"
+        stamp = f"{quote(a.version)} = {quote(a.version)} + 1, {quote(a.changed_at)} = " + (
+            dialect.now_sql
+        )
+        self.update_prefix = f"UPDATE {acts} SET "
+        self.update_suffix = f", {stamp}{where_version}"
+        self.delete = f"DELETE FROM {acts}{where_version}"
+        if m.soft_delete is not None:
+            value = dialect.now_sql if m.soft_delete.kind == "timestamp" else "?"
+            self.soft_delete = (
+                f"UPDATE {acts} SET {quote(m.soft_delete.column)} = {value}, {stamp}{where_version}"
+            )
+        self.insert_columns = (quote(a.version), quote(a.changed_at))
+        self.set_partner = (
+            f"UPDATE {parts} SET {quote(p.partner_key)} = ?"
+            f" WHERE {quote(p.activity_id)} = ? AND {quote(p.user_id)} = ?"
+        )
+        alive = ""
+        self.alive_params: tuple[Any, ...] = ()
+        if m.soft_delete is not None:
+            column = f"a.{quote(m.soft_delete.column)}"
+            if m.soft_delete.kind == "timestamp":
+                alive = f" AND {column} IS NULL"
+            else:
+                alive = f" AND ({column} IS NULL OR {column} <> ?)"
+                self.alive_params = (m.soft_delete.deleted_value,)
+        self.stamp = (
+            f"{self.set_partner} AND EXISTS (SELECT 1 FROM {acts} a"
+            f" WHERE a.{quote(a.id)} = ? AND a.{quote(a.version)} = ?{alive})"
+        )
+        self.add_participant = (
+            f"INSERT INTO {parts} ({quote(p.activity_id)}, {quote(p.user_id)},"
+            f" {quote(p.partner_key)}) VALUES (?, ?, ?)"
+        )
+        self.leave = (
+            f"DELETE FROM {parts} WHERE {quote(p.activity_id)} = ? AND {quote(p.user_id)} = ?"
+        )
+        self.others = (
+            f"SELECT count(*) FROM {parts}"
+            f" WHERE {quote(p.activity_id)} = ? AND {quote(p.user_id)} <> ?"
+        )
+        self.activities = acts
