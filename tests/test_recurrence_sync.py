@@ -38,7 +38,7 @@ from outlook_sync.errors import StateError
 from outlook_sync.model import CONTENT_FIELDS, Item, Link
 from outlook_sync.protocols import StateChange
 from outlook_sync.records import ConflictPolicy
-from outlook_sync.recurrence import Recurrence
+from outlook_sync.recurrence import Recurrence, expand
 from outlook_sync.series_view import wrap_for_series
 from outlook_sync.state import codec
 from tests.world import ManualClock
@@ -875,3 +875,30 @@ def test_wrapping_twice_changes_nothing(weekly: tuple[SeriesWorld, str]) -> None
     wrapped = (world.sync.saljstod, world.sync.outlook)
     again = wrap_for_series(*wrapped, world.policy, world.clock, state=world.state, user="anna")
     assert again == wrapped
+
+
+def test_an_occurrence_ending_after_the_fall_back_switch_is_valid() -> None:
+    """02:30 (summer time) to 02:00 (winter time) on 27 October 2024 lasts 30 minutes."""
+    start = dt.datetime(2024, 10, 27, 2, 30, tzinfo=STOCKHOLM)  # fold=0: +02:00
+    end = (start.astimezone(UTC) + dt.timedelta(minutes=30)).astimezone(STOCKHOLM)
+    assert (end.hour, end.minute, end.fold) == (2, 0, 1)
+    event = Event(subject="Nattjobb", start=start, end=end)
+    assert _timed(event.end).astimezone(UTC) - _timed(event.start).astimezone(UTC) == (
+        dt.timedelta(minutes=30)
+    )
+    with pytest.raises(InvalidEventError, match="before start"):
+        Event(subject="Nattjobb", start=end, end=start)
+    series = Recurrence(
+        rule="FREQ=WEEKLY;BYDAY=SU",
+        start=dt.datetime(2024, 10, 20, 2, 30, tzinfo=STOCKHOLM),
+        time_zone="Europe/Stockholm",
+    )
+    master = Event(
+        subject="Nattjobb",
+        start=series.start,
+        end=_timed(series.start) + dt.timedelta(minutes=30),
+        recurrence=series,
+    )
+    window = (dt.datetime(2024, 10, 26, tzinfo=UTC), dt.datetime(2024, 10, 28, tzinfo=UTC))
+    ((_key, occurrence),) = expand(series, master, *window)
+    assert occurrence.start == start
