@@ -35,17 +35,23 @@ from outlook_sync.errors import (
 from outlook_sync.model import BrokenItem, Cursor, Event, Item, Link, Listing, ShowAs, Side
 from outlook_sync.policy import ConflictPolicy, DeletePolicy, SyncPolicy
 from outlook_sync.protocols import (
+    BulkWriter,
     Calendar,
     ChangeNotifier,
     ItemOpener,
     StateChange,
     StateStore,
     Subscription,
+    SyncObserver,
 )
 from outlook_sync.records import Conflict, DeletedItem, Failure, Quarantined
 from outlook_sync.report import SyncReport
+from outlook_sync.scope import Direction, SyncFilter
+from outlook_sync.settings import ConnectionSettings, OutlookConnection
 from outlook_sync.state.memory import MemoryStateStore
 from outlook_sync.state.sqlite import SqliteStateStore
+from outlook_sync.status import StatusBoard
+from outlook_sync.watch import Watcher
 
 __version__ = "0.1.0"
 
@@ -53,17 +59,20 @@ __all__ = [
     "BackendError",
     "BackendUnavailableError",
     "BrokenItem",
+    "BulkWriter",
     "Calendar",
     "CancelledError",
     "ChangeNotifier",
     "ConfigurationError",
     "Conflict",
     "ConflictPolicy",
+    "ConnectionSettings",
     "Create",
     "Cursor",
     "Delete",
     "DeletePolicy",
     "DeletedItem",
+    "Direction",
     "Event",
     "Failure",
     "InMemoryCalendar",
@@ -78,6 +87,7 @@ __all__ = [
     "ListingError",
     "MassDeleteRefusedError",
     "MemoryStateStore",
+    "OutlookConnection",
     "OutlookSyncError",
     "Quarantined",
     "SchemaVersionError",
@@ -87,8 +97,11 @@ __all__ = [
     "StateChange",
     "StateError",
     "StateStore",
+    "StatusBoard",
     "Subscription",
+    "SyncFilter",
     "SyncInProgressError",
+    "SyncObserver",
     "SyncPlan",
     "SyncPolicy",
     "SyncReport",
@@ -96,6 +109,7 @@ __all__ = [
     "Unlink",
     "Update",
     "VersionConflictError",
+    "Watcher",
     "Write",
     "plan",
 ]

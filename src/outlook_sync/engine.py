@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -59,9 +60,18 @@ from outlook_sync.model import (
     check_aware,
 )
 from outlook_sync.policy import SyncPolicy
-from outlook_sync.protocols import BulkWriter, Calendar, StateChange, StateStore
+from outlook_sync.protocols import (
+    BulkWriter,
+    Calendar,
+    StateChange,
+    StateStore,
+    SyncObserver,
+)
 from outlook_sync.records import Conflict, DeletedItem, Failure
 from outlook_sync.report import SyncReport
+
+if TYPE_CHECKING:
+    from outlook_sync.watch import Watcher
 
 __all__ = ["Progress", "Synchronizer"]
 
@@ -137,6 +147,7 @@ class Synchronizer:
         self.user = user
         self.policy = policy or SyncPolicy()
         self._clock = clock or _utc_now
+        self._observers: list[SyncObserver] = []
 
     def __repr__(self) -> str:
         return f"Synchronizer(user={self.user!r}, saljstod={self.saljstod!r}, " \
@@ -161,21 +172,23 @@ class Synchronizer:
         """
         when = check_aware("when", when)
         cursor = Cursor(watermark=when)
-        self.state.commit(
-            self.user, StateChange(cursors=((_S, cursor), (_O, cursor)), last_sync=when)
-        )
+        # under the lock: a running sync's final step would overwrite the new date
+        with self.state.lock(self.user, ttl=self.policy.lock_ttl):
+            self.state.commit(
+                self.user, StateChange(cursors=((_S, cursor), (_O, cursor)), last_sync=when)
+            )
 
     def full_sync_now(
         self, *, confirm_mass_delete: bool = False, progress: Progress | None = None,
         cancel: Callable[[], bool] | None = None,
     ) -> SyncReport:
-        """Clear the last sync date/time and sync everything (links are kept)."""
-        self.state.commit(
-            self.user, StateChange(cursors=((_S, Cursor()), (_O, Cursor())),
-                                   clear_last_sync=True)
-        )
+        """Clear the last sync date/time and sync everything (links are kept).
+
+        Raises:
+            SyncInProgressError: another sync for this user is running.
+        """
         return self.sync(confirm_mass_delete=confirm_mass_delete, progress=progress,
-                         cancel=cancel)
+                         cancel=cancel, full=True)
 
     # -- planning -----------------------------------------------------------------
 
@@ -206,40 +219,86 @@ class Synchronizer:
         confirm_mass_delete: bool = False,
         progress: Progress | None = None,
         cancel: Callable[[], bool] | None = None,
+        full: bool = False,
     ) -> SyncReport:
         """Run one sync. The first one (or one after *Full sync now*) is a full sync.
 
         Failures of single items do not raise: they are in the report and retried next
         time. A listing that fails ends the sync with nothing written (``report.error``).
+        Observers added with :meth:`add_observer` hear of the start, the progress and
+        the end.
+
+        Args:
+            confirm_mass_delete: the user confirmed a plan the mass-delete guard refuses.
+            progress: ``progress(phase, done, total)`` for a host UI.
+            cancel: polled between items; ``True`` stops the sync cleanly.
+            full: clear the last sync date/time first (*Full sync now*).
 
         Raises:
             SyncInProgressError: another sync for this user is running.
             StateError: the state store failed.
         """
-        started = check_aware("clock()", self._clock())
         with self.state.lock(self.user, ttl=self.policy.lock_ttl):
+            observers = tuple(self._observers)
+            for observer in observers:
+                observer.sync_started(self.user)
+            if observers:
+                progress = _fan_out(observers, progress)
             try:
-                fetched = self._fetch(progress)
-            except (BackendError, InvalidEventError) as exc:
-                log.warning("sync for %s aborted: %s", self.user, exc)
-                return SyncReport(user=self.user, error=str(exc), started_at=started,
-                                  last_sync=self.last_sync,
-                                  finished_at=check_aware("clock()", self._clock()))
-            the_plan = self._plan(fetched, confirm_mass_delete)
-            full = {side.value: complete for side, complete in the_plan.complete}
-            if the_plan.refused:
-                log.warning("sync for %s refused: %s", self.user, the_plan.refused)
-                return SyncReport(user=self.user, full=full, refused=the_plan.refused,
-                                  quarantined=the_plan.quarantined, started_at=started,
-                                  last_sync=self.last_sync,
-                                  finished_at=check_aware("clock()", self._clock()))
-            tally = _Tally(writes=SyncReport(user=self.user).writes)
-            cancelled = self._apply(the_plan, tally, progress, cancel)
-            if tally.concurrent and not cancelled:
-                cancelled = self._reread(tally, confirm_mass_delete, progress, cancel)
-            self._record(the_plan, fetched, tally, started, cancelled)
-            finished = check_aware("clock()", self._clock())
-            self.state.expire_deleted(self.user, finished - self.policy.keep_deleted)
+                if full:
+                    self.state.commit(self.user, StateChange(
+                        cursors=((_S, Cursor()), (_O, Cursor())), clear_last_sync=True))
+                report = self._sync_locked(confirm_mass_delete, progress, cancel)
+            except BaseException as exc:
+                for observer in observers:
+                    observer.sync_failed(self.user, exc)
+                raise
+        for observer in observers:
+            observer.sync_finished(report)
+        return report
+
+    def add_observer(self, observer: SyncObserver) -> None:
+        """Tell ``observer`` about every sync of this synchronizer (a status board)."""
+        self._observers.append(observer)
+
+    def watch(self, **options: Any) -> Watcher:
+        """Start direct sync for this user; see :class:`outlook_sync.watch.Watcher`.
+
+        Returns the running watcher; ``stop()`` it (or use it as a context manager).
+        """
+        from outlook_sync.watch import Watcher
+
+        return Watcher(self, **options).start()
+
+    def _sync_locked(
+        self,
+        confirm_mass_delete: bool,
+        progress: Progress | None,
+        cancel: Callable[[], bool] | None,
+    ) -> SyncReport:
+        started = check_aware("clock()", self._clock())
+        try:
+            fetched = self._fetch(progress)
+        except (BackendError, InvalidEventError) as exc:
+            log.warning("sync for %s aborted: %s", self.user, exc)
+            return SyncReport(user=self.user, error=str(exc), started_at=started,
+                              last_sync=self.last_sync,
+                              finished_at=check_aware("clock()", self._clock()))
+        the_plan = self._plan(fetched, confirm_mass_delete)
+        full = {side.value: complete for side, complete in the_plan.complete}
+        if the_plan.refused:
+            log.warning("sync for %s refused: %s", self.user, the_plan.refused)
+            return SyncReport(user=self.user, full=full, refused=the_plan.refused,
+                              quarantined=the_plan.quarantined, started_at=started,
+                              last_sync=self.last_sync,
+                              finished_at=check_aware("clock()", self._clock()))
+        tally = _Tally(writes=SyncReport(user=self.user).writes)
+        cancelled = self._apply(the_plan, tally, progress, cancel)
+        if tally.concurrent and not cancelled:
+            cancelled = self._reread(tally, confirm_mass_delete, progress, cancel)
+        self._record(the_plan, fetched, tally, started, cancelled)
+        finished = check_aware("clock()", self._clock())
+        self.state.expire_deleted(self.user, finished - self.policy.keep_deleted)
         report = SyncReport(
             user=self.user,
             full=full,
@@ -357,6 +416,8 @@ class Synchronizer:
         actions = the_plan.actions
         total, done = len(actions), 0
         while done < total:
+            if progress:
+                progress("apply", done, total)
             if cancel is not None and cancel():
                 log.info("sync for %s cancelled after %d of %d actions", self.user, done, total)
                 unstarted = tuple(
@@ -366,8 +427,6 @@ class Synchronizer:
                 )
                 self.state.commit(self.user, StateChange(clear_intents=unstarted))
                 return True
-            if progress:
-                progress("apply", done, total)
             action = actions[done]
             if isinstance(action, Create) and self._bulk(action):
                 run = [action]
@@ -693,6 +752,16 @@ class Synchronizer:
                 return restored
         raise ItemNotFoundError(f"no deleted {side} item {item_id} is kept",
                                 side=side.value, item_id=item_id)
+
+
+def _fan_out(observers: tuple[SyncObserver, ...], progress: Progress | None) -> Progress:
+    def report(phase: str, done: int, total: int) -> None:
+        for observer in observers:
+            observer.sync_progress(phase, done, total)
+        if progress is not None:
+            progress(phase, done, total)
+
+    return report
 
 
 def _with_extra(listing: Listing, extra: Iterable[tuple[str, Item | BrokenItem | None]]) -> Listing:

@@ -23,13 +23,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import attrs
 
 from outlook_sync.errors import BackendError
 from outlook_sync.model import BrokenItem, Cursor, Event, Item, Link, Listing, Side
 from outlook_sync.records import Conflict, DeletedItem, Quarantined
+
+if TYPE_CHECKING:
+    from outlook_sync.report import SyncReport
 
 __all__ = [
     "BulkWriter",
@@ -39,6 +42,7 @@ __all__ = [
     "StateChange",
     "StateStore",
     "Subscription",
+    "SyncObserver",
 ]
 
 
@@ -131,6 +135,23 @@ class BulkWriter(Protocol):
     ) -> Sequence[Item | BackendError]:
         """Update ``(item_id, event, expected_version, partner_key)`` items."""
         ...
+
+
+@runtime_checkable
+class SyncObserver(Protocol):
+    """Hears about every sync of a :class:`~outlook_sync.Synchronizer` (status boards).
+
+    ``sync_started`` is called once the user's lock is held (a refused start is not a
+    sync); ``sync_failed`` when the sync raised instead of returning a report.
+    """
+
+    def sync_started(self, user: str) -> None: ...
+
+    def sync_progress(self, phase: str, done: int, total: int) -> None: ...
+
+    def sync_finished(self, report: SyncReport) -> None: ...
+
+    def sync_failed(self, user: str, error: BaseException) -> None: ...
 
 
 class Subscription(Protocol):

@@ -559,7 +559,11 @@ class OutlookConnection:
                         StateChange(cursors=((_S, Cursor()), (_O, Cursor())), clear_last_sync=True),
                     )
                 elif isinstance(sync_from, dt.datetime):
-                    sync.set_last_sync(sync_from)
+                    # what Synchronizer.set_last_sync commits; the lock is held already
+                    when = check_aware("sync_from", sync_from)
+                    sync.state.commit(sync.user, StateChange(
+                        cursors=((_S, Cursor(watermark=when)), (_O, Cursor(watermark=when))),
+                        last_sync=when))
             if calendar is not None:
                 self._persist(linked=settings.outlook_calendar)
         finally:
