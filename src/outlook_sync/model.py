@@ -305,9 +305,7 @@ class Event:
             end = check_aware("end", self.end)
             _check_year("start", start)
             _check_year("end", end)
-            # as instants: Python compares two times of one zone by wall clock, ignoring
-            # fold, so 02:00 after the fall-back switch would seem to precede 02:30 before it
-            if end.astimezone(dt.UTC) < start.astimezone(dt.UTC):
+            if end < start:
                 raise InvalidEventError(
                     f"end {end.isoformat()} is before start {start.isoformat()}", field="end"
                 )

@@ -30,6 +30,11 @@ def _occurrence(template: Event, recurrence: Recurrence, key: OriginalStart) -> 
     begin = key.astimezone(recurrence.zone_info)
     duration = _duration(template)
     end = (key + duration).astimezone(recurrence.zone_info)
+    if end < begin:
+        # It starts before the fall-back switch and ends in the repeated hour after it.
+        # Two times of one zone compare by wall clock, ignoring fold (PEP 495), so the
+        # end is written in UTC: the same instant, in an order every reader agrees on.
+        end = (key + duration).astimezone(UTC)
     return attrs.evolve(template, start=begin, end=end, all_day=False, recurrence=None)
 
 
