@@ -81,8 +81,14 @@ def events(draw: st.DrawFn) -> Event:
         return Event(start=day, end=day + length, all_day=True, **common)
     zone = draw(zones)
     naive = draw(st.datetimes(dt.datetime(1990, 1, 1), dt.datetime(2100, 1, 1)))
+    # through UTC and back: a wall time that exists, with the fold of its instant (a
+    # non-existent spring-forward time would read back as another wall time)
     start = naive.replace(tzinfo=zone, fold=draw(st.integers(0, 1)))
-    end = start + dt.timedelta(minutes=draw(st.integers(0, 10_000)))
+    start = start.astimezone(dt.UTC).astimezone(zone)
+    # the end is computed on the instant: wall-clock arithmetic across a DST fold could
+    # put it before the start
+    length = dt.timedelta(minutes=draw(st.integers(0, 10_000)))
+    end = (start.astimezone(dt.UTC) + length).astimezone(zone)
     modified = draw(st.none() | st.just(start.astimezone(dt.UTC)))
     return Event(start=start, end=end, last_modified=modified, **common)
 
