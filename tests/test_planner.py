@@ -374,3 +374,32 @@ def test_a_copy_of_an_item_deleted_on_both_sides_is_a_new_item_not_a_move() -> N
     assert {type(a).__name__ for a in result.actions} == {"Unlink", "Create"}
     (create,) = of(Create, result)
     assert (create.side, create.source_id) == (S, "O2")
+
+
+def test_a_pair_whose_versions_cannot_be_combined_is_held_not_the_whole_sync(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import outlook_sync._core.plan as planner
+    from outlook_sync import InvalidEventError
+
+    real = planner.resolve  # type: ignore[attr-defined]
+
+    def picky(s_item: Item, o_item: Item, *args: object, **kwargs: object) -> object:
+        if s_item.id == "S1":
+            raise InvalidEventError("end is before start", field="end")
+        return real(s_item, o_item, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(planner, "resolve", picky)
+    links = [Link(saljstod_id=f"S{i}", outlook_id=f"O{i}", base=meeting(f"M{i}"),
+                  saljstod_version="1", outlook_version="1") for i in (1, 2)]
+    result = plan(
+        saljstod=changes(*(item(f"S{i}", meeting(f"M{i}", location="X"), version="2",
+                                partner=f"O{i}") for i in (1, 2))),
+        outlook=changes(*(item(f"O{i}", meeting(f"M{i}", location="Y"), version="2",
+                               partner=f"S{i}") for i in (1, 2))),
+        links=links,
+    )
+    assert [(a.saljstod_id, a.outlook_id) for a in of(Update, result)] == [("S2", "O2")]
+    (held,) = result.quarantined
+    assert (held.side, held.item_id) == (S, "S1")
+    assert "end is before start" in held.reason

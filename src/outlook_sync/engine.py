@@ -69,6 +69,7 @@ from outlook_sync.protocols import (
 )
 from outlook_sync.records import Conflict, DeletedItem, Failure
 from outlook_sync.report import SyncReport
+from outlook_sync.series_view import wrap_for_series
 
 if TYPE_CHECKING:
     from outlook_sync.watch import Watcher
@@ -148,14 +149,28 @@ class Synchronizer:
         self.policy = policy or SyncPolicy()
         self._clock = clock or _utc_now
         self._observers: list[SyncObserver] = []
+        self._views: tuple[object, tuple[Calendar, Calendar]] | None = None
 
     def __repr__(self) -> str:
         return f"Synchronizer(user={self.user!r}, saljstod={self.saljstod!r}, " \
                f"outlook={self.outlook!r})"
 
     def calendar(self, side: Side) -> Calendar:
-        """The adapter for ``side``."""
-        return self.saljstod if side is _S else self.outlook
+        """The calendar the engine works with on ``side``.
+
+        That is the adapter itself, except when Outlook keeps recurring series and
+        Säljstöd cannot: then Outlook is seen through a
+        :class:`~outlook_sync.series_view.SeriesView` of single occurrences within the
+        policy's rolling horizon. Assigning ``saljstod``, ``outlook`` or ``policy`` is
+        picked up at the next call.
+        """
+        key = (id(self.saljstod), id(self.outlook), id(self.state), self.policy.series_horizon)
+        if self._views is None or self._views[0] != key:
+            views = wrap_for_series(self.saljstod, self.outlook, self.policy, self._clock,
+                                    state=self.state, user=self.user)
+            self._views = (key, views)
+        saljstod, outlook = self._views[1]
+        return saljstod if side is _S else outlook
 
     # -- settings -----------------------------------------------------------------
 

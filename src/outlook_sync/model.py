@@ -305,7 +305,9 @@ class Event:
             end = check_aware("end", self.end)
             _check_year("start", start)
             _check_year("end", end)
-            if end < start:
+            # as instants: same-zone datetimes compare by wall clock, which is wrong in
+            # the repeated hour of an autumn DST change
+            if _instant(end) < _instant(start):
                 raise InvalidEventError(
                     f"end {end.isoformat()} is before start {start.isoformat()}", field="end"
                 )

@@ -35,7 +35,7 @@ __all__ = ["FIELD_UNITS", "Direction", "SyncFilter", "directions_from"]
 #: The units a direction can be set for, and the fields each covers.
 FIELD_UNITS: dict[str, tuple[str, ...]] = {
     "subject": ("subject",),
-    "time": ("start", "end", "all_day"),
+    "time": ("start", "end", "all_day", "recurrence"),
     "location": ("location",),
     "body": ("body",),
     "categories": ("categories",),

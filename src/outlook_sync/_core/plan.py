@@ -27,8 +27,9 @@ The planner reads no clock, does no I/O and orders everything deterministically.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import attrs
 
@@ -44,6 +45,7 @@ from outlook_sync._core.actions import (
 )
 from outlook_sync._core.decide import Decision, State, decide
 from outlook_sync._core.merge import resolve
+from outlook_sync.errors import InvalidEventError
 from outlook_sync.model import Event, Item, Link, Listing, Side
 from outlook_sync.policy import DeletePolicy, SyncPolicy
 from outlook_sync.records import Conflict, ConflictPolicy, Quarantined
@@ -116,14 +118,14 @@ def plan(
     ordered = sorted(links, key=lambda link: (link.saljstod_id, link.outlook_id))
     planner = _Planner(views, ordered, policy)
     for link in ordered:
-        planner.pair(link)
+        planner.guarded(link, functools.partial(planner.pair, link))
     planner.unlinked()
 
     quarantined = tuple(
         Quarantined(side=side, item_id=item_id, reason=reason)
         for side in (_S, _O)
         for item_id, reason in sorted(views[side].broken.items())
-    )
+    ) + tuple(planner.held)
     result = SyncPlan(
         actions=tuple(planner.actions),
         refreshed=tuple(planner.refreshed),
@@ -181,6 +183,7 @@ class _Planner:
                 if item_id not in self.linked[side] and item.partner_key is not None:
                     self.claims[side].setdefault(item.partner_key, []).append(item)
         self.moved: dict[Side, set[str]] = {_S: set(), _O: set()}
+        self.held: list[Quarantined] = []
         self.filter = policy.filter
         # Per side, the fields whose changes do not travel from that side (directions).
         self.blocked: dict[Side, tuple[str, ...]] = {
@@ -192,6 +195,19 @@ class _Planner:
             )
             for side in (_S, _O)
         }
+
+    def guarded(self, link: Link, work: Callable[[], None]) -> None:
+        """Plan one pair; if its versions cannot be combined into a valid event, hold
+        the pair (quarantine) instead of failing the whole plan."""
+        mark, refreshed = len(self.actions), len(self.refreshed)
+        try:
+            work()
+        except InvalidEventError as exc:
+            del self.actions[mark:]
+            del self.refreshed[refreshed:]
+            self.held.append(Quarantined(
+                side=_S, item_id=link.saljstod_id,
+                reason=f"cannot combine with Outlook item {link.outlook_id}: {exc}"))
 
     def _state(self, side: Side, item_id: str, base: Event) -> tuple[State, Item | None]:
         """Classify the item; with one-way fields, only what travels from it counts."""
@@ -492,7 +508,8 @@ class _Planner:
                 saljstod_version=s_item.version,
                 outlook_version=o_item.version,
             )
-            self._resolve(link, {_S: s_item, _O: o_item}, new_link=True)
+            self.guarded(link, functools.partial(
+                self._resolve, link, {_S: s_item, _O: o_item}, new_link=True))
         for side in (_S, _O):
             for item in free[side].values():
                 self.actions.append(self._create_for(item, side.other))
