@@ -150,6 +150,7 @@ class Synchronizer:
         self._clock = clock or _utc_now
         self._observers: list[SyncObserver] = []
         self._views: tuple[object, tuple[Calendar, Calendar]] | None = None
+        self._bulk_sides: dict[Side, bool] = {}
 
     def __repr__(self) -> str:
         return f"Synchronizer(user={self.user!r}, saljstod={self.saljstod!r}, " \
@@ -430,6 +431,7 @@ class Synchronizer:
             self.state.commit(self.user, StateChange(add_intents=intents))
         actions = the_plan.actions
         total, done = len(actions), 0
+        self._bulk_sides = {}
         while done < total:
             if progress:
                 progress("apply", done, total)
@@ -465,9 +467,14 @@ class Synchronizer:
         return False
 
     def _bulk(self, action: Create) -> bool:
-        return isinstance(self.calendar(action.side), BulkWriter) or isinstance(
-            self.calendar(action.side.other), BulkWriter
-        )
+        # a runtime Protocol check costs tens of microseconds: decide once per side
+        known = self._bulk_sides.get(action.side)
+        if known is None:
+            known = isinstance(self.calendar(action.side), BulkWriter) or isinstance(
+                self.calendar(action.side.other), BulkWriter
+            )
+            self._bulk_sides[action.side] = known
+        return known
 
     def _create_run(self, run: list[Create], tally: _Tally) -> None:
         """Creates on one side and their partner-key stamps, many per round trip where a

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import re
 import unicodedata
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -98,11 +99,16 @@ def _check_text(field: str, value: str, *, limit: int, multiline: bool) -> None:
         raise InvalidEventError(
             f"{field} holds a lone surrogate (broken unicode)", field=field
         ) from None
-    for ch in value:
-        if unicodedata.category(ch) == "Cc" and not (multiline and ch in "\t\n"):
-            raise InvalidEventError(
-                f"{field} holds the control character U+{ord(ch):04X}", field=field
-            )
+    bad = (_CONTROL_MULTILINE if multiline else _CONTROL).search(value)
+    if bad is not None:
+        raise InvalidEventError(
+            f"{field} holds the control character U+{ord(bad.group()):04X}", field=field
+        )
+
+
+# Unicode category Cc is exactly U+0000..U+001F and U+007F..U+009F.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_CONTROL_MULTILINE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def _text(field: str, *, limit: int = MAX_TEXT_CHARS, multiline: bool = False) -> Any:
