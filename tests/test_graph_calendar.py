@@ -13,7 +13,6 @@ from typing import Any
 import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
-from tests.strategies import events
 
 from outlook_sync import (
     BackendUnavailableError,
@@ -40,6 +39,7 @@ from outlook_sync.adapters.graph import (
 )
 from outlook_sync.adapters.graph.mapping import MappingError, event_from_graph
 from outlook_sync.testing.graph import GraphEmulator, run_emulator
+from tests.strategies import events
 
 T0 = dt.datetime(2026, 3, 3, 9, 0, tzinfo=dt.UTC)
 HOUR = dt.timedelta(hours=1)
