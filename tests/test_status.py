@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from typing import Any
 
 import attrs
 import pytest
@@ -20,7 +18,6 @@ from outlook_sync import (
     Synchronizer,
     SyncInProgressError,
     SyncPolicy,
-    SyncReport,
 )
 from outlook_sync.protocols import StateChange
 from outlook_sync.status import ActivityState, StatusBoard, SyncStatus
@@ -283,47 +280,8 @@ def test_many_activities_at_once(desk: Desk) -> None:
 # -- with the engine's observer hook --------------------------------------------------------------
 
 
-class ObservedSynchronizer(Synchronizer):
-    """The hook proposed for the engine: observers hear of every sync."""
-
-    def __init__(self, **kw: Any) -> None:
-        super().__init__(**kw)
-        self.observers: list[Any] = []
-
-    def add_observer(self, observer: Any) -> None:
-        self.observers.append(observer)
-
-    def sync(
-        self,
-        *,
-        confirm_mass_delete: bool = False,
-        progress: Callable[[str, int, int], None] | None = None,
-        cancel: Callable[[], bool] | None = None,
-    ) -> SyncReport:
-        for observer in self.observers:
-            observer.sync_started(self.user)
-
-        def fan_out(phase: str, done: int, total: int) -> None:
-            for observer in self.observers:
-                observer.sync_progress(phase, done, total)
-            if progress is not None:
-                progress(phase, done, total)
-
-        try:
-            report = super().sync(
-                confirm_mass_delete=confirm_mass_delete, progress=fan_out, cancel=cancel
-            )
-        except BaseException as exc:
-            for observer in self.observers:
-                observer.sync_failed(self.user, exc)
-            raise
-        for observer in self.observers:
-            observer.sync_finished(report)
-        return report
-
-
 def test_with_the_engine_hook_every_sync_is_seen_once() -> None:
-    desk = make_desk(cls=ObservedSynchronizer)
+    desk = make_desk()  # the engine's own observer hook: the board attaches itself
     desk.saljstod.add(meeting("Kundmöte"))
     direct = desk.sync.sync()  # not through the board
     assert desk.board.status().last_report is direct
