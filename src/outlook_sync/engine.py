@@ -300,7 +300,11 @@ class Synchronizer:
             return SyncReport(user=self.user, error=str(exc), started_at=started,
                               last_sync=self.last_sync,
                               finished_at=check_aware("clock()", self._clock()))
+        if progress:
+            progress("plan", 0, 1)
         the_plan = self._plan(fetched, confirm_mass_delete)
+        if progress:
+            progress("plan", 1, 1)
         full = {side.value: complete for side, complete in the_plan.complete}
         if the_plan.refused:
             log.warning("sync for %s refused: %s", self.user, the_plan.refused)
