@@ -11,6 +11,8 @@ trips over; each module's docstring names the Microsoft documentation page it fo
   and minute precision;
 - ``_appointment``: local-time ``Start`` / ``End`` vs ``StartUTC``, EntryID vs
   GlobalAppointmentID, ``Copy``, ``UserProperties``, ``Categories`` separators, ``Send``;
+- ``_recurrence``: ``RecurrencePattern``, ``Exceptions``, ``GetOccurrence``,
+  ``RecurrenceState``;
 - ``_objects``: folders, ``Items`` (``IncludeRecurrences``), the ``ItemAdd`` /
   ``ItemChange`` / ``ItemRemove`` events and their gaps;
 - ``_server``: faults (busy, network, unreadable, Outlook closing), cached-mode lag.
@@ -40,6 +42,11 @@ from outlook_sync.testing.outlook_com._objects import (
     Namespace,
     TimeZone,
 )
+from outlook_sync.testing.outlook_com._recurrence import (
+    Exception_,
+    Exceptions,
+    RecurrencePattern,
+)
 from outlook_sync.testing.outlook_com._server import BULK_THRESHOLD, FakeOutlook, with_events
 from outlook_sync.testing.outlook_com._store import FolderData, ManualClock, Record
 
@@ -48,6 +55,8 @@ __all__ = [
     "Application",
     "AppointmentItem",
     "ComError",
+    "Exception_",
+    "Exceptions",
     "FakeOutlook",
     "Fault",
     "Folder",
@@ -58,6 +67,7 @@ __all__ = [
     "Namespace",
     "Recipients",
     "Record",
+    "RecurrencePattern",
     "TimeZone",
     "UserProperties",
     "UserProperty",

@@ -29,6 +29,11 @@ matter for a sync tool, each from Microsoft's documentation:
   https://learn.microsoft.com/en-us/office/vba/api/outlook.userproperties.add
 - ``Send`` would mail a meeting request or update; the fake records every call in
   ``FakeOutlook.sent`` so a test can prove nothing was sent. ``Save`` never sends.
+- Series: ``GetRecurrencePattern`` / ``ClearRecurrencePattern`` set ``IsRecurring``;
+  ``RecurrenceState`` tells masters, occurrences and exceptions apart; an occurrence object
+  (``GetOccurrence``) saved becomes an exception of its series, deleted a cancelled
+  occurrence. See ``_recurrence`` for the sources. A fresh pattern is weekly on the day of
+  the item's Start, with no end (what Outlook's "Recurrence" dialog offers first).
 
 A custom property of type olDateTime keeps only whole minutes in the fake (the product team's
 observation, matching the minute precision of Outlook's date comparisons above), which is why
@@ -46,7 +51,14 @@ from outlook_sync.testing.outlook_com._errors import (
     invalid_argument,
     moved_or_deleted,
 )
-from outlook_sync.testing.outlook_com._store import FolderData, Record, UserProp
+from outlook_sync.testing.outlook_com._recurrence import RecurrencePattern, normalise
+from outlook_sync.testing.outlook_com._store import (
+    ExceptionData,
+    FolderData,
+    PatternData,
+    Record,
+    UserProp,
+)
 from outlook_sync.timezones import zone
 
 if TYPE_CHECKING:
@@ -77,6 +89,7 @@ _READ_ONLY = {
     "LastModificationTime",
     "CreationTime",
     "IsRecurring",
+    "RecurrenceState",
     "Class",
     "MessageClass",
     "UserProperties",
@@ -126,6 +139,7 @@ class AppointmentItem:
         object.__setattr__(self, "_is_saved", saved)
         object.__setattr__(self, "_dirty", False)
         object.__setattr__(self, "_columns", None)
+        object.__setattr__(self, "_cleared", False)
 
     @classmethod
     def view(cls, session: Session, folder: FolderData, record: Record) -> AppointmentItem:
@@ -138,6 +152,7 @@ class AppointmentItem:
             ("_is_saved", True),
             ("_dirty", False),
             ("_columns", None),
+            ("_cleared", False),
         ):
             object.__setattr__(item, name, value)
         return item
@@ -185,8 +200,14 @@ class AppointmentItem:
     def _read(self, name: str) -> Any:
         state = self._state
         local = self._session.outlook.time_zone
-        if name in _PLAIN_FIELDS or name in ("IsRecurring", "ResponseStatus", "Organizer"):
+        if name in _PLAIN_FIELDS or name in ("ResponseStatus", "Organizer"):
             return state.fields[name]
+        if name == "IsRecurring":
+            return state.pattern is not None or state.original_start is not None
+        if name == "RecurrenceState":
+            if state.original_start is not None:
+                return 3 if state.is_exception else 2  # olApptException / olApptOccurrence
+            return 0 if state.pattern is None else 1  # olApptNotRecurring / olApptMaster
         values: dict[str, Any] = {
             "EntryID": state.entry_id if self._is_saved else "",
             "GlobalAppointmentID": state.global_id,
@@ -277,11 +298,68 @@ class AppointmentItem:
                 state.end_utc = _instant(wall, zone_id)
 
     # -- methods --------------------------------------------------------------------------
+    def GetRecurrencePattern(self) -> RecurrencePattern:
+        """The series' pattern; a single item gets a fresh one and becomes recurring."""
+        self._enter("GetRecurrencePattern")
+        state = self._state
+        if state.original_start is not None:  # an occurrence: its master's pattern
+            master = self._live()
+            assert master is not None
+            return RecurrencePattern(
+                AppointmentItem(self._session, self._folder, master, saved=True)
+            )
+        if state.pattern is None:
+            wall = _wall(state.start_utc, state.start_tz)
+            state.pattern = PatternData(
+                recurrence_type=1,
+                day_of_week_mask=(2, 4, 8, 16, 32, 64, 1)[wall.weekday()],
+                pattern_start_date=wall.date(),
+            )
+            object.__setattr__(self, "_dirty", True)
+        return RecurrencePattern(self)
+
+    def ClearRecurrencePattern(self) -> None:
+        """Make the item a single appointment again (its exceptions go with the pattern)."""
+        self._enter("ClearRecurrencePattern")
+        if self._state.original_start is not None:
+            raise ComError.from_outlook(-2147467259, "An occurrence has no pattern to clear.")
+        self._state.pattern = None
+        object.__setattr__(self, "_cleared", True)
+        object.__setattr__(self, "_dirty", True)
+
+    def _save_occurrence(self) -> None:
+        outlook = self._session.outlook
+        state = self._state
+        master = self._live()
+        original = state.original_start
+        if master is None or master.pattern is None or original is None:
+            raise moved_or_deleted()
+        record = state.copy()
+        record.pattern = None
+        record.is_exception = True
+        master.pattern.exceptions[original] = ExceptionData(deleted=False, record=record)
+        master.modified = outlook.clock()
+        state.is_exception = True
+        object.__setattr__(self, "_dirty", False)
+        outlook.fire(self._folder, "ItemChange", master.entry_id)
+
     def Save(self) -> None:
-        """Store the item; fires ``ItemAdd`` (new) or ``ItemChange`` on the folder."""
+        """Store the item; fires ``ItemAdd`` (new) or ``ItemChange`` on the folder.
+
+        An occurrence object becomes an exception of its series; a master's pattern is
+        checked and normalised (see ``_recurrence``).
+        """
         self._enter("Save")
         outlook = self._session.outlook
         state = self._state
+        if state.original_start is not None:
+            self._save_occurrence()
+            return
+        if state.pattern is not None:
+            stored = self._live()
+            previous = None if stored is None or self._cleared else stored.pattern
+            normalise(state, previous)
+        object.__setattr__(self, "_cleared", False)
         state.modified = outlook.clock()
         for name, prop in state.user_props.items():
             if prop.add_to_folder:
@@ -299,8 +377,20 @@ class AppointmentItem:
             outlook.fire(self._folder, "ItemChange", state.entry_id)
 
     def Delete(self) -> None:
-        """Move the item to Deleted Items (a new EntryID there); fires ``ItemRemove``."""
+        """Move the item to Deleted Items (a new EntryID there); fires ``ItemRemove``.
+
+        An occurrence object is cancelled instead: its series keeps a deleted exception.
+        """
         self._enter("Delete")
+        original = self._state.original_start
+        if original is not None:
+            master = self._live()
+            if master is None or master.pattern is None:
+                raise moved_or_deleted()
+            master.pattern.exceptions[original] = ExceptionData(deleted=True)
+            master.modified = self._session.outlook.clock()
+            self._session.outlook.fire(self._folder, "ItemChange", master.entry_id)
+            return
         self._session.outlook.move_record(
             self._folder, self._state.entry_id, self._folder.store.deleted_items
         )

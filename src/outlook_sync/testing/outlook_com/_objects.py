@@ -15,11 +15,18 @@ Sources for the behaviour reproduced here:
   EntryID, Subject, CreationTime, LastModificationTime, MessageClass, Start, End, IsRecurring
   (dates as local times, like the items' own properties),
   https://learn.microsoft.com/en-us/office/vba/outlook/how-to/search-and-filter/default-properties-displayed-in-a-table-object
-- ``Items.IncludeRecurrences``: only meaningful when sorted by ``[Start]``; "You should not use
-  Count property of Items collection when iterating Items collection with IncludeRecurrence
-  property set to True. The value of Count will be an undefined value."
+- ``Items.IncludeRecurrences``: "This property only has an effect if the Items collection
+  contains appointments and is not sorted by any property other than Start in ascending
+  order"; with it, iterating (``GetFirst``/``GetNext``, ``Find``/``FindNext``, ``for``) yields
+  every occurrence of every series (``RecurrenceState`` 2, or 3 for an exception; cancelled
+  ones left out) among the single items, in order of (original) start, and a series with no
+  end makes the collection endless (the fake stops at Outlook's "none" year 4501). "You
+  should not use Count property of Items collection when iterating Items collection with
+  IncludeRecurrence property set to True. The value of Count will be an undefined value."
+  Sort first, then set the property, then ``Restrict``: the restriction then applies to the
+  occurrences.
   https://learn.microsoft.com/en-us/office/vba/api/outlook.items.includerecurrences — the fake
-  does not expand occurrences and returns a nonsense ``Count`` in that mode.
+  returns a nonsense ``Count`` in that mode; ``Item(index)`` and tables ignore the property.
 - Events ``ItemAdd(Item)``, ``ItemChange(Item)``, ``ItemRemove()`` (no item: the removed one is
   not named). ItemAdd "does not run when a large number of items are added to the folder at
   once" and ItemRemove not "if 16 or more items are deleted at once".
@@ -32,6 +39,8 @@ Sources for the behaviour reproduced here:
 from __future__ import annotations
 
 import datetime as dt
+import heapq
+import itertools
 import weakref
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -44,6 +53,7 @@ from outlook_sync.testing.outlook_com._errors import (
     server_unavailable,
 )
 from outlook_sync.testing.outlook_com._filter import Predicate, compile_filter
+from outlook_sync.testing.outlook_com._recurrence import occurrence_record, occurrences
 from outlook_sync.testing.outlook_com._store import FolderData, Record, default_fields
 
 if TYPE_CHECKING:
@@ -65,6 +75,8 @@ OL_FOLDER_DELETED_ITEMS = 3
 OL_FOLDER_CALENDAR = 9
 OL_APPOINTMENT_ITEM = 1
 UNDEFINED_COUNT = 2_147_483_647
+#: Where an endless series stops when occurrences are included (Outlook's "none" date).
+_LAST_OCCURRENCE = dt.datetime(4501, 1, 1, tzinfo=dt.UTC)
 #: Properties ``SetColumns`` refuses (the documented list, as far as appointments go).
 NOT_CACHEABLE = frozenset(
     {
@@ -159,8 +171,7 @@ class Items:
         self._predicate = predicate
         self._sort = sort
         self._descending = descending
-        self._cursor: list[Record] = []
-        self._position = 0
+        self._cursor: Iterator[AppointmentItem] = iter(())
         self._find: Predicate | None = None
         self.IncludeRecurrences = False
         self.columns: tuple[str, ...] = ()
@@ -210,8 +221,40 @@ class Items:
 
     def __iter__(self) -> Iterator[AppointmentItem]:
         self._session.tick("Items.__iter__")
-        for record in self._records():
+        yield from self._stream()
+
+    def _expanding(self) -> bool:
+        return bool(self.IncludeRecurrences) and self._sort == "Start" and not self._descending
+
+    def _stream(self) -> Iterator[AppointmentItem]:
+        """What iteration yields: live items, or items and occurrences (IncludeRecurrences)."""
+        if not self._expanding():
+            for record in self._records():
+                live = self._folder.records.get(record.entry_id)
+                if live is not None:
+                    yield self._wrap(live)
+            return
+        records = list(self._folder.records.values())
+        singles = sorted(
+            (r for r in records if r.pattern is None and self._matches(r, self._predicate)),
+            key=lambda r: r.start_utc,
+        )
+        streams: list[Iterator[tuple[dt.datetime, Record]]] = [((r.start_utc, r) for r in singles)]
+        streams += [self._occurrences(r) for r in records if r.pattern is not None]
+        for _start, record in heapq.merge(*streams, key=lambda pair: pair[0]):
             yield self._wrap(record)
+
+    def _occurrences(self, master: Record) -> Iterator[tuple[dt.datetime, Record]]:
+        assert master.pattern is not None
+        exceptions = master.pattern.exceptions
+        originals = itertools.takewhile(lambda o: o < _LAST_OCCURRENCE, occurrences(master))
+        for original in originals:
+            found = exceptions.get(original)
+            if found is not None and found.deleted:
+                continue
+            record = occurrence_record(master, original)
+            if self._matches(record, self._predicate):
+                yield original, record
 
     def Item(self, Index: int) -> AppointmentItem:
         self._session.tick("Items.Item")
@@ -222,8 +265,7 @@ class Items:
 
     def GetFirst(self) -> AppointmentItem | None:
         self._session.tick("Items.GetFirst")
-        self._cursor = self._records()
-        self._position = 0
+        self._cursor = self._stream()
         return self._step()
 
     def GetNext(self) -> AppointmentItem | None:
@@ -231,13 +273,7 @@ class Items:
         return self._step()
 
     def _step(self) -> AppointmentItem | None:
-        while self._position < len(self._cursor):
-            record = self._cursor[self._position]
-            self._position += 1
-            live = self._folder.records.get(record.entry_id)
-            if live is not None:
-                return self._wrap(live)
-        return None
+        return next(self._cursor, None)
 
     def Restrict(self, Filter: str) -> Items:
         self._session.tick("Items.Restrict")
@@ -259,8 +295,7 @@ class Items:
     def Find(self, Filter: str) -> AppointmentItem | None:
         self._session.tick("Items.Find")
         self._find = self._compile(Filter)
-        self._cursor = self._records()
-        self._position = 0
+        self._cursor = self._stream()
         return self._find_next()
 
     def FindNext(self) -> AppointmentItem | None:

@@ -5,7 +5,8 @@ A test holds one :class:`FakeOutlook` (the installation on the user's machine) a
 ``win32com.client.Dispatch("Outlook.Application")``. Besides the COM surface it offers:
 
 - the user's own actions in Outlook's window (``add_appointment``, ``edit``, ``delete``,
-  ``move``, ``copy``, ``accept_meeting``, ``bulk_add``, ...), which fire the folder events;
+  ``move``, ``copy``, ``accept_meeting``, ``bulk_add``, ``make_recurring``,
+  ``change_occurrence``, ``cancel_occurrence`` ...), which fire the folder events;
 - fault injection: ``fail_next`` (busy, network, unreadable, moved-or-deleted),
   ``make_unreadable``, ``quit`` / ``quit_after`` (Outlook closing mid-sync; objects obtained
   before a restart stay dead, RPC_E_DISCONNECTED), ``can_start`` (Outlook cannot be started);
@@ -46,9 +47,16 @@ from outlook_sync.testing.outlook_com._objects import (
     Session,
     blank_record,
 )
+from outlook_sync.testing.outlook_com._recurrence import (
+    normalise,
+    occurrence_record,
+    occurrences,
+)
 from outlook_sync.testing.outlook_com._store import (
+    ExceptionData,
     FolderData,
     ManualClock,
+    PatternData,
     Record,
     StoreData,
 )
@@ -465,12 +473,83 @@ class FakeOutlook:
         self.fire(folder, "ItemAdd", record.entry_id)
         return record.entry_id
 
-    def make_recurring(self, entry_id: str) -> None:
-        """Turn the item into a recurring series master (IsRecurring = True)."""
+    def make_recurring(
+        self,
+        entry_id: str,
+        *,
+        recurrence_type: int = 1,
+        interval: int = 1,
+        day_of_week_mask: int | None = None,
+        day_of_month: int = 0,
+        month_of_year: int = 0,
+        instance: int = 0,
+        end: dt.date | None = None,
+        occurrences: int | None = None,
+    ) -> None:
+        """The user makes the item a series (Outlook's "Recurrence" dialog) and saves it.
+
+        Arguments are the RecurrencePattern's fields (``recurrence_type`` an
+        OlRecurrenceType); by default weekly on the day of the item's start, with no end
+        (``end`` or ``occurrences`` bound it). The item moves to the first occurrence.
+
+        Raises:
+            ComError: the pattern is invalid (as Outlook's Save would).
+        """
         folder, record = self._located(entry_id)
-        record.fields["IsRecurring"] = True
+        wall = record.start_utc.astimezone(windows_zone(record.start_tz))
+        mask = (2, 4, 8, 16, 32, 64, 1)[wall.weekday()]
+        candidate = record.copy()
+        candidate.pattern = PatternData(
+            recurrence_type=recurrence_type,
+            interval=interval,
+            day_of_week_mask=mask if day_of_week_mask is None else day_of_week_mask,
+            day_of_month=day_of_month,
+            month_of_year=month_of_year,
+            instance=instance,
+            pattern_start_date=wall.date(),
+            pattern_end_date=end,
+            occurrences=occurrences,
+            no_end_date=end is None and occurrences is None,
+        )
+        normalise(candidate, None)
+        record.start_utc, record.end_utc = candidate.start_utc, candidate.end_utc
+        record.pattern = candidate.pattern
         record.modified = self.clock()
         self.fire(folder, "ItemChange", entry_id)
+
+    def cancel_occurrence(self, entry_id: str, original_start: dt.datetime) -> None:
+        """The user deletes one occurrence of a series ("Delete this occurrence")."""
+        folder, record = self._located(entry_id)
+        original = self._occurrence_of(record, original_start)
+        assert record.pattern is not None
+        record.pattern.exceptions[original] = ExceptionData(deleted=True)
+        record.modified = self.clock()
+        self.fire(folder, "ItemChange", entry_id)
+
+    def change_occurrence(self, entry_id: str, original_start: dt.datetime, **fields: Any) -> None:
+        """The user opens one occurrence, edits fields (COM names) and saves: an exception."""
+        folder, record = self._located(entry_id)
+        original = self._occurrence_of(record, original_start)
+        assert record.pattern is not None
+        changed = occurrence_record(record, original)
+        self._apply(changed, fields)
+        changed.pattern, changed.is_exception = None, True
+        record.pattern.exceptions[original] = ExceptionData(deleted=False, record=changed)
+        record.modified = self.clock()
+        self.fire(folder, "ItemChange", entry_id)
+
+    def _occurrence_of(self, record: Record, original_start: dt.datetime) -> dt.datetime:
+        if original_start.tzinfo is None:
+            raise ValueError("use an aware original start")
+        original = original_start.astimezone(UTC)
+        if record.pattern is None:
+            raise KeyError(f"{record.entry_id} is not a series")
+        for start in occurrences(record):
+            if start >= original:
+                if start == original:
+                    return original
+                break
+        raise KeyError(f"{original_start} is not an occurrence of {record.entry_id}")
 
     def _located(self, entry_id: str) -> tuple[FolderData, Record]:
         found = self.find_record(entry_id)

@@ -14,7 +14,15 @@ import datetime as dt
 import weakref
 from typing import Any
 
-__all__ = ["FolderData", "ManualClock", "Record", "StoreData", "UserProp"]
+__all__ = [
+    "ExceptionData",
+    "FolderData",
+    "ManualClock",
+    "PatternData",
+    "Record",
+    "StoreData",
+    "UserProp",
+]
 
 UTC = dt.UTC
 
@@ -50,8 +58,61 @@ class UserProp:
 
 
 @dataclasses.dataclass
+class ExceptionData:
+    """One exception of a series: a deleted occurrence, or a changed one with its content."""
+
+    deleted: bool
+    record: Record | None = None
+
+
+@dataclasses.dataclass
+class PatternData:
+    """A series' ``RecurrencePattern`` as stored (see ``_recurrence`` for the semantics).
+
+    Dates and times are wall-clock values in the master's ``StartTimeZone``; ``exceptions``
+    maps each exception's original start (UTC) to what became of that occurrence.
+    """
+
+    recurrence_type: int = 1
+    interval: int = 1
+    day_of_week_mask: int = 0
+    day_of_month: int = 0
+    month_of_year: int = 0
+    instance: int = 0
+    pattern_start_date: dt.date | None = None
+    pattern_end_date: dt.date | None = None
+    occurrences: int | None = None
+    no_end_date: bool = True
+    start_time: dt.time = dt.time()
+    duration: int = 30
+    exceptions: dict[dt.datetime, ExceptionData] = dataclasses.field(default_factory=dict)
+
+    def rule_fields(self) -> tuple[object, ...]:
+        """Everything but the exceptions: a change here discards them (see ``_recurrence``)."""
+        return (
+            self.recurrence_type,
+            self.interval,
+            self.day_of_week_mask,
+            self.day_of_month,
+            self.month_of_year,
+            self.instance,
+            self.pattern_start_date,
+            self.pattern_end_date,
+            self.occurrences,
+            self.no_end_date,
+            self.start_time,
+            self.duration,
+        )
+
+
+@dataclasses.dataclass
 class Record:
-    """One stored appointment (all instants in UTC)."""
+    """One stored appointment (all instants in UTC).
+
+    A series master has a ``pattern``; an occurrence or exception object (handed out by
+    ``GetOccurrence`` / ``Exception.AppointmentItem`` / ``IncludeRecurrences``) is a record
+    with its master's EntryID and the ``original_start`` of the occurrence.
+    """
 
     entry_id: str
     global_id: str
@@ -64,6 +125,9 @@ class Record:
     fields: dict[str, Any] = dataclasses.field(default_factory=dict)
     user_props: dict[str, UserProp] = dataclasses.field(default_factory=dict)
     recipients: list[str] = dataclasses.field(default_factory=list)
+    pattern: PatternData | None = None
+    original_start: dt.datetime | None = None
+    is_exception: bool = False
 
     def copy(self) -> Record:
         """A deep copy (what an item object holds while it is being edited)."""
@@ -84,7 +148,6 @@ def default_fields() -> dict[str, Any]:
         "ReminderMinutesBeforeStart": 15,
         "MeetingStatus": 0,  # olNonMeeting
         "ResponseStatus": 0,  # olResponseNone
-        "IsRecurring": False,
         "Organizer": "",
     }
 
