@@ -10,6 +10,9 @@ Endpoints (``/v1.0`` or ``/beta`` prefix optional; ``{mb}`` is ``me`` or ``users
 ``GET/PATCH/DELETE …/events/{id}``                     event-get, event-update, event-delete;
                                                        ``If-Match`` → 412
                                                        ``ErrorIrresolvableConflict``
+``GET …/events/{id}/instances``                        event-list-instances (occurrences and
+                                                       exceptions of a series master in
+                                                       ``startDateTime``..``endDateTime``)
 ``GET/POST {mb}/calendars``                            list / create calendars
 ``GET {mb}/calendarView/delta``,                       delta rounds with
 ``{mb}/calendars/{cal}/calendarView/delta``            ``@odata.nextLink`` / ``@odata.deltaLink``
@@ -48,6 +51,15 @@ Documented behaviours reproduced here:
   adapter does not rely on it.
 - Pages: list default 10 items (user-list-events), delta pages default 50 unless
   ``Prefer: odata.maxpagesize`` (the service picks its own size; 50 is the emulator's).
+- Recurring series (store module docstring): "the returned events [of a calendar view
+  delta] may include single instances or occurrences and exceptions of a recurring
+  series" (delta-query-events) — never the series master, which is read by its
+  ``seriesMasterId``; a changed series reports its occurrences in the window again, a
+  cancelled occurrence comes back as ``@removed``. ``GET …/events/{id}/instances``
+  returns "the occurrences and exceptions of the event in the specified time range"
+  (event-list-instances); a deleted occurrence is simply not there (v1.0 has no
+  ``cancelledOccurrences``). ``/events`` lists single events and series masters, and
+  honours ``$filter=type eq 'seriesMaster'``.
 """
 
 from __future__ import annotations
@@ -77,6 +89,7 @@ from outlook_sync.testing.graph.wire import (
     matches_filter,
     parse_expand,
     parse_filter,
+    parse_type_filter,
 )
 
 __all__ = ["GraphService", "Request", "Response"]
@@ -223,6 +236,8 @@ class GraphService:
                 return self._list(req, box, cal.id)
             if m == "POST":
                 return self._create(req, box, cal.id)
+        if len(rest) == 3 and rest[0] == "events" and rest[2] == "instances" and m == "GET":
+            return self._instances(req, box, box.find(rest[1]), calendar_id)
         if len(rest) == 2 and rest[0] == "events":
             event = box.find(rest[1])
             if calendar_id is not None and event.calendar_id != calendar_id:
@@ -295,7 +310,7 @@ class GraphService:
         if "transactionId" in body:
             raise GraphError(400, "ErrorInvalidProperty", "transactionId cannot be changed.")
         was_meeting = event.is_meeting
-        box.update(event, body)
+        event = box.update(event, body)
         if (was_meeting or event.is_meeting) and any(k in body for k in _CORE_FIELDS):
             self._mail("meetingUpdate", event)
         self.on_change(box, event, "updated")
@@ -325,14 +340,21 @@ class GraphService:
         )
 
     def _list(self, req: Request, box: Mailbox, calendar_id: str) -> Response:
-        flt = parse_filter(req.query.get("$filter"))
+        kind = parse_type_filter(req.query.get("$filter"))
+        flt = None if kind is not None else parse_filter(req.query.get("$filter"))
+        events = [
+            e
+            for e in box.iter_calendar(calendar_id)
+            if (flt is None or matches_filter(e, flt))
+            and (kind is None or str(e.data.get("type")).casefold() == kind.casefold())
+        ]
+        return self._page(req, box, events)
+
+    def _page(self, req: Request, box: Mailbox, events: list[StoredEvent]) -> Response:
         top = min(_int(req.query.get("$top"), LIST_PAGE), MAX_PAGE)
         skip = _int(req.query.get("$skip"), 0)
         if top <= 0 or skip < 0:
             raise GraphError(400, "BadRequest", "Invalid $top or $skip.")
-        events = [
-            e for e in box.iter_calendar(calendar_id) if flt is None or matches_filter(e, flt)
-        ]
         events.sort(
             key=lambda e: (
                 e.start
@@ -347,6 +369,27 @@ class GraphService:
             query = dict(req.query, **{"$skip": str(skip + top), "$top": str(top)})
             result["@odata.nextLink"] = _url(req.base_url, req.path, query)
         return Response(200, result)
+
+    def _instances(
+        self, req: Request, box: Mailbox, event: StoredEvent, calendar_id: str | None
+    ) -> Response:
+        """event-list-instances: occurrences and exceptions overlapping the window."""
+        if calendar_id is not None and event.calendar_id != calendar_id:
+            raise GraphError(
+                404, "ErrorItemNotFound", "The specified object was not found in the store."
+            )
+        window = (_query_time(req.query, "startDateTime"), _query_time(req.query, "endDateTime"))
+        if window[1] <= window[0]:
+            raise GraphError(400, "ErrorInvalidParameter", "endDateTime must follow startDateTime.")
+        return self._page(req, box, box.instances(event, *window))
+
+    def _view_ids(
+        self, box: Mailbox, event: StoredEvent, window: tuple[dt.datetime, dt.datetime]
+    ) -> list[str]:
+        """What a calendar view shows of ``event``: itself, or a master's instances."""
+        if event.is_master:
+            return [i.immutable_id for i in box.instances(event, *window)]
+        return [event.immutable_id] if event.overlaps(*window) else []
 
     # -- delta -------------------------------------------------------------------------
 
@@ -370,7 +413,13 @@ class GraphService:
                 key=lambda e: e.seq,
             )
             gone = [t for t in box.tombstones if t.seq > sync.seq and t.calendar_id == calendar_id]
-            merged: list[tuple[int, str | Tombstone]] = [(e.seq, e.immutable_id) for e in changed]
+            merged: list[tuple[int, str | Tombstone]] = [
+                (e.seq, entry)
+                for e in changed
+                for entry in (
+                    self._view_ids(box, e, sync.window) if e.is_master else [e.immutable_id]
+                )
+            ]
             merged += [(t.seq, t) for t in gone]
             entries = [entry for _, entry in sorted(merged, key=lambda pair: pair[0])]
             state = PagingState(
@@ -389,12 +438,9 @@ class GraphService:
                 raise GraphError(
                     400, "ErrorInvalidParameter", "endDateTime must follow startDateTime."
                 )
-            inside = sorted(
-                (e for e in box.iter_calendar(calendar_id) if e.overlaps(*window)),
-                key=lambda e: e.seq,
-            )
+            inside = sorted(box.iter_calendar(calendar_id), key=lambda e: e.seq)
             state = PagingState(
-                entries=[e.immutable_id for e in inside],
+                entries=[i for e in inside for i in self._view_ids(box, e, window)],
                 sync=SyncState(calendar_id, window, box.seq),
                 page_size=page_size,
                 initial=True,
@@ -419,7 +465,7 @@ class GraphService:
         opts = self._opts(req)
         if isinstance(entry, Tombstone):
             return {"id": entry.ids[0 if opts.immutable else 1], "@removed": {"reason": "deleted"}}
-        event = box.events.get(entry)
+        event = box.lookup(entry)
         if event is None or event.calendar_id != state.sync.calendar_id:
             if state.initial:
                 return None

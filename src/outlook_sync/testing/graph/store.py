@@ -19,6 +19,20 @@ URLs; responses use the immutable form when the request says
 Times are stored as UTC instants (timed events) or dates (all-day events, which Outlook
 keeps as floating midnights).
 
+Recurring series (see :mod:`outlook_sync.testing.graph.series` for the pattern rules): a
+stored event with a ``recurrence`` is a ``seriesMaster``. Its occurrences are not stored:
+they are computed from the pattern when asked for, each with a stable id (the master's
+id, ``~`` and the original start) — Graph's occurrence ids are opaque but stable too.
+Changing an occurrence (PATCH) stores an ``exception`` on the master; deleting one
+(DELETE) records the original start as cancelled, and in v1.0 it then simply disappears
+from ``/instances`` and calendar views (https://learn.microsoft.com/en-us/graph/api/
+event-list-instances: "the occurrences and exceptions of the event"; cancelled ones are
+not listed). Exchange keeps exceptions inside the master item (MS-OXOCAL, "Exception
+Attachment Object"), so every such change also gives the master a new ``changeKey``.
+Changing a master's pattern or its start/end drops its exceptions and cancellations, as
+Outlook warns it will ("all exceptions associated with this recurring appointment will be
+lost"). ``/events`` lists masters and single events, never occurrences or exceptions.
+
 Only the standard library is used, so the emulator ships without extra dependencies.
 This module is not thread-safe by itself: the server holds :attr:`GraphStore.lock`
 around every request.
@@ -27,14 +41,28 @@ around every request.
 from __future__ import annotations
 
 import base64
+import copy
 import datetime as dt
+import functools
 import itertools
+import json
 import secrets
 import threading
 import zoneinfo
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any
+
+from outlook_sync.testing.graph.series import (
+    EXPANSION_YEARS,
+    OCCURRENCE_SEPARATOR,
+    RecurrenceRefused,
+    occurrence_dates,
+    parse_recurrence,
+    parse_stamp,
+    stamp,
+)
 
 __all__ = [
     "DEFAULT_USER",
@@ -87,10 +115,22 @@ def _new_id(prefix: str) -> str:
     return f"{prefix}{raw}"
 
 
+@functools.cache
+def _cldr_zones() -> dict[str, str]:
+    """Every Windows zone name of the CLDR table shipped with outlook_sync (read with the
+    standard library; empty when the data file is not there)."""
+    try:
+        text = resources.files("outlook_sync").joinpath("data", "windows_zones.json")
+        table = json.loads(text.read_text("utf-8")).get("windows_to_iana", {})
+    except (OSError, ValueError, ModuleNotFoundError):
+        return {}
+    return {str(k).casefold(): str(v) for k, v in table.items()}
+
+
 def _zone(name: str) -> dt.tzinfo:
     if name.upper() == "UTC":
         return dt.UTC
-    iana = _WINDOWS_ZONES.get(name.casefold(), name)
+    iana = _WINDOWS_ZONES.get(name.casefold()) or _cldr_zones().get(name.casefold(), name)
     try:
         return zoneinfo.ZoneInfo(iana)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -144,10 +184,24 @@ class StoredEvent:
     ical_uid: str
     extended: dict[str, str] = field(default_factory=dict)
     transaction_id: str | None = None
+    #: series master: changes with the master's own content, not with its exceptions
+    series_key: str = ""
+    #: series master: original starts (UTC) of deleted occurrences
+    cancelled: set[dt.datetime] = field(default_factory=set)
+    #: series master: changed occurrences by original start (UTC)
+    exceptions: dict[dt.datetime, StoredEvent] = field(default_factory=dict)
+    #: occurrence or exception: its series master and original start (UTC)
+    master: StoredEvent | None = None
+    original_start: dt.datetime | None = None
 
     @property
     def all_day(self) -> bool:
         return bool(self.data.get("isAllDay"))
+
+    @property
+    def is_master(self) -> bool:
+        """A series master (it has a recurrence)."""
+        return self.master is None and bool(self.data.get("recurrence"))
 
     def overlaps(self, start: dt.datetime, end: dt.datetime) -> bool:
         """True when the event overlaps the calendarView window ``[start, end)``."""
@@ -164,6 +218,9 @@ def _as_instant(value: dt.datetime | dt.date) -> dt.datetime:
     if isinstance(value, dt.datetime):
         return value
     return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
+
+
+_FOREVER = (dt.datetime(1, 1, 2, tzinfo=dt.UTC), dt.datetime(9999, 12, 30, tzinfo=dt.UTC))
 
 
 @dataclass
@@ -241,18 +298,116 @@ class Mailbox:
             ) from None
 
     def find(self, event_id: str) -> StoredEvent:
-        """The event with either kind of id.
+        """The event with either kind of id (an occurrence or exception id too).
 
         Raises:
             GraphError: 404 ``ErrorItemNotFound``.
         """
-        key = self._regular.get(event_id, event_id)
-        event = self.events.get(key)
+        event = self.lookup(event_id)
         if event is None:
             raise GraphError(
                 404, "ErrorItemNotFound", "The specified object was not found in the store."
             )
         return event
+
+    def lookup(self, event_id: str) -> StoredEvent | None:
+        """The event with either kind of id, or None."""
+        event = self.events.get(self._regular.get(event_id, event_id))
+        if event is None and OCCURRENCE_SEPARATOR in event_id:
+            return self._instance(event_id)
+        return event
+
+    # -- series ---------------------------------------------------------------------------
+
+    def _instance(self, event_id: str) -> StoredEvent | None:
+        base, _, suffix = event_id.rpartition(OCCURRENCE_SEPARATOR)
+        master = self.events.get(self._regular.get(base, base))
+        key = parse_stamp(suffix)
+        if master is None or not master.is_master or key is None or key in master.cancelled:
+            return None
+        if key in master.exceptions:
+            return master.exceptions[key]
+        for found, start, end in self.expand(master):
+            if found == key:
+                return self._occurrence(master, found, start, end)
+            if found > key:
+                break
+        return None
+
+    def _limit(self, recurrence: dict[str, Any]) -> dt.date:
+        first = dt.date.fromisoformat(recurrence["range"]["startDate"])
+        return max(first, self._clock().date()) + dt.timedelta(days=365 * EXPANSION_YEARS)
+
+    def _expand_times(
+        self,
+        recurrence: dict[str, Any],
+        start: dt.datetime | dt.date,
+        end: dt.datetime | dt.date,
+    ) -> Iterator[tuple[dt.datetime, dt.datetime | dt.date, dt.datetime | dt.date]]:
+        """``(original start in UTC, start, end)`` of each occurrence of a series."""
+        tz = _zone(recurrence["range"]["recurrenceTimeZone"])
+        if isinstance(start, dt.datetime):
+            wall = start.astimezone(tz).time().replace(tzinfo=None)
+            duration = _as_instant(end) - start
+            for day in occurrence_dates(recurrence, self._limit(recurrence)):
+                begin = dt.datetime.combine(day, wall, tzinfo=tz).astimezone(dt.UTC)
+                yield begin, begin, begin + duration
+        else:
+            days = dt.timedelta(days=(end - start).days)  # type: ignore[operator]
+            for day in occurrence_dates(recurrence, self._limit(recurrence)):
+                key = dt.datetime.combine(day, dt.time(), tzinfo=tz).astimezone(dt.UTC)
+                yield key, day, day + days
+
+    def expand(
+        self, master: StoredEvent
+    ) -> Iterator[tuple[dt.datetime, dt.datetime | dt.date, dt.datetime | dt.date]]:
+        """Every occurrence of the pattern (cancelled ones too), ascending."""
+        return self._expand_times(master.data["recurrence"], master.start, master.end)
+
+    def _occurrence(
+        self,
+        master: StoredEvent,
+        key: dt.datetime,
+        start: dt.datetime | dt.date,
+        end: dt.datetime | dt.date,
+    ) -> StoredEvent:
+        suffix = OCCURRENCE_SEPARATOR + stamp(key)
+        data = copy.deepcopy(master.data)
+        data.update(type="occurrence", recurrence=None)
+        return StoredEvent(
+            immutable_id=master.immutable_id + suffix,
+            regular_id=master.regular_id + suffix,
+            calendar_id=master.calendar_id,
+            data=data,
+            start=start,
+            end=end,
+            start_zone=master.start_zone,
+            end_zone=master.end_zone,
+            change_key=f"{master.series_key}{suffix}",
+            seq=master.seq,
+            created=master.created,
+            modified=master.modified,
+            ical_uid=master.ical_uid,
+            master=master,
+            original_start=key,
+        )
+
+    def instances(
+        self, master: StoredEvent, low: dt.datetime, high: dt.datetime
+    ) -> list[StoredEvent]:
+        """The occurrences and exceptions of a master that overlap ``[low, high)``."""
+        if not master.is_master:
+            return []
+        found = []
+        for key, start, end in self.expand(master):
+            if key in master.cancelled:
+                continue
+            event = master.exceptions.get(key) or self._occurrence(master, key, start, end)
+            if event.overlaps(low, high):
+                found.append(event)
+            elif _as_instant(start) >= high and not master.exceptions:
+                break
+        return sorted(found, key=lambda e: (_as_instant(e.start), e.immutable_id))
 
     def iter_calendar(self, calendar_id: str) -> Iterator[StoredEvent]:
         return (e for e in self.events.values() if e.calendar_id == calendar_id)
@@ -286,12 +441,41 @@ class Mailbox:
         self._regular[event.regular_id] = imm
         return event
 
-    def update(self, event: StoredEvent, body: dict[str, Any]) -> None:
-        self._apply(event, body, creating=False)
+    def update(self, event: StoredEvent, body: dict[str, Any]) -> StoredEvent:
+        """Apply a PATCH; returns the event as stored (an occurrence becomes an exception)."""
+        master, key = event.master, event.original_start
+        if master is None or key is None:
+            self._apply(event, body, creating=False)
+            return event
+        if "recurrence" in body:
+            raise GraphError(400, "ErrorInvalidRequest", "An occurrence has no recurrence.")
+        exception = master.exceptions.get(key)
+        if exception is None:
+            exception = copy.deepcopy(event)
+            exception.master = master
+            exception.data["type"] = "exception"
+        self._apply(exception, body, creating=False)
+        master.exceptions[key] = exception
+        self._touch(master)
+        return exception
 
     def delete(self, event: StoredEvent) -> None:
+        """Delete an event; an occurrence or exception is cancelled in its series."""
+        master, key = event.master, event.original_start
+        if master is not None and key is not None:
+            master.cancelled.add(key)
+            master.exceptions.pop(key, None)
+            self._tombstone(event)
+            self._touch(master)
+            return
+        if event.is_master:
+            for instance in self.instances(event, *_FOREVER):
+                self._tombstone(instance)
         del self.events[event.immutable_id]
         self._regular.pop(event.regular_id, None)
+        self._tombstone(event)
+
+    def _tombstone(self, event: StoredEvent) -> None:
         self.tombstones.append(
             Tombstone(
                 ids=(event.immutable_id, event.regular_id),
@@ -361,6 +545,7 @@ class Mailbox:
                     "location": {"displayName": ""},
                     "importance": "normal",
                     "isCancelled": False,
+                    "recurrence": None,
                 }
             )
         for key in self._SIMPLE:
@@ -403,6 +588,23 @@ class Mailbox:
             raise GraphError(
                 400, "ErrorInvalidRequest", "The end time must be after the start time."
             )
+        recurrence = self._recurrence(event, data, body, start_zone)
+        if recurrence is not None:
+            first = next(self._expand_times(recurrence, start, end), None)
+            if first is None:
+                raise GraphError(
+                    400, "ErrorInvalidRequest", "The recurrence pattern has no occurrence."
+                )
+            if recurrence != event.data.get("recurrence") or (start, end) != (
+                event.start,
+                event.end,
+            ):
+                event.cancelled.clear()
+                event.exceptions.clear()
+            _, start, end = first  # the master starts with its first occurrence
+        else:
+            event.cancelled.clear()
+            event.exceptions.clear()
         if "singleValueExtendedProperties" in body:
             for prop in body["singleValueExtendedProperties"] or []:
                 pid, value = prop.get("id"), prop.get("value")
@@ -413,7 +615,29 @@ class Mailbox:
                 event.extended[_norm_prop(pid)] = value
         event.data = data
         event.start, event.start_zone, event.end, event.end_zone = start, start_zone, end, end_zone
+        event.series_key = _new_id("sk-")
         self._touch(event)
+
+    @staticmethod
+    def _recurrence(
+        event: StoredEvent, data: dict[str, Any], body: dict[str, Any], start_zone: str
+    ) -> dict[str, Any] | None:
+        """The series pattern after a write (None: a single event); sets ``type``."""
+        if "recurrence" not in body:
+            recurrence = data.get("recurrence")
+            return recurrence if isinstance(recurrence, dict) else None
+        if event.master is not None:
+            raise GraphError(400, "ErrorInvalidRequest", "An occurrence has no recurrence.")
+        if body["recurrence"] is None:
+            data.update(recurrence=None, type="singleInstance")
+            return None
+        try:
+            recurrence = parse_recurrence(body["recurrence"], start_zone)
+        except RecurrenceRefused as exc:
+            raise GraphError(400, "ErrorInvalidRequest", str(exc)) from None
+        _zone(recurrence["range"]["recurrenceTimeZone"])
+        data.update(recurrence=recurrence, type="seriesMaster")
+        return recurrence
 
     @staticmethod
     def _parse_time(value: object, *, all_day: bool) -> tuple[dt.datetime | dt.date, str]:

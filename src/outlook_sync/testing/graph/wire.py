@@ -40,7 +40,14 @@ from outlook_sync.testing.graph.store import (
     zone,
 )
 
-__all__ = ["ReadOptions", "event_json", "parse_expand", "parse_filter", "parse_prefer"]
+__all__ = [
+    "ReadOptions",
+    "event_json",
+    "parse_expand",
+    "parse_filter",
+    "parse_prefer",
+    "parse_type_filter",
+]
 
 
 def parse_prefer(headers: Mapping[str, str]) -> dict[str, str]:
@@ -121,6 +128,17 @@ def parse_filter(value: str | None) -> tuple[str, str | None, bool] | None:
     return prop, None, True
 
 
+_TYPE_FILTER = re.compile(r"^type\s+eq\s+'(\w+)'$", re.IGNORECASE)
+
+
+def parse_type_filter(value: str | None) -> str | None:
+    """The event type a ``$filter=type eq '…'`` asks for (e.g. ``seriesMaster``), or None."""
+    if value is None:
+        return None
+    match = _TYPE_FILTER.match(value.strip())
+    return match.group(1) if match else None
+
+
 def matches_filter(event: StoredEvent, flt: tuple[str, str | None, bool]) -> bool:
     prop, wanted, any_value = flt
     value = event.extended.get(norm_prop(prop))
@@ -168,6 +186,9 @@ def event_json(event: StoredEvent, opts: ReadOptions, *, user: str) -> dict[str,
     """The Graph JSON of ``event`` as ``opts`` asks for it."""
     data = event.data
     event_id = event.immutable_id if opts.immutable else event.regular_id
+    master_id = data.get("seriesMasterId")
+    if event.master is not None:
+        master_id = event.master.immutable_id if opts.immutable else event.master.regular_id
     body = dict(data.get("body") or {"contentType": "text", "content": ""})
     if opts.body_text and body.get("contentType") == "html":
         body = {"contentType": "text", "content": html_to_text(str(body.get("content", "")))}
@@ -193,7 +214,7 @@ def event_json(event: StoredEvent, opts: ReadOptions, *, user: str) -> dict[str,
         "isOrganizer": bool(data.get("isOrganizer", True)),
         "showAs": data.get("showAs", "busy"),
         "type": data.get("type", "singleInstance"),
-        "seriesMasterId": data.get("seriesMasterId"),
+        "seriesMasterId": master_id,
         "webLink": web_link(event_id),
         "body": body,
         "start": _time_json(event.start, opts),
@@ -201,7 +222,10 @@ def event_json(event: StoredEvent, opts: ReadOptions, *, user: str) -> dict[str,
         "location": dict(data.get("location") or {"displayName": ""}),
         "attendees": list(data.get("attendees") or []),
         "organizer": data.get("organizer") or {"emailAddress": {"name": user, "address": user}},
+        "recurrence": data.get("recurrence") if event.master is None else None,
     }
+    if event.original_start is not None:
+        result["originalStart"] = _iso_z(event.original_start)
     if opts.expand is not None:
         key = norm_prop(opts.expand)
         props = [
