@@ -407,13 +407,16 @@ def test_get_answers_gone_only_when_the_folder_agrees(rig: Rig) -> None:
     assert rig.calendar.get("00000000DEADBEEF") is None
 
 
-def test_a_recurring_series_is_reported_and_never_written(rig: Rig) -> None:
+def test_a_series_that_cannot_be_read_is_reported_and_never_written(rig: Rig) -> None:
     entry_id = rig.add("Veckomöte", user_properties={mapping.PARTNER_FIELD: "S-3"})
     rig.outlook.make_recurring(entry_id)
+    # one occurrence edited to end before it starts: the series cannot be represented
+    first = dt.datetime(2026, 3, 3, 9, tzinfo=STOCKHOLM)
+    rig.outlook.change_occurrence(entry_id, first, End=first - dt.timedelta(hours=1))
     listed = rig.calendar.list_all()
-    assert listed.broken == (
-        BrokenItem(id=entry_id, reason=mapping.RECURRING_REASON, partner_key="S-3"),
-    )
+    ((broken,),) = [listed.broken]
+    assert (broken.id, broken.partner_key) == (entry_id, "S-3")
+    assert broken.reason.startswith("series cannot be read")
     before = rig.outlook.record(entry_id).copy()
     with pytest.raises(ItemRejectedError):
         rig.calendar.update(entry_id, meeting(), expected_version="any")

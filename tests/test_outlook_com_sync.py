@@ -241,7 +241,7 @@ def test_a_change_that_reaches_cached_outlook_late_still_syncs(setup: Setup) -> 
     assert memory(setup).items()[sid].subject == "Ändrad på mobilen"
 
 
-def test_unreadable_and_recurring_items_are_quarantined_and_their_partners_kept(
+def test_unreadable_items_and_series_are_quarantined_and_their_partners_kept(
     setup: Setup,
 ) -> None:
     memory(setup).add(meeting("Trasig"))
@@ -249,7 +249,10 @@ def test_unreadable_and_recurring_items_are_quarantined_and_their_partners_kept(
     setup.run()
     by_subject = {item.event.subject: item.id for item in setup.outlook_items()}
     setup.fake.make_unreadable(by_subject["Trasig"], "Body")
+    # a series one of whose occurrences ends before it starts cannot be represented
     setup.fake.make_recurring(by_subject["Veckomöte"])
+    second = dt.datetime(2026, 3, 11, 9, tzinfo=STOCKHOLM)
+    setup.fake.change_occurrence(by_subject["Veckomöte"], second, End=second - HOUR)
     report = setup.run()
     assert {q.item_id for q in report.quarantined} == set(by_subject.values())
     assert report.total_writes == 0

@@ -14,8 +14,11 @@ Promises, and where they are kept:
   it). An item that exists but cannot be read is a :class:`BrokenItem` (quarantined).
   ``get`` answers "gone" only when the folder's id table agrees.
 - *Writes never notify attendees.* The adapter saves; it never calls ``Send``.
-- *Recurring series are read-only* (reported as broken with a reason) until recurrence
-  support lands: they are never rewritten or deleted.
+- *Recurring series are series* (:class:`~outlook_sync.series_view.SeriesSupport`): a master
+  is listed as one item whose event carries its recurrence, exceptions and cancellations
+  (``series.py``); occurrences are never listed on their own. A series whose pattern cannot
+  be read is a :class:`BrokenItem` with the reason; one that the object model cannot express
+  is refused with :class:`ItemRejectedError` before anything is written, never approximated.
 - *Busy Outlook* is retried with backoff; a closed Outlook raises BackendUnavailableError and
   the next call attaches again (reads retry once right away).
 - Writes carry the expected version (a digest of the mapped content); a mismatch raises
@@ -32,20 +35,22 @@ from typing import Any, TypeVar
 
 import attrs
 
-from outlook_sync.adapters.outlook_com import listing, mapping
+from outlook_sync.adapters.outlook_com import listing, mapping, series
 from outlook_sync.adapters.outlook_com.errors import ComCaller, RetryPolicy
 from outlook_sync.adapters.outlook_com.events import ItemsEventSink, OutlookSubscription
 from outlook_sync.adapters.outlook_com.regional import WindowsLocale
 from outlook_sync.errors import (
     BackendError,
     BackendUnavailableError,
+    InvalidEventError,
     ItemNotFoundError,
     ItemRejectedError,
     ListingError,
     VersionConflictError,
 )
 from outlook_sync.model import BrokenItem, Cursor, Event, Item, Listing
-from outlook_sync.timezones import UnknownTimeZoneError, zone
+from outlook_sync.recurrence import ComRecurrencePattern
+from outlook_sync.timezones import UnknownTimeZoneError, iana_to_windows, zone
 
 __all__ = ["FolderChoice", "OutlookComCalendar"]
 
@@ -83,8 +88,9 @@ class _Connection:
 class OutlookComCalendar:
     """One Outlook calendar folder as a :class:`~outlook_sync.protocols.Calendar`.
 
-    Also implements :class:`~outlook_sync.protocols.ItemOpener` (``open_item``) and
-    :class:`~outlook_sync.protocols.ChangeNotifier` (``subscribe``).
+    Also implements :class:`~outlook_sync.protocols.ItemOpener` (``open_item``),
+    :class:`~outlook_sync.protocols.ChangeNotifier` (``subscribe``) and
+    :class:`~outlook_sync.series_view.SeriesSupport` (``supports_series``, ``list_series``).
 
     Args:
         connect: returns the ``Outlook.Application`` object (called again after Outlook
@@ -96,8 +102,14 @@ class OutlookComCalendar:
         retry: how long to retry a busy Outlook.
         sleep: how to wait between retries.
         with_events: ``win32com.client.WithEvents`` or the fake's; needed by ``subscribe``.
+        week_start: the first day of the week of the user's Outlook calendar options
+            (``"MO"``, ``"SU"`` ...): the object model does not expose it, and it decides
+            how a weekly series every 2+ weeks on several days reads.
         name: shown in reprs.
     """
+
+    #: Series are kept as series masters (SeriesSupport).
+    supports_series = True
 
     def __init__(
         self,
@@ -110,6 +122,7 @@ class OutlookComCalendar:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         with_events: WithEvents | None = None,
+        week_start: str = "MO",
         name: str = "outlook",
     ) -> None:
         self._connect = connect
@@ -118,6 +131,7 @@ class OutlookComCalendar:
         self._clock = clock or _utc_now
         self.safety_margin = safety_margin
         self._with_events = with_events
+        self.week_start = week_start
         self.name = name
         self._com = ComCaller(retry=retry, sleep=sleep, on_gone=self._lost_connection)
         self._conn: _Connection | None = None
@@ -326,7 +340,10 @@ class OutlookComCalendar:
 
     def _read(self, conn: _Connection, entry_id: str) -> Item | BrokenItem:
         com_item = conn.namespace.GetItemFromID(entry_id, conn.store_id)
-        return mapping.read_item(com_item, local_zone=conn.local_zone)
+        return self._map(conn, com_item)
+
+    def _map(self, conn: _Connection, com_item: Any) -> Item | BrokenItem:
+        return mapping.read_item(com_item, local_zone=conn.local_zone, week_start=self.week_start)
 
     def _partner_key_of(self, conn: _Connection, entry_id: str) -> str | None:
         try:
@@ -360,7 +377,7 @@ class OutlookComCalendar:
             if com_item is None:
                 return None
             return self._call(
-                lambda: mapping.read_item(com_item, local_zone=conn.local_zone),
+                lambda: self._map(conn, com_item),
                 "read an item",
                 item_id,
             )
@@ -386,6 +403,26 @@ class OutlookComCalendar:
                 found.append(result)
         return found
 
+    def list_series(self) -> Sequence[Item]:
+        """Every readable series master of the folder (the SeriesSupport capability).
+
+        Found through the folder's table restricted to ``[IsRecurring] = True`` (the
+        property is kept for "efficient filtering of the Items object",
+        https://learn.microsoft.com/en-us/office/vba/api/outlook.recurrencepattern); an
+        unreadable series is left out here and reported broken by the listings.
+
+        Raises:
+            ListingError: a series vanished or could not be opened while being read.
+            BackendUnavailableError: Outlook is closed, busy or offline.
+        """
+        return self._reading(self._list_series)
+
+    def _list_series(self) -> list[Item]:
+        conn = self._connection()
+        entry_ids = self._call(lambda: listing.series_ids(conn.folder), "list the series")
+        items, _ = self._read_many(conn, entry_ids)
+        return [item for item in items if item.event.recurrence is not None]
+
     # -- writing ------------------------------------------------------------------------
 
     def create(self, event: Event, *, partner_key: str) -> Item:
@@ -395,6 +432,7 @@ class OutlookComCalendar:
             ItemRejectedError: Outlook refused the item.
             BackendUnavailableError: Outlook is closed, busy or offline.
         """
+        pattern = self._pattern_of(event)
         conn = self._connection()
         com_item = self._call(
             lambda: conn.folder.Items.Add(OL_APPOINTMENT_ITEM), "create an appointment"
@@ -402,6 +440,11 @@ class OutlookComCalendar:
         self._call(
             lambda: self._fill(conn, com_item, event, partner_key), "fill in the new appointment"
         )
+        if pattern is not None:
+            self._call(
+                lambda: series.write_pattern(com_item, pattern, clear=False),
+                "write the recurrence pattern",
+            )
         self._call(com_item.Save, "save the new appointment")
         entry_id = self._call(lambda: str(com_item.EntryID), "read the new EntryID")
         self._created.add(entry_id)
@@ -413,9 +456,29 @@ class OutlookComCalendar:
                 entry_id,
             )
             self._call(com_item.Save, "save the new appointment", entry_id)
+        if event.recurrence is not None:
+            self._apply_exceptions(conn, entry_id, event, None)
         return self._written(conn, entry_id)
 
     def _fill(self, conn: _Connection, com_item: Any, event: Event, key: str | None) -> None:
+        recurrence = event.recurrence
+        if recurrence is not None:
+            series.write_hint(
+                com_item, recurrence, series.com_pattern(recurrence, week_start=self.week_start)
+            )
+        if recurrence is not None and not event.all_day:
+            # the master's zone is the series' zone (StartTimeZone is what reads it back)
+            tz = recurrence.zone_info
+            assert isinstance(event.start, dt.datetime)
+            assert isinstance(event.end, dt.datetime)
+            event = attrs.evolve(
+                event, start=event.start.astimezone(tz), end=event.end.astimezone(tz)
+            )
+        self._write_event(conn, com_item, event)
+        if key is not None:
+            mapping.write_partner_key(com_item, key)
+
+    def _write_event(self, conn: _Connection, com_item: Any, event: Event) -> None:
         mapping.write_event(
             com_item,
             event,
@@ -423,8 +486,57 @@ class OutlookComCalendar:
             local_name=conn.local_name,
             list_separator=self.locale.list_separator,
         )
-        if key is not None:
-            mapping.write_partner_key(com_item, key)
+
+    def _pattern_of(self, event: Event) -> ComRecurrencePattern | None:
+        """The pattern to write, checked before anything is written.
+
+        Raises:
+            ItemRejectedError: the object model cannot express the series (reported, never
+                approximated), or its zone has no Windows name.
+        """
+        recurrence = event.recurrence
+        if recurrence is None:
+            return None
+        try:
+            if not recurrence.all_day:
+                iana_to_windows(recurrence.time_zone)
+            return series.com_pattern(recurrence, week_start=self.week_start)
+        except UnknownTimeZoneError as exc:
+            raise ItemRejectedError(
+                f"Outlook cannot hold this series: its zone {recurrence.time_zone} has no "
+                "Windows name",
+                side=SIDE,
+            ) from exc
+        except InvalidEventError as exc:  # UnsupportedRecurrenceError and kin
+            raise ItemRejectedError(str(exc), side=SIDE) from exc
+
+    def _apply_exceptions(
+        self, conn: _Connection, entry_id: str, event: Event, current: Event | None
+    ) -> None:
+        """Cancel and change occurrences through a fresh object of the saved master."""
+        recurrence = event.recurrence
+        assert recurrence is not None
+        held = None if current is None else current.recurrence
+        if held is None and not recurrence.cancelled and not recurrence.changed:
+            return
+        master = self._call(
+            lambda: conn.namespace.GetItemFromID(entry_id, conn.store_id),
+            "open the series",
+            entry_id,
+        )
+        self._call(
+            lambda: series.apply_exceptions(
+                master,
+                recurrence,
+                held,
+                local_zone=conn.local_zone,
+                write_event=lambda occurrence, content: self._write_event(
+                    conn, occurrence, content
+                ),
+            ),
+            "change occurrences of the series",
+            entry_id,
+        )
 
     def _written(self, conn: _Connection, entry_id: str) -> Item:
         result = self._call(lambda: self._read(conn, entry_id), "read back the item", entry_id)
@@ -442,9 +554,7 @@ class OutlookComCalendar:
             raise ItemNotFoundError(
                 f"item {item_id} is no longer in the calendar folder", side=SIDE, item_id=item_id
             )
-        current = self._call(
-            lambda: mapping.read_item(com_item, local_zone=conn.local_zone), "read an item", item_id
-        )
+        current = self._call(lambda: self._map(conn, com_item), "read an item", item_id)
         if isinstance(current, BrokenItem):
             raise ItemRejectedError(
                 f"item {item_id} is read-only here: {current.reason}", side=SIDE, item_id=item_id
@@ -470,9 +580,10 @@ class OutlookComCalendar:
         Raises:
             VersionConflictError: the item changed since ``expected_version``.
             ItemNotFoundError: the item is gone (or no longer in this folder).
-            ItemRejectedError: a recurring series or unreadable item (read-only), or Outlook
-                refused the values.
+            ItemRejectedError: an unreadable item (read-only), a series the object model
+                cannot express, or Outlook refused the values.
         """
+        pattern = self._pattern_of(event)
         conn = self._connection()
         com_item, current = self._current(conn, item_id, expected_version)
         if current.event == event and partner_key in (None, current.partner_key):
@@ -482,7 +593,19 @@ class OutlookComCalendar:
             "change the appointment",
             item_id,
         )
+        rewrite = pattern is not None and series.needs_rewrite(current.event, event)
+        if pattern is not None and rewrite:
+            clear = current.event.recurrence is not None
+            self._call(
+                lambda: series.write_pattern(com_item, pattern, clear=clear),
+                "write the recurrence pattern",
+                item_id,
+            )
+        elif pattern is None and current.event.recurrence is not None:
+            self._call(com_item.ClearRecurrencePattern, "end the series", item_id)
         self._call(com_item.Save, "save the appointment", item_id)
+        if event.recurrence is not None:
+            self._apply_exceptions(conn, item_id, event, None if rewrite else current.event)
         return self._written(conn, item_id)
 
     def delete(self, item_id: str, *, expected_version: str) -> None:
@@ -491,7 +614,7 @@ class OutlookComCalendar:
         Raises:
             VersionConflictError: the item changed since ``expected_version``.
             ItemNotFoundError: the item is already gone.
-            ItemRejectedError: a recurring series or unreadable item (never deleted here).
+            ItemRejectedError: an unreadable item (never deleted here).
         """
         conn = self._connection()
         com_item, _ = self._current(conn, item_id, expected_version)

@@ -54,6 +54,7 @@ __all__ = [
     "encode",
     "modified_since",
     "scan",
+    "series_ids",
     "watermark_filter",
 ]
 
@@ -124,6 +125,20 @@ def scan(folder: Any) -> dict[str, str]:
             ) from exc
         stamps[str(entry_id)] = stamp.isoformat()
     return stamps
+
+
+def series_ids(folder: Any) -> list[str]:
+    """The EntryIDs of the folder's series masters, from its table (ids only)."""
+    table = folder.GetTable("[IsRecurring] = True")
+    found: list[str] = []
+    while not table.EndOfTable:
+        row = table.GetNextRow()
+        if row is None:
+            break
+        entry_id = row.Item("EntryID")
+        if entry_id:
+            found.append(str(entry_id))
+    return found
 
 
 def watermark_filter(

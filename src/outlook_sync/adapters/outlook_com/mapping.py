@@ -42,6 +42,9 @@ import re
 import zoneinfo
 from typing import Any
 
+import attrs
+
+from outlook_sync.adapters.outlook_com import series
 from outlook_sync.errors import InvalidEventError
 from outlook_sync.model import BrokenItem, Event, Item, ShowAs
 from outlook_sync.timezones import UnknownTimeZoneError, iana_to_windows, localize, zone
@@ -49,7 +52,6 @@ from outlook_sync.timezones import UnknownTimeZoneError, iana_to_windows, locali
 __all__ = [
     "PARTNER_FIELD",
     "PARTNER_GLOBAL_ID_FIELD",
-    "RECURRING_REASON",
     "anchored",
     "read_item",
     "read_partner_key",
@@ -63,7 +65,6 @@ UTC = dt.UTC
 PARTNER_FIELD = "SaljstodId"
 #: The custom field holding the GlobalAppointmentID the item had when the key was written.
 PARTNER_GLOBAL_ID_FIELD = "SaljstodGlobalAppointmentId"
-RECURRING_REASON = "recurring series not yet supported (read-only until recurrence support)"
 
 OL_TEXT = 1
 OL_APPOINTMENT_CLASS = 26
@@ -156,11 +157,14 @@ def write_partner_key(item: Any, key: str) -> None:
         field.Value = value
 
 
-def read_item(item: Any, *, local_zone: zoneinfo.ZoneInfo) -> Item | BrokenItem:
+def read_item(
+    item: Any, *, local_zone: zoneinfo.ZoneInfo, week_start: str = "MO"
+) -> Item | BrokenItem:
     """Map an AppointmentItem to an :class:`Item`, or a :class:`BrokenItem` with the reason.
 
-    Items that are not appointments, recurring series (read-only until recurrence support)
-    and items whose values the model refuses (end before start, sentinel dates) are
+    A series master becomes one item whose event carries the series (``series.py``).
+    Items that are not appointments, occurrence objects, series the model cannot hold and
+    items whose values the model refuses (end before start, sentinel dates) are
     :class:`BrokenItem`: they exist, so their partners are never deleted because of them.
     COM errors propagate.
     """
@@ -169,12 +173,31 @@ def read_item(item: Any, *, local_zone: zoneinfo.ZoneInfo) -> Item | BrokenItem:
     if item_class != OL_APPOINTMENT_CLASS:
         return BrokenItem(id=entry_id, reason=f"not an appointment (Outlook class {item_class})")
     partner_key = read_partner_key(item)
-    if bool(item.IsRecurring):
-        return BrokenItem(id=entry_id, reason=RECURRING_REASON, partner_key=partner_key)
+    recurring = bool(item.IsRecurring)
+    if recurring and item.RecurrenceState != series.OL_APPT_MASTER:
+        return BrokenItem(
+            id=entry_id,
+            reason="an occurrence of a series, not the series itself",
+            partner_key=partner_key,
+        )
     try:
         event = _read_event(item, local_zone=local_zone)
     except InvalidEventError as exc:
         return BrokenItem(id=entry_id, reason=f"unreadable value: {exc}", partner_key=partner_key)
+    if recurring:
+        try:
+            recurrence = series.read_recurrence(
+                item,
+                start=event.start,
+                local_zone=local_zone,
+                week_start=week_start,
+                read_event=lambda exception: _read_event(exception, local_zone=local_zone),
+            )
+            event = attrs.evolve(event, recurrence=recurrence)
+        except InvalidEventError as exc:
+            return BrokenItem(
+                id=entry_id, reason=f"series cannot be read: {exc}", partner_key=partner_key
+            )
     return Item(id=entry_id, version=version_of(event), event=event, partner_key=partner_key)
 
 
