@@ -74,6 +74,13 @@ class InMemoryCalendar:
         self._items: dict[str, _Stored] = {}
         self._broken: dict[str, BrokenItem] = {}
         self._tombstones: dict[str, dt.datetime] = {}
+        # Change index: ids in the order of their last change, the ids without a
+        # partner key, and whether the clock has only moved forward (then the order is
+        # also time order and a change listing need not scan every item).
+        self._order: dict[str, None] = {}
+        self._unkeyed: set[str] = set()
+        self._latest: dt.datetime | None = None
+        self._ordered = True
         self._counter = 0
         self._version = 0
         self._faults: dict[str, list[BaseException]] = {}
@@ -99,7 +106,7 @@ class InMemoryCalendar:
     def add_broken(self, item_id: str, reason: str, *, partner_key: str | None = None) -> None:
         """Put an unreadable item in the calendar (it will be listed as broken)."""
         with self._lock:
-            self._items.pop(item_id, None)
+            self._forget(item_id)
             self._broken[item_id] = BrokenItem(id=item_id, reason=reason,
                                                partner_key=partner_key)
         self._notify(item_id)
@@ -146,11 +153,7 @@ class InMemoryCalendar:
         with self._lock:
             now = self._now()
             return Listing(
-                items=[
-                    stored.item
-                    for stored in self._items.values()
-                    if stored.changed_at >= since or stored.item.partner_key is None
-                ],
+                items=self._changed_since(since),
                 broken=list(self._broken.values()),
                 deleted=[i for i, when in self._tombstones.items() if when >= since],
                 complete=False,
@@ -245,7 +248,7 @@ class InMemoryCalendar:
                         f"{expected_version}",
                         item_id=item_id,
                     )
-                del self._items[item_id]
+                self._forget(item_id)
             self._tombstones[item_id] = self._now()
             if expected_version is not None:
                 self.write_log.append(("delete", item_id))
@@ -300,6 +303,37 @@ class InMemoryCalendar:
         self._items[item_id] = _Stored(item=item, changed_at=now)
         self._broken.pop(item_id, None)
         self._tombstones.pop(item_id, None)
+        self._order.pop(item_id, None)
+        self._order[item_id] = None
+        if partner_key is None:
+            self._unkeyed.add(item_id)
+        else:
+            self._unkeyed.discard(item_id)
+        if self._latest is not None and now < self._latest:
+            self._ordered = False
+        self._latest = now if self._latest is None else max(self._latest, now)
+
+    def _forget(self, item_id: str) -> None:
+        self._items.pop(item_id, None)
+        self._order.pop(item_id, None)
+        self._unkeyed.discard(item_id)
+
+    def _changed_since(self, since: dt.datetime) -> list[Item]:
+        if not self._ordered:
+            return [
+                stored.item
+                for stored in self._items.values()
+                if stored.changed_at >= since or stored.item.partner_key is None
+            ]
+        found: dict[str, Item] = {}
+        for item_id in reversed(self._order):
+            stored = self._items[item_id]
+            if stored.changed_at < since:
+                break
+            found[item_id] = stored.item
+        for item_id in self._unkeyed:
+            found.setdefault(item_id, self._items[item_id].item)
+        return list(found.values())
 
     def _fault(self, operation: str) -> None:
         queue = self._faults.get(operation)

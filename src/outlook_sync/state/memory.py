@@ -135,23 +135,38 @@ class MemoryStateStore:
             StateError: the change would give an item two links; nothing was changed.
         """
         state = self._user(user)
-        by_s = dict(state.by_saljstod)
-        by_o = dict(state.by_outlook)
+        by_s, by_o = state.by_saljstod, state.by_outlook
+        # Validate against an overlay of just the ids this change touches, then apply:
+        # a commit costs what it changes, not the size of the link table.
+        s_new: dict[str, Link | None] = {}
+        o_new: dict[str, Link | None] = {}
+
+        def s_link(item_id: str) -> Link | None:
+            return s_new[item_id] if item_id in s_new else by_s.get(item_id)
+
+        def o_link(item_id: str) -> Link | None:
+            return o_new[item_id] if item_id in o_new else by_o.get(item_id)
+
         for s_id, o_id in change.drop_links:
-            link = by_s.get(s_id)
+            link = s_link(s_id)
             if link is not None and link.outlook_id == o_id:
-                del by_s[s_id]
-                by_o.pop(o_id, None)
+                s_new[s_id] = None
+                o_new[o_id] = None
         for link in change.put_links:
-            old = by_s.get(link.saljstod_id)
+            old = s_link(link.saljstod_id)
             if old is not None and old.outlook_id != link.outlook_id:
                 raise StateError(f"Säljstöd item {link.saljstod_id} is already linked")
-            other = by_o.get(link.outlook_id)
+            other = o_link(link.outlook_id)
             if other is not None and other.saljstod_id != link.saljstod_id:
                 raise StateError(f"Outlook item {link.outlook_id} is already linked")
-            by_s[link.saljstod_id] = link
-            by_o[link.outlook_id] = link
-        state.by_saljstod, state.by_outlook = by_s, by_o
+            s_new[link.saljstod_id] = link
+            o_new[link.outlook_id] = link
+        for table, overlay in ((by_s, s_new), (by_o, o_new)):
+            for item_id, value in overlay.items():
+                if value is None:
+                    table.pop(item_id, None)
+                else:
+                    table[item_id] = value
         for key in change.clear_pending:
             state.pending.pop(key, None)
         for key in change.add_pending:
