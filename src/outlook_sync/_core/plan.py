@@ -499,7 +499,8 @@ class _Planner:
             for side in (_S, _O)
         }
         pairs = self._pair_by_partner_key(free)
-        pairs += self._pair_by_match_key(free)
+        if free[_S] and free[_O]:  # matching needs unlinked items on both sides
+            pairs += self._pair_by_match_key(free)
         for s_item, o_item in pairs:
             link = Link(
                 saljstod_id=s_item.id,
