@@ -18,7 +18,7 @@ from outlook_sync.adapters.graph.auth import (
     device_code_provider,
     interactive_provider,
 )
-from outlook_sync.adapters.graph.calendar import DeltaWindow, GraphCalendar
+from outlook_sync.adapters.graph.calendar import DeltaWindow, GraphCalendar, SeriesWindow
 from outlook_sync.adapters.graph.mapping import PARTNER_PROPERTY
 from outlook_sync.adapters.graph.notifications import DeltaPoller, WebhookSubscription
 from outlook_sync.adapters.graph.transport import AnswerLostError, GraphClient, RetryPolicy
@@ -31,6 +31,7 @@ __all__ = [
     "GraphCalendar",
     "GraphClient",
     "RetryPolicy",
+    "SeriesWindow",
     "StaticToken",
     "TokenProvider",
     "WebhookSubscription",

@@ -2,9 +2,10 @@
 
 https://learn.microsoft.com/en-us/graph/json-batching: each item gets its own status, so
 one refused item never fails the others; items answered 429/503/504 are re-sent by
-:meth:`GraphClient.batch`. A ``$batch`` whose answer was lost is settled item by item
-(creates are looked up by partner key and transaction id first), so nothing is created
-twice.
+:meth:`GraphClient.batch`. Recurring series take several requests each (the master,
+then its occurrences), so they are written one by one, outside the batches. A ``$batch``
+whose answer was lost is settled item by item (creates are looked up by partner key and
+transaction id first), so nothing is created twice.
 """
 
 from __future__ import annotations
@@ -37,6 +38,19 @@ def create_many(
     Returns one result per request, in order: the new :class:`Item`, or the error
     for that item alone (partial failures do not affect the others).
     """
+    series = {
+        n: cal._settle(partial(cal.create, event, partner_key=key))
+        for n, (event, key) in enumerate(requests)
+        if event.recurrence is not None
+    }
+    singles = [r for n, r in enumerate(requests) if n not in series]
+    created = iter(_create_singles(cal, singles))
+    return [series[n] if n in series else next(created) for n in range(len(requests))]
+
+
+def _create_singles(
+    cal: GraphCalendar, requests: Sequence[tuple[Event, str]]
+) -> list[Item | BackendError]:
     results: list[Item | BackendError] = []
     path = f"/{cal._calendar}/events"
     for chunk in _chunks(requests):
@@ -71,10 +85,13 @@ def update_many(
     for chunk in _chunks(requests):
         guarded: dict[int, Item | BackendError] = {}
         for n, (item_id, event, version, key) in enumerate(chunk):
-            if cal._meeting(item_id) is not None:
+            if (
+                cal._meeting(item_id) is not None
+                or event.recurrence is not None
+                or cal._is_series(item_id)
+            ):
                 guarded[n] = cal._settle(
-                    partial(cal.update, item_id, event, expected_version=version,
-                            partner_key=key)
+                    partial(cal.update, item_id, event, expected_version=version, partner_key=key)
                 )
         batch = [
             BatchItem(

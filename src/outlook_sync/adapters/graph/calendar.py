@@ -20,9 +20,14 @@ for a deletion).
   of a deletion, anything else is the item as it is now. Replays and duplicates collapse.
   No change costs exactly one request. An expired or unknown token (410 Gone /
   ``syncStateNotFound``) falls back to :meth:`list_all` (``complete=True``).
-- Recurring series (``seriesMaster`` / ``occurrence`` / ``exception``) are reported as one
-  :class:`BrokenItem` per series (quarantined: their partner is never deleted, nothing
-  is written) until recurrence is supported.
+- Recurring series (the :class:`~outlook_sync.series_view.SeriesSupport` capability,
+  :mod:`outlook_sync.adapters.graph.series`): the delta round shows their occurrences
+  and exceptions, never the master ("the returned events may include single instances
+  or occurrences and exceptions of a recurring series", delta-query-events). They are
+  not items: each series is one item, its master (read by ``seriesMasterId``, or listed
+  with ``$filter=type eq 'seriesMaster'``), whose event carries the recurrence with its
+  exceptions and cancellations read from ``/instances``. :meth:`list_all` lists every
+  master; :meth:`list_changes` re-reads the masters whose occurrences the round names.
 - A malformed page, or an entry without an id, fails the listing (:class:`ListingError`);
   an entry that has an id but cannot be mapped is a :class:`BrokenItem`.
 
@@ -48,7 +53,7 @@ from typing import Any
 
 import attrs
 
-from outlook_sync.adapters.graph import bulk
+from outlook_sync.adapters.graph import bulk, series
 from outlook_sync.adapters.graph.mapping import (
     PARTNER_PROPERTY,
     MappingError,
@@ -56,6 +61,7 @@ from outlook_sync.adapters.graph.mapping import (
     item_from_graph,
     partner_key_of,
 )
+from outlook_sync.adapters.graph.series import SeriesWindow
 from outlook_sync.adapters.graph.transport import (
     AnswerLostError,
     BatchItem,
@@ -72,9 +78,9 @@ from outlook_sync.errors import (
 from outlook_sync.model import BrokenItem, Cursor, Event, Item, Listing
 from outlook_sync.protocols import Subscription
 
-__all__ = ["DeltaWindow", "GraphCalendar"]
+__all__ = ["DeltaWindow", "GraphCalendar", "SeriesWindow"]
 
-_RECURRING = frozenset({"seriesmaster", "occurrence", "exception"})
+_INSTANCES = frozenset({"occurrence", "exception"})
 _EXPIRED_CODES = frozenset({"syncstatenotfound", "resyncrequired", "syncstateinvalid"})
 
 
@@ -107,6 +113,7 @@ class _Meta:
     web_link: str | None
     partner_key: str | None
     event: Event | None = None
+    series: bool = False
 
 
 def _quote(value: str) -> str:
@@ -134,7 +141,13 @@ class GraphCalendar:
         page_size: ``odata.maxpagesize`` asked of delta rounds.
         allow_meeting_changes: also update/delete organizer meetings with attendees
             (Graph then e-mails them). Off by default.
+        series_window: where series exceptions and cancellations are read (see
+            :mod:`outlook_sync.adapters.graph.series`).
+        clock: the host's clock (aware datetimes), which places ``series_window``.
     """
+
+    #: Recurring series are kept as series masters (the SeriesSupport capability).
+    supports_series: bool = True
 
     def __init__(
         self,
@@ -146,6 +159,8 @@ class GraphCalendar:
         window: DeltaWindow | None = None,
         page_size: int = 200,
         allow_meeting_changes: bool = False,
+        series_window: SeriesWindow | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
         self.client = client
         self.partner_property = partner_property
@@ -176,6 +191,12 @@ class GraphCalendar:
         # round is reported without a re-read (the sync after a full one stays cheap).
         self._written: dict[str, str] = {}
         self._deleted_here: set[str] = set()
+        self.series_window = series_window or SeriesWindow()
+        self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        # Series masters read with their instances: (changeKey, day read, item).
+        self._series_cache: dict[str, tuple[str, dt.date, Item]] = {}
+        # Occurrence and exception ids seen in delta rounds -> their master.
+        self._occurrence_master: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"GraphCalendar({self._calendar!r})"
@@ -183,6 +204,10 @@ class GraphCalendar:
     def close(self) -> None:
         """Close the client's connections."""
         self.client.close()
+
+    def clock(self) -> dt.datetime:
+        """The host's current time (aware), from the injected clock."""
+        return self._clock()
 
     # -- paths -------------------------------------------------------------------------
 
@@ -213,9 +238,14 @@ class GraphCalendar:
         items: dict[str, Item] = {}
         broken: dict[str, BrokenItem] = {}
         for entry in entries:
-            if "@removed" in entry:
+            if "@removed" in entry or self._occurrence(entry):
                 continue
             self._collect(entry, keys.get(entry["id"]), items, broken)
+        for master in series.masters(self):
+            if isinstance(master, Item):
+                items[master.id] = master
+            else:
+                broken[master.id] = master
         return Listing(
             items=tuple(items.values()),
             complete=True,
@@ -241,8 +271,13 @@ class GraphCalendar:
         broken: dict[str, BrokenItem] = {}
         deleted: set[str] = set()
         touched = []
+        masters: set[str] = set()
         for item_id, entry in latest.items():
-            if "@removed" in entry and item_id in self._deleted_here:
+            if "@removed" not in entry and self._occurrence(entry):
+                masters.add(self._occurrence_master[item_id])  # its series changed
+            elif "@removed" in entry and item_id in self._occurrence_master:
+                masters.add(self._occurrence_master[item_id])  # a cancelled occurrence
+            elif "@removed" in entry and item_id in self._deleted_here:
                 deleted.add(item_id)  # our own delete coming back: known, no re-read
             elif entry.get("changeKey") is not None and (
                 entry.get("changeKey") == self._written.get(item_id)
@@ -260,8 +295,22 @@ class GraphCalendar:
                 self._meta.pop(item_id, None)
             elif isinstance(data, BrokenItem):
                 broken[data.id] = data
+            elif self._occurrence(data):
+                masters.add(self._occurrence_master[item_id])
             else:
                 self._collect(data, None, items, broken)
+        for master_id, data in self._read_many(sorted(masters - set(items))).items():
+            if isinstance(data, BrokenItem):
+                broken[data.id] = data
+                continue
+            mapped = self._map(data, None) if data is not None else None
+            if mapped is None:
+                deleted.add(master_id)
+                self._forget_series(master_id)
+            elif isinstance(mapped, Item):
+                items[mapped.id] = mapped
+            else:
+                broken[mapped.id] = mapped
         return Listing(
             items=tuple(items.values()),
             complete=False,
@@ -283,31 +332,62 @@ class GraphCalendar:
         elif mapped is not None and mapped.id not in items:
             broken[mapped.id] = mapped
 
+    def _occurrence(self, data: Mapping[str, Any]) -> bool:
+        """Whether ``data`` is an occurrence or exception of a series (remembered)."""
+        kind = str(data.get("type") or "").casefold()
+        master = data.get("seriesMasterId")
+        if kind not in _INSTANCES or not isinstance(master, str) or not master:
+            return False
+        self._occurrence_master[str(data["id"])] = master
+        return True
+
     def _map(self, data: Mapping[str, Any], key: str | None) -> Item | BrokenItem | None:
-        """Map one event JSON (recurring series collapse to their master, quarantined)."""
+        """Map one event JSON: a single event, or a series master with its instances.
+
+        An occurrence or exception is not an item (its series is): it maps to a
+        :class:`BrokenItem` saying so. ``None``: a master that vanished while read.
+        """
         kind = str(data.get("type") or "singleInstance").casefold()
         item_id = str(data["id"])
         key = key if key is not None else partner_key_of(data, self.partner_property)
-        if kind in _RECURRING:
-            master = item_id if kind == "seriesmaster" else data.get("seriesMasterId")
-            if not isinstance(master, str) or not master:
-                return None
+        if kind in _INSTANCES:
             return BrokenItem(
-                id=master,
-                reason="a recurring series: not synced until recurrence is supported",
-                partner_key=key if master == item_id else None,
+                id=item_id,
+                reason=f"an occurrence of the series {data.get('seriesMasterId')}; "
+                "the series is the item",
             )
         attendees = data.get("attendees")
         meta = _Meta(
             meeting=bool(attendees) and data.get("isOrganizer") is not False,
             web_link=data.get("webLink") if isinstance(data.get("webLink"), str) else None,
             partner_key=key,
+            series=kind == "seriesmaster",
         )
         self._meta[item_id] = meta
-        mapped = item_from_graph(data, partner_key=key, prop_id=self.partner_property)
+        if meta.series:
+            mapped = series.series_item(self, data, key)
+            if mapped is None:
+                self._forget_series(item_id)
+        else:
+            mapped = item_from_graph(data, partner_key=key, prop_id=self.partner_property)
         if isinstance(mapped, Item):
             meta.event = mapped.event
         return mapped
+
+    def _forget_series(self, item_id: str) -> None:
+        self._meta.pop(item_id, None)
+        self._series_cache.pop(item_id, None)
+
+    def list_series(self) -> Sequence[Item]:
+        """Every series master, with its recurrence (the SeriesSupport capability).
+
+        Masters read before and unchanged since (same ``changeKey``, same day) are not
+        read again, so this costs one request when no series changed.
+
+        Raises:
+            ListingError, BackendUnavailableError: a request failed.
+        """
+        return [m for m in series.masters(self) if isinstance(m, Item)]
 
     def _json(self, resp: GraphResponse, what: str) -> dict[str, Any]:
         try:
@@ -549,6 +629,8 @@ class GraphCalendar:
             BackendUnavailableError: unreachable (the item was not created, or it is
                 found by its partner key on the next sync).
         """
+        if event.recurrence is not None:
+            return series.create(self, event, partner_key)
         txn = str(uuid.uuid4())
         body = self._create_body(event, partner_key, txn)
         path = f"{self._calendar}/events"
@@ -651,6 +733,10 @@ class GraphCalendar:
             body = {"singleValueExtendedProperties": body["singleValueExtendedProperties"]}
         elif meta is not None:
             raise self._meeting_refusal(item_id, "update")
+        if event.recurrence is not None or self._is_series(item_id):
+            return series.update(
+                self, item_id, event, expected_version=expected_version, partner_key=partner_key
+            )
         resp = self.client.request(
             "PATCH",
             self._item_path(item_id),
@@ -704,7 +790,12 @@ class GraphCalendar:
     def _recreate(self, event: Event, partner_key: str, txn: str) -> Item:
         return self._recover_create(partner_key, txn) or self.create(event, partner_key=partner_key)
 
+    def _is_series(self, item_id: str) -> bool:
+        meta = self._meta.get(item_id)
+        return meta is not None and meta.series
+
     def _forget(self, item_id: str) -> None:
+        self._series_cache.pop(item_id, None)
         self._meta.pop(item_id, None)
         self._written.pop(item_id, None)
         self._deleted_here.add(item_id)

@@ -50,6 +50,7 @@ __all__ = [
     "event_to_graph",
     "html_to_text",
     "item_from_graph",
+    "parse_instant",
     "partner_key_of",
 ]
 
@@ -144,6 +145,12 @@ def _modified(value: object) -> dt.datetime | None:
     except ValueError:
         return None
     return when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)
+
+
+def parse_instant(value: object) -> dt.datetime | None:
+    """A Graph ``DateTimeOffset`` (``2026-03-16T08:00:00.0000000Z``) as an aware datetime,
+    or None when it is missing or malformed."""
+    return _modified(value)
 
 
 def event_from_graph(data: Mapping[str, Any]) -> Event:
