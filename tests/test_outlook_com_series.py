@@ -11,20 +11,30 @@ cancellation in Outlook, nothing is mailed, and a second sync plans nothing.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import attrs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from outlook_sync import Event, InMemoryCalendar, MemoryStateStore, Side, Synchronizer
 from outlook_sync.adapters.outlook_com import SWEDISH, OutlookComCalendar
 from outlook_sync.errors import ItemRejectedError
 from outlook_sync.model import BrokenItem, Item
-from outlook_sync.recurrence import Recurrence
+from outlook_sync.recurrence import (
+    OriginalStart,
+    Recurrence,
+    UnsupportedRecurrenceError,
+    to_com,
+)
 from outlook_sync.series_view import SeriesSupport
 from outlook_sync.testing.outlook_com import FakeOutlook, ManualClock, with_events
+from outlook_sync.timezones import localize
+from tests.test_recurrence import _outlook_series
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 UTC = dt.UTC
@@ -369,3 +379,58 @@ def test_an_activity_made_in_saljstod_becomes_a_single_appointment(world: World)
     singles = [i for i in world.outlook.list_all().items if i.event.recurrence is None]
     assert [i.event.subject for i in singles] == ["Kundbesök"]
     world.quiet()
+
+
+# -- adapter: every pattern both sides can express -----------------------------------------------
+
+
+def _with_exceptions(series: Recurrence, data: st.DataObject) -> Event:
+    """A master for ``series`` with some of its first occurrences cancelled or moved."""
+    if series.all_day:
+        assert not isinstance(series.start, dt.datetime)
+        low = localize(dt.datetime.combine(series.start, dt.time()), series.zone_info)
+    else:
+        assert isinstance(series.start, dt.datetime)
+        low = series.start
+    firsts = list(
+        itertools.islice(series.occurrences_between(low, low + dt.timedelta(days=3 * 366)), 6)
+    )
+    chosen = data.draw(st.lists(st.sampled_from(firsts), unique=True, max_size=3))
+    cancelled = chosen[: data.draw(st.integers(0, len(chosen)))]
+    changed: dict[OriginalStart, Event] = {}
+    for key in chosen[len(cancelled) :]:
+        if isinstance(key, dt.datetime):
+            begin = key.astimezone(series.zone_info) + 2 * HOUR
+            changed[key] = Event(subject="Flyttat", start=begin, end=begin + HOUR, location="B")
+        else:
+            day = key + dt.timedelta(days=1)
+            changed[key] = Event(
+                subject="Flyttat", start=day, end=day + dt.timedelta(days=1), all_day=True
+            )
+    series = attrs.evolve(series, cancelled=cancelled, changed=changed)
+    end = series.start + (dt.timedelta(days=1) if series.all_day else HOUR)
+    return Event(
+        subject="Serie", start=series.start, end=end, all_day=series.all_day, recurrence=series
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(series=_outlook_series(), data=st.data())
+def test_every_series_outlook_can_express_reads_back_equal(
+    series: Recurrence, data: st.DataObject
+) -> None:
+    clock = ManualClock(dt.datetime(2026, 3, 2, 7, 0, tzinfo=UTC))
+    fake = FakeOutlook(clock=clock)
+    calendar = OutlookComCalendar(fake.dispatch, locale=SWEDISH, clock=clock)
+    event = _with_exceptions(series, data)
+    try:
+        to_com(series, week_start="MO")
+    except UnsupportedRecurrenceError:  # e.g. a WKST other than Outlook's week start
+        with pytest.raises(ItemRejectedError, match="cannot express"):
+            calendar.create(event, partner_key="S-1")
+        assert calendar.list_all().items == ()
+        return
+    created = calendar.create(event, partner_key="S-1")
+    assert created.event == event
+    assert calendar.list_all().items == (created,)
+    assert fake.sent == []

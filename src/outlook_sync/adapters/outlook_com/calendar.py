@@ -460,7 +460,9 @@ class OutlookComCalendar:
             self._apply_exceptions(conn, entry_id, event, None)
         return self._written(conn, entry_id)
 
-    def _fill(self, conn: _Connection, com_item: Any, event: Event, key: str | None) -> None:
+    def _fill(
+        self, conn: _Connection, com_item: Any, event: Event, key: str | None, *, times: bool = True
+    ) -> None:
         recurrence = event.recurrence
         if recurrence is not None:
             series.write_hint(
@@ -474,17 +476,20 @@ class OutlookComCalendar:
             event = attrs.evolve(
                 event, start=event.start.astimezone(tz), end=event.end.astimezone(tz)
             )
-        self._write_event(conn, com_item, event)
+        self._write_event(conn, com_item, event, times=times)
         if key is not None:
             mapping.write_partner_key(com_item, key)
 
-    def _write_event(self, conn: _Connection, com_item: Any, event: Event) -> None:
+    def _write_event(
+        self, conn: _Connection, com_item: Any, event: Event, *, times: bool = True
+    ) -> None:
         mapping.write_event(
             com_item,
             event,
             time_zones=conn.time_zones,
             local_name=conn.local_name,
             list_separator=self.locale.list_separator,
+            times=times,
         )
 
     def _pattern_of(self, event: Event) -> ComRecurrencePattern | None:
@@ -588,12 +593,14 @@ class OutlookComCalendar:
         com_item, current = self._current(conn, item_id, expected_version)
         if current.event == event and partner_key in (None, current.partner_key):
             return current
+        rewrite = pattern is not None and series.needs_rewrite(current.event, event)
+        # a series that keeps its pattern keeps its time: only its other fields are written
+        times = pattern is None or rewrite
         self._call(
-            lambda: self._fill(conn, com_item, event, partner_key),
+            lambda: self._fill(conn, com_item, event, partner_key, times=times),
             "change the appointment",
             item_id,
         )
-        rewrite = pattern is not None and series.needs_rewrite(current.event, event)
         if pattern is not None and rewrite:
             clear = current.event.recurrence is not None
             self._call(

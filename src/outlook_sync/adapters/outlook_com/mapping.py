@@ -258,13 +258,18 @@ def write_event(
     time_zones: Any,
     local_name: str,
     list_separator: str,
+    times: bool = True,
 ) -> None:
     """Set the item's mapped properties to ``event`` (not saved: the caller saves).
 
-    Never touches recipients and never sends: a meeting's attendees hear nothing.
+    ``times=False`` leaves start, end, zones and all-day alone (a series master whose time
+    stays: its occurrences' times belong to the pattern). Never touches recipients and
+    never sends: a meeting's attendees hear nothing.
     """
     item.Subject = event.subject
-    if event.all_day:
+    if not times:
+        pass
+    elif event.all_day:
         assert not isinstance(event.start, dt.datetime)
         assert not isinstance(event.end, dt.datetime)
         item.AllDayEvent = True

@@ -24,7 +24,8 @@ What the object model loses, kept in a hidden field
     in a hidden text ``UserProperties`` field (:data:`SERIES_FIELD`, not a folder field):
     its IANA zone (Windows names are coarser: Europe/Stockholm and Europe/Berlin are both
     "W. Europe Standard Time", which CLDR maps back to Europe/Berlin), used while it still
-    names the master's ``StartTimeZone``; and whether the series ends after a number of
+    names the master's ``StartTimeZone`` (an all-day series has no zone in Outlook: it
+    keeps the hint's, else the local zone); and whether the series ends after a number of
     occurrences (``COUNT``) or on a date (``UNTIL``): Outlook reports both ``Occurrences``
     and ``PatternEndDate`` for a bounded series. The two forms describe the same
     occurrences, so the hint only picks the spelling; without it (a series made in
@@ -66,7 +67,7 @@ from outlook_sync.recurrence import (
     from_com,
     to_com,
 )
-from outlook_sync.timezones import UnknownTimeZoneError, iana_to_windows, localize
+from outlook_sync.timezones import UnknownTimeZoneError, iana_to_windows, localize, zone
 
 __all__ = [
     "OL_APPT_MASTER",
@@ -148,8 +149,8 @@ def read_recurrence(
         time_zone = str(getattr(item.StartTimeZone, "ID", "") or local_zone.key)
         if _same_zone(hint_zone, time_zone):
             time_zone = hint_zone
-    else:
-        time_zone = local_zone.key  # an all-day series lives on local dates
+    else:  # an all-day series lives on dates; its zone is only a name kept with it
+        time_zone = hint_zone if _known(hint_zone) else local_zone.key
     pattern = item.GetRecurrencePattern()
     recurrence = from_com(
         read_pattern(pattern, by_count=hint_end == "count"),
@@ -181,6 +182,14 @@ def _same_zone(iana: str, windows: str) -> bool:
         return bool(iana) and iana_to_windows(iana) == windows
     except UnknownTimeZoneError:
         return False
+
+
+def _known(iana: str) -> bool:
+    try:
+        zone(iana)
+    except UnknownTimeZoneError:
+        return False
+    return bool(iana)
 
 
 def write_hint(item: Any, recurrence: Recurrence, pattern: ComRecurrencePattern) -> None:

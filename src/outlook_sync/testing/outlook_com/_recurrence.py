@@ -35,9 +35,10 @@ Behaviour reproduced, each from Microsoft's Outlook VBA reference:
 Where the reference is silent, the fake follows Outlook's observable behaviour and says so:
 pattern dates and times are wall-clock values in the master's ``StartTimeZone``; the week
 starts on Monday; saving a master moves its Start to the first occurrence; a bounded series
-reports both ``Occurrences`` and ``PatternEndDate``; and changing the pattern (or the
-series' time) discards its exceptions, as Outlook's own dialog warns ("Any exceptions
-associated with this recurring appointment will be lost").
+reports both ``Occurrences`` and ``PatternEndDate`` (the last occurrence's date for a series
+ended by a count; an end date set by hand is kept, even when no occurrence falls on it); and
+changing the pattern (or the series' time) discards its exceptions, as Outlook's own dialog
+warns ("Any exceptions associated with this recurring appointment will be lost").
 """
 
 from __future__ import annotations
@@ -167,10 +168,11 @@ def normalise(record: Record, stored: PatternData | None) -> None:
     record.start_utc = first.replace(tzinfo=tz).astimezone(UTC)
     record.end_utc = record.start_utc + dt.timedelta(minutes=pattern.duration)
     pattern.pattern_start_date = first.date()
-    if not pattern.no_end_date:
+    if not pattern.no_end_date:  # report both ends; a chosen end date is kept as it is
         walls = list(_rule(pattern))
         pattern.occurrences = len(walls)
-        pattern.pattern_end_date = walls[-1].date()
+        if pattern.pattern_end_date is None:
+            pattern.pattern_end_date = walls[-1].date()
     else:
         pattern.occurrences, pattern.pattern_end_date = None, None
     if stored is None or stored.rule_fields() != pattern.rule_fields():
