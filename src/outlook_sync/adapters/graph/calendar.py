@@ -20,14 +20,17 @@ for a deletion).
   of a deletion, anything else is the item as it is now. Replays and duplicates collapse.
   No change costs exactly one request. An expired or unknown token (410 Gone /
   ``syncStateNotFound``) falls back to :meth:`list_all` (``complete=True``).
-- Recurring series (the :class:`~outlook_sync.series_view.SeriesSupport` capability,
-  :mod:`outlook_sync.adapters.graph.series`): the delta round shows their occurrences
+- Recurring series, with ``series=True`` (the :class:`~outlook_sync.series_view.
+  SeriesSupport` capability, :mod:`outlook_sync.adapters.graph.series`). Without it, a
+  series is one :class:`BrokenItem` (its master id): quarantined, nothing written, its
+  partner never deleted. With it, the delta round shows their occurrences
   and exceptions, never the master ("the returned events may include single instances
   or occurrences and exceptions of a recurring series", delta-query-events). They are
   not items: each series is one item, its master (read by ``seriesMasterId``, or listed
   with ``$filter=type eq 'seriesMaster'``), whose event carries the recurrence with its
   exceptions and cancellations read from ``/instances``. :meth:`list_all` lists every
-  master; :meth:`list_changes` re-reads the masters whose occurrences the round names.
+  master; :meth:`list_changes` re-reads the masters whose occurrences the round names,
+  and keeps the set of masters :meth:`list_series` answers from (refreshed daily).
 - A malformed page, or an entry without an id, fails the listing (:class:`ListingError`);
   an entry that has an id but cannot be mapped is a :class:`BrokenItem`.
 
@@ -141,13 +144,13 @@ class GraphCalendar:
         page_size: ``odata.maxpagesize`` asked of delta rounds.
         allow_meeting_changes: also update/delete organizer meetings with attendees
             (Graph then e-mails them). Off by default.
+        series: keep recurring series as series masters (the SeriesSupport capability).
+            Off by default for now: the engine then shows this calendar through a
+            SeriesView, which does not pass ``$batch`` writes on (see docs/graph.md).
         series_window: where series exceptions and cancellations are read (see
             :mod:`outlook_sync.adapters.graph.series`).
         clock: the host's clock (aware datetimes), which places ``series_window``.
     """
-
-    #: Recurring series are kept as series masters (the SeriesSupport capability).
-    supports_series: bool = True
 
     def __init__(
         self,
@@ -159,6 +162,7 @@ class GraphCalendar:
         window: DeltaWindow | None = None,
         page_size: int = 200,
         allow_meeting_changes: bool = False,
+        series: bool = False,
         series_window: SeriesWindow | None = None,
         clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
@@ -191,12 +195,17 @@ class GraphCalendar:
         # round is reported without a re-read (the sync after a full one stays cheap).
         self._written: dict[str, str] = {}
         self._deleted_here: set[str] = set()
+        #: Recurring series are kept as series masters (the SeriesSupport capability).
+        self.supports_series = series
         self.series_window = series_window or SeriesWindow()
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
         # Series masters read with their instances: (changeKey, day read, item).
         self._series_cache: dict[str, tuple[str, dt.date, Item]] = {}
         # Occurrence and exception ids seen in delta rounds -> their master.
         self._occurrence_master: dict[str, str] = {}
+        # Every series master, kept up to date by the delta rounds, and the day it was read.
+        self._masters: dict[str, Item] | None = None
+        self._masters_day: dt.date | None = None
 
     def __repr__(self) -> str:
         return f"GraphCalendar({self._calendar!r})"
@@ -241,11 +250,12 @@ class GraphCalendar:
             if "@removed" in entry or self._occurrence(entry):
                 continue
             self._collect(entry, keys.get(entry["id"]), items, broken)
-        for master in series.masters(self):
-            if isinstance(master, Item):
-                items[master.id] = master
-            else:
-                broken[master.id] = master
+        if self.supports_series:
+            for master in self._all_masters():
+                if isinstance(master, Item):
+                    items[master.id] = master
+                else:
+                    broken[master.id] = master
         return Listing(
             items=tuple(items.values()),
             complete=True,
@@ -333,10 +343,16 @@ class GraphCalendar:
             broken[mapped.id] = mapped
 
     def _occurrence(self, data: Mapping[str, Any]) -> bool:
-        """Whether ``data`` is an occurrence or exception of a series (remembered)."""
+        """Whether ``data`` is an occurrence or exception of a series (remembered).
+
+        Always False without series support (occurrences then map to their quarantined
+        series, see :meth:`_map`).
+        """
         kind = str(data.get("type") or "").casefold()
         master = data.get("seriesMasterId")
-        if kind not in _INSTANCES or not isinstance(master, str) or not master:
+        if not self.supports_series or kind not in _INSTANCES:
+            return False
+        if not isinstance(master, str) or not master:
             return False
         self._occurrence_master[str(data["id"])] = master
         return True
@@ -350,6 +366,15 @@ class GraphCalendar:
         kind = str(data.get("type") or "singleInstance").casefold()
         item_id = str(data["id"])
         key = key if key is not None else partner_key_of(data, self.partner_property)
+        if not self.supports_series and kind in (*_INSTANCES, "seriesmaster"):
+            master = item_id if kind == "seriesmaster" else data.get("seriesMasterId")
+            if not isinstance(master, str) or not master:
+                return None
+            return BrokenItem(
+                id=master,
+                reason="a recurring series: not synced (GraphCalendar(series=True) syncs them)",
+                partner_key=key if master == item_id else None,
+            )
         if kind in _INSTANCES:
             return BrokenItem(
                 id=item_id,
@@ -368,6 +393,10 @@ class GraphCalendar:
             mapped = series.series_item(self, data, key)
             if mapped is None:
                 self._forget_series(item_id)
+            elif self._masters is not None and isinstance(mapped, Item):
+                self._masters[item_id] = mapped
+            elif self._masters is not None:
+                self._masters.pop(item_id, None)
         else:
             mapped = item_from_graph(data, partner_key=key, prop_id=self.partner_property)
         if isinstance(mapped, Item):
@@ -377,17 +406,33 @@ class GraphCalendar:
     def _forget_series(self, item_id: str) -> None:
         self._meta.pop(item_id, None)
         self._series_cache.pop(item_id, None)
+        if self._masters is not None:
+            self._masters.pop(item_id, None)
+
+    def _all_masters(self) -> list[Item | BrokenItem]:
+        """Every series master, read now (masters unchanged since read are not re-read)."""
+        found = series.masters(self)
+        self._masters = {m.id: m for m in found if isinstance(m, Item)}
+        self._masters_day = self.clock().date()
+        return found
 
     def list_series(self) -> Sequence[Item]:
         """Every series master, with its recurrence (the SeriesSupport capability).
 
-        Masters read before and unchanged since (same ``changeKey``, same day) are not
-        read again, so this costs one request when no series changed.
+        After a complete listing, the delta rounds of :meth:`list_changes` keep the set
+        of masters up to date (every change to a series shows in the round as its
+        occurrences), so this costs no request; the set is read again once a day, or
+        when no complete listing was made in this process. Empty without series support.
 
         Raises:
             ListingError, BackendUnavailableError: a request failed.
         """
-        return [m for m in series.masters(self) if isinstance(m, Item)]
+        if not self.supports_series:
+            return []
+        if self._masters is None or self._masters_day != self.clock().date():
+            self._all_masters()
+        assert self._masters is not None
+        return list(self._masters.values())
 
     def _json(self, resp: GraphResponse, what: str) -> dict[str, Any]:
         try:
@@ -630,6 +675,7 @@ class GraphCalendar:
                 found by its partner key on the next sync).
         """
         if event.recurrence is not None:
+            self._check_series(None)
             return series.create(self, event, partner_key)
         txn = str(uuid.uuid4())
         body = self._create_body(event, partner_key, txn)
@@ -734,6 +780,7 @@ class GraphCalendar:
         elif meta is not None:
             raise self._meeting_refusal(item_id, "update")
         if event.recurrence is not None or self._is_series(item_id):
+            self._check_series(item_id)
             return series.update(
                 self, item_id, event, expected_version=expected_version, partner_key=partner_key
             )
@@ -790,13 +837,19 @@ class GraphCalendar:
     def _recreate(self, event: Event, partner_key: str, txn: str) -> Item:
         return self._recover_create(partner_key, txn) or self.create(event, partner_key=partner_key)
 
+    def _check_series(self, item_id: str | None) -> None:
+        if not self.supports_series:
+            raise ItemRejectedError(
+                "a recurring series: not written (GraphCalendar(series=True) writes them)",
+                item_id=item_id,
+            )
+
     def _is_series(self, item_id: str) -> bool:
         meta = self._meta.get(item_id)
         return meta is not None and meta.series
 
     def _forget(self, item_id: str) -> None:
-        self._series_cache.pop(item_id, None)
-        self._meta.pop(item_id, None)
+        self._forget_series(item_id)
         self._written.pop(item_id, None)
         self._deleted_here.add(item_id)
 
