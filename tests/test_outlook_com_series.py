@@ -434,3 +434,36 @@ def test_every_series_outlook_can_express_reads_back_equal(
     assert created.event == event
     assert calendar.list_all().items == (created,)
     assert fake.sent == []
+
+
+def test_an_exception_can_be_changed_again_and_then_cancelled(rig: Rig) -> None:
+    event = weekly_with_exceptions()
+    assert event.recurrence is not None
+    created = rig.calendar.create(event, partner_key="S-1")
+    key = at(3, 16)
+    again = Event(subject="Säljmöte hos ACME (ny tid)", start=at(3, 18, 8), end=at(3, 18, 9))
+    changed = attrs.evolve(event, recurrence=event.recurrence.change(key, again))
+    updated = rig.calendar.update(created.id, changed, expected_version=created.version)
+    assert updated.event == changed
+    assert changed.recurrence is not None
+    cancelled = attrs.evolve(event, recurrence=changed.recurrence.cancel(key))
+    final = rig.calendar.update(created.id, cancelled, expected_version=updated.version)
+    assert final.event == cancelled
+    assert _series(rig.calendar.get(created.id)).cancelled == {
+        at(3, 9).astimezone(UTC),
+        key.astimezone(UTC),
+    }
+    pattern = rig.fake.record(created.id).pattern
+    assert pattern is not None
+    assert all(data.deleted for data in pattern.exceptions.values())
+
+
+def test_a_change_in_outlook_shows_in_the_next_change_listing(rig: Rig) -> None:
+    created = rig.calendar.create(weekly_with_exceptions(), partner_key="S-1")
+    rig.clock.advance(minutes=30)  # past the watermark's safety margin
+    cursor = rig.calendar.list_all().cursor
+    rig.clock.advance(minutes=10)
+    assert rig.calendar.list_changes(cursor).items == ()
+    rig.fake.cancel_occurrence(created.id, at(3, 23))
+    (changed,) = rig.calendar.list_changes(cursor).items
+    assert at(3, 23).astimezone(UTC) in _series(changed).cancelled

@@ -492,7 +492,7 @@ class OutlookComCalendar:
             times=times,
         )
 
-    def _pattern_of(self, event: Event) -> ComRecurrencePattern | None:
+    def _pattern_of(self, event: Event, item_id: str | None = None) -> ComRecurrencePattern | None:
         """The pattern to write, checked before anything is written.
 
         Raises:
@@ -511,9 +511,10 @@ class OutlookComCalendar:
                 f"Outlook cannot hold this series: its zone {recurrence.time_zone} has no "
                 "Windows name",
                 side=SIDE,
+                item_id=item_id,
             ) from exc
         except InvalidEventError as exc:  # UnsupportedRecurrenceError and kin
-            raise ItemRejectedError(str(exc), side=SIDE) from exc
+            raise ItemRejectedError(str(exc), side=SIDE, item_id=item_id) from exc
 
     def _apply_exceptions(
         self, conn: _Connection, entry_id: str, event: Event, current: Event | None
@@ -588,7 +589,7 @@ class OutlookComCalendar:
             ItemRejectedError: an unreadable item (read-only), a series the object model
                 cannot express, or Outlook refused the values.
         """
-        pattern = self._pattern_of(event)
+        pattern = self._pattern_of(event, item_id)
         conn = self._connection()
         com_item, current = self._current(conn, item_id, expected_version)
         if current.event == event and partner_key in (None, current.partner_key):
