@@ -110,8 +110,8 @@ def read_pattern(pattern: Any, *, by_count: bool = False) -> ComRecurrencePatter
     end = None if no_end else _wall(pattern.PatternEndDate, "PatternEndDate").date()
     if end is not None and end.year >= _NONE_YEAR:
         end = None
-    count = int(pattern.Occurrences or 0)
     try:
+        count = int(pattern.Occurrences or 0)
         return ComRecurrencePattern(
             recurrence_type=int(pattern.RecurrenceType),
             interval=int(pattern.Interval),
@@ -124,7 +124,7 @@ def read_pattern(pattern: Any, *, by_count: bool = False) -> ComRecurrencePatter
             occurrences=None if no_end or count < 1 else count,
             no_end_date=no_end,
         )
-    except ValueError as exc:  # attrs' validators: a value outside the documented range
+    except (TypeError, ValueError) as exc:  # not a number, or outside the documented range
         raise InvalidRecurrenceError(f"Outlook reported an impossible pattern: {exc}") from exc
 
 
