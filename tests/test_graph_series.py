@@ -109,12 +109,12 @@ def the_item(items: Any) -> Item:
 # -- adapter level ---------------------------------------------------------------------------
 
 
-def test_the_adapter_declares_series_support_only_when_asked(
+def test_series_support_is_on_by_default_and_can_be_switched_off(
     graph: GraphEmulator, cal: GraphCalendar
 ) -> None:
     assert isinstance(cal, SeriesSupport)
     assert cal.supports_series is True
-    plain = GraphCalendar(GraphClient(graph.base_url, StaticToken("t")))
+    plain = GraphCalendar(GraphClient(graph.base_url, StaticToken("t")), series=False)
     assert plain.supports_series is False
     assert plain.list_series() == []
     with pytest.raises(ItemRejectedError, match="series"):

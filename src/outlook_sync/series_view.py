@@ -55,6 +55,7 @@ import attrs
 
 from outlook_sync._core.series import Horizon, Occurrence, collapse, parse_occurrence_id
 from outlook_sync.errors import (
+    BackendError,
     InvalidEventError,
     ItemNotFoundError,
     ItemRejectedError,
@@ -62,7 +63,7 @@ from outlook_sync.errors import (
 )
 from outlook_sync.model import BrokenItem, Cursor, Event, Item, Link, Listing, Side, check_aware
 from outlook_sync.policy import SyncPolicy
-from outlook_sync.protocols import Calendar, ChangeNotifier, StateStore, Subscription
+from outlook_sync.protocols import BulkWriter, Calendar, ChangeNotifier, StateStore, Subscription
 from outlook_sync.recurrence import OriginalStart, Recurrence
 from outlook_sync.series_listing import (
     flat_listing,
@@ -416,5 +417,46 @@ class _NotifyingSeriesView(SeriesView):
         return notifier.subscribe(lambda _ids: callback([]))
 
 
+class _BulkSeriesView(SeriesView):
+    """A :class:`SeriesView` of a calendar that writes in bulk (:class:`BulkWriter`).
+
+    Creates are single items, so they go on in bulk; updates of single items too;
+    occurrences are written one by one (each rewrites its series).
+    """
+
+    def create_many(self, requests: Sequence[tuple[Event, str]]) -> Sequence[Item | BackendError]:
+        bulk = self.calendar
+        assert isinstance(bulk, BulkWriter)
+        return bulk.create_many(requests)
+
+    def update_many(
+        self, requests: Sequence[tuple[str, Event, str, str | None]]
+    ) -> Sequence[Item | BackendError]:
+        bulk = self.calendar
+        assert isinstance(bulk, BulkWriter)
+        results: dict[int, Item | BackendError] = {}
+        plain = [n for n, r in enumerate(requests) if parse_occurrence_id(r[0]) is None]
+        plain_set = set(plain)
+        for n, (item_id, event, version, key) in enumerate(requests):
+            if n in plain_set:
+                continue
+            try:
+                results[n] = self.update(item_id, event, expected_version=version, partner_key=key)
+            except BackendError as exc:
+                results[n] = exc
+        for n, result in zip(plain, bulk.update_many([requests[n] for n in plain]), strict=True):
+            results[n] = result
+        return [results[n] for n in range(len(requests))]
+
+
+class _NotifyingBulkSeriesView(_BulkSeriesView, _NotifyingSeriesView):
+    """Both of the above."""
+
+
 def _view_class(calendar: Calendar) -> type[SeriesView]:
-    return _NotifyingSeriesView if isinstance(calendar, ChangeNotifier) else SeriesView
+    notifies, bulk = isinstance(calendar, ChangeNotifier), isinstance(calendar, BulkWriter)
+    if notifies and bulk:
+        return _NotifyingBulkSeriesView
+    if bulk:
+        return _BulkSeriesView
+    return _NotifyingSeriesView if notifies else SeriesView

@@ -144,9 +144,8 @@ class GraphCalendar:
         page_size: ``odata.maxpagesize`` asked of delta rounds.
         allow_meeting_changes: also update/delete organizer meetings with attendees
             (Graph then e-mails them). Off by default.
-        series: keep recurring series as series masters (the SeriesSupport capability).
-            Off by default for now: the engine then shows this calendar through a
-            SeriesView, which does not pass ``$batch`` writes on (see docs/graph.md).
+        series: keep recurring series as series masters (the SeriesSupport capability;
+            on by default). ``False`` quarantines each series as one broken item.
         series_window: where series exceptions and cancellations are read (see
             :mod:`outlook_sync.adapters.graph.series`).
         clock: the host's clock (aware datetimes), which places ``series_window``.
@@ -162,7 +161,7 @@ class GraphCalendar:
         window: DeltaWindow | None = None,
         page_size: int = 200,
         allow_meeting_changes: bool = False,
-        series: bool = False,
+        series: bool = True,
         series_window: SeriesWindow | None = None,
         clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
