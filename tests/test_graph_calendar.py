@@ -644,3 +644,23 @@ def test_partner_keys_are_read_item_by_item_if_the_filter_is_refused(
     graph.throttle(status=400, method="GET", path_contains="/calendar/events")
     listing = cal.list_all()
     assert [(i.id, i.partner_key) for i in listing.items] == [(item.id, "s-1")]
+
+
+def test_an_event_keeps_its_time_zone_through_outlook(
+    graph: GraphEmulator, cal: GraphCalendar
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    stockholm = ZoneInfo("Europe/Stockholm")
+    start = dt.datetime(2026, 3, 3, 9, 0, tzinfo=stockholm)
+    event = Event(subject="Kundmöte", start=start, end=start + HOUR)
+    created = cal.create(event, partner_key="s-tz")
+    (stored,) = graph.events()
+    assert stored.start_zone == "W. Europe Standard Time"  # what Outlook shows the user
+    back = cal.get(created.id)
+    assert isinstance(back, Item)
+    assert back.event == event
+    assert isinstance(back.event.start, dt.datetime)
+    # CLDR names Berlin for "W. Europe Standard Time": same rules, same wall time
+    assert back.event.start.utcoffset() == dt.timedelta(hours=1)
+    assert back.event.start.hour == 9

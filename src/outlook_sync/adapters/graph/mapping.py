@@ -41,7 +41,8 @@ from typing import Any
 
 from outlook_sync.errors import InvalidEventError
 from outlook_sync.model import BrokenItem, Event, Item, ShowAs
-from outlook_sync.timezones import localize
+from outlook_sync.timezones import iana_to_windows, localize
+from outlook_sync.timezones import zone as find_zone
 
 __all__ = [
     "PARTNER_PROPERTY",
@@ -186,8 +187,10 @@ def event_from_graph(data: Mapping[str, Any]) -> Event:
             reminder = minutes
         return Event(
             subject=_str(data, "subject"),
-            start=_time(data.get("start"), "start", all_day=all_day),
-            end=_time(data.get("end"), "end", all_day=all_day),
+            start=_in_original_zone(_time(data.get("start"), "start", all_day=all_day), data,
+                                    "originalStartTimeZone"),
+            end=_in_original_zone(_time(data.get("end"), "end", all_day=all_day), data,
+                                  "originalEndTimeZone"),
             all_day=all_day,
             location=str(location.get("displayName") or ""),
             body=content,
@@ -247,9 +250,45 @@ def item_from_graph(
 
 def _time_out(value: dt.datetime | dt.date) -> dict[str, str]:
     if isinstance(value, dt.datetime):
+        named = _windows_wall(value)
+        if named is not None:
+            return named
         utc = value.astimezone(dt.UTC).replace(tzinfo=None)
         return {"dateTime": utc.isoformat(timespec="seconds"), "timeZone": "UTC"}
     return {"dateTime": f"{value.isoformat()}T00:00:00", "timeZone": "UTC"}
+
+
+def _windows_wall(value: dt.datetime) -> dict[str, str] | None:
+    """The wall time in the event's own zone, with that zone's Windows name, so that
+    Outlook shows (and hands back, as ``originalStartTimeZone``) the zone the event was
+    written in. ``None`` for zones Windows has no name for, and for wall times that do
+    not name one instant (the repeated or skipped hour at a DST change): UTC then."""
+    key = getattr(value.tzinfo, "key", None)
+    if not isinstance(key, str):
+        return None
+    try:
+        windows = iana_to_windows(key)
+        wall = value.astimezone(value.tzinfo).replace(tzinfo=None)
+        if localize(wall, key) != value or wall.replace(fold=1).replace(
+            tzinfo=value.tzinfo
+        ).utcoffset() != wall.replace(fold=0).replace(tzinfo=value.tzinfo).utcoffset():
+            return None
+    except InvalidEventError:
+        return None
+    return {"dateTime": wall.isoformat(timespec="seconds"), "timeZone": windows}
+
+
+def _in_original_zone(
+    value: dt.datetime | dt.date, data: Mapping[str, Any], key: str
+) -> dt.datetime | dt.date:
+    """Show an instant read in UTC in the zone the event was written in, if known."""
+    name = data.get(key)
+    if not isinstance(value, dt.datetime) or not isinstance(name, str) or not name:
+        return value
+    try:
+        return value.astimezone(find_zone(name))
+    except InvalidEventError:
+        return value  # a custom or unknown zone: the instant stays right, in UTC
 
 
 def event_to_graph(event: Event) -> dict[str, Any]:
