@@ -67,7 +67,7 @@ def main() -> None:
         sync = Synchronizer(
             saljstod=saljstod, outlook=outlook, state=MemoryStateStore(), user="bench"
         )
-        measure("initial sync Säljstöd -> Outlook (engine, 1 POST each)", graph, sync.sync)
+        measure("initial sync Säljstöd -> Outlook (engine, $batch)", graph, sync.sync)
         measure("next sync (echo of own writes, no re-reads)", graph, sync.sync)
         measure("incremental sync, no change", graph, sync.sync)
         outlook.close()
