@@ -635,3 +635,17 @@ def test_logs_can_go_to_a_file(cli: Cli) -> None:
     assert cli.err == ""
     log_text = (cli.path.parent / "sync.log").read_text(encoding="utf-8")
     assert "outlook_sync.cli: sync finished: ok, 0 writes [user=anna operation=sync]" in log_text
+
+
+def test_status_shows_the_last_error_across_runs_until_a_clean_sync(cli: Cli) -> None:
+    cli.saljstod.add(meeting("Kundmöte"))
+    cli.outlook.fail_next("create", ItemRejectedError("the mailbox is full", side="outlook"))
+    assert cli("sync") == ExitCode.ITEMS_FAILED
+    cli("status")
+    assert "Last error:" in cli.out
+    assert "the mailbox is full" in cli.out
+    code, data = cli.json("status")
+    assert "the mailbox is full" in data["last_error"]["message"]
+    assert cli("sync") == ExitCode.OK
+    code, data = cli.json("status")
+    assert data["last_error"] is None

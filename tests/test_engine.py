@@ -336,3 +336,17 @@ def test_an_event_with_an_edited_subject_only_on_outlook_wins_by_default(world: 
     assert conflict.overridden is Side.SALJSTOD
     assert world.saljstod.items()[s_id].location == "B"
     assert world.state.conflicts("anna") == [conflict]
+
+
+def test_the_last_error_is_kept_for_status_displays_until_a_clean_sync(world: World) -> None:
+    world.saljstod.add(meeting("A"))
+    world.outlook.fail_next("create", ItemRejectedError("too large", side="outlook"))
+    world.sync.sync()
+    trouble = world.sync.last_error
+    assert trouble is not None
+    when, what = trouble
+    assert when.tzinfo is not None
+    assert "1 item(s) failed" in what
+    assert "too large" in what
+    world.sync.sync()
+    assert world.sync.last_error is None

@@ -70,8 +70,8 @@ def only(listing_items: Any) -> Item:
 
 def test_upgrade_creates_both_schemas_once(sql_db: SqlDatabase) -> None:
     connection = sql_db.connect()
-    assert upgrade(connection) == {"state": 2, "saljstod": 1}
-    assert upgrade(connection) == {"state": 2, "saljstod": 1}
+    assert upgrade(connection) == {"state": 3, "saljstod": 1}
+    assert upgrade(connection) == {"state": 3, "saljstod": 1}
     assert isinstance(SqlCalendar(connection, user="anna"), Calendar)
 
 

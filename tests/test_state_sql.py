@@ -334,7 +334,7 @@ def test_migrations_are_recorded_and_never_reapplied(sql_db: SqlDatabase) -> Non
     rows = sql_db.dialect.execute(
         connection, "SELECT component, version FROM outlook_sync_schema"
     ).fetchall()
-    assert [tuple(r) for r in rows] == [("state", 2)]
+    assert [tuple(r) for r in rows] == [("state", 3)]
 
 
 def test_an_older_state_schema_is_upgraded_with_its_links_kept(sql_db: SqlDatabase) -> None:
@@ -536,3 +536,18 @@ def test_a_missing_postgres_server_fails_under_ci_and_skips_elsewhere(
     monkeypatch.delenv("CI")
     with pytest.raises(pytest.skip.Exception):
         _missing_server("no binaries")
+
+
+def test_the_last_error_survives_a_reopen(tmp_path: Path) -> None:
+    from outlook_sync import StateChange
+    from outlook_sync.state.sqlite import SqliteStateStore
+
+    path = tmp_path / "state.sqlite3"
+    when = dt.datetime(2026, 11, 25, 9, 30, tzinfo=STOCKHOLM)
+    with SqliteStateStore(path) as store:
+        assert store.last_error("anna") is None
+        store.commit("anna", StateChange(last_error=(when, "Outlook unreachable")))
+    with SqliteStateStore(path) as store:
+        assert store.last_error("anna") == (when, "Outlook unreachable")
+        store.commit("anna", StateChange(clear_last_error=True))
+        assert store.last_error("anna") is None

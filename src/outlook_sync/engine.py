@@ -265,6 +265,7 @@ class Synchronizer:
                     self.state.commit(self.user, StateChange(
                         cursors=((_S, Cursor()), (_O, Cursor())), clear_last_sync=True))
                 report = self._sync_locked(confirm_mass_delete, progress, cancel)
+                self._remember_outcome(report)
             except BaseException as exc:
                 for observer in observers:
                     observer.sync_failed(self.user, exc)
@@ -272,6 +273,29 @@ class Synchronizer:
         for observer in observers:
             observer.sync_finished(report)
         return report
+
+    @property
+    def last_error(self) -> tuple[dt.datetime, str] | None:
+        """When and why the last sync needed attention (``None`` after a clean one)."""
+        return self.state.last_error(self.user)
+
+    def _remember_outcome(self, report: SyncReport) -> None:
+        if report.ok:
+            if self.state.last_error(self.user) is not None:
+                self.state.commit(self.user, StateChange(clear_last_error=True))
+            return
+        if report.error:
+            what = f"the sync could not run: {report.error}"
+        elif report.refused:
+            what = f"refused: {report.refused}"
+        elif report.failures:
+            first = report.failures[0]
+            what = (f"{len(report.failures)} item(s) failed and are retried next time; "
+                    f"first: {first.operation} {first.side} {first.item_id}: {first.error}")
+        else:
+            what = "cancelled before the end; the rest runs next time"
+        when = report.finished_at or check_aware("clock()", self._clock())
+        self.state.commit(self.user, StateChange(last_error=(when, what)))
 
     def add_observer(self, observer: SyncObserver) -> None:
         """Tell ``observer`` about every sync of this synchronizer (a status board)."""

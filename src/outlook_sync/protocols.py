@@ -206,6 +206,9 @@ class StateChange:
     last_sync: dt.datetime | None = None
     #: clear the last sync date/time (*Full sync now*).
     clear_last_sync: bool = False
+    #: the last sync's trouble ``(when, what)``, for status displays; or clear it.
+    last_error: tuple[dt.datetime, str] | None = None
+    clear_last_error: bool = False
 
 
 class StateStore(Protocol):
@@ -240,6 +243,10 @@ class StateStore(Protocol):
     def cursor(self, user: str, side: Side) -> Cursor: ...
 
     def last_sync(self, user: str) -> dt.datetime | None: ...
+
+    def last_error(self, user: str) -> tuple[dt.datetime, str] | None:
+        """When and why the last sync needed attention; ``None`` after a clean sync."""
+        ...
 
     def pending(self, user: str) -> list[tuple[Side, str]]: ...
 

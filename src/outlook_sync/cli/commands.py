@@ -205,6 +205,12 @@ def _activity_status(wiring: Wiring, activity: str) -> dict[str, Any]:
     }
 
 
+def _last_error(trouble: tuple[dt.datetime, str] | None) -> dict[str, str] | None:
+    if trouble is None:
+        return None
+    return {"at": trouble[0].isoformat(), "message": trouble[1]}
+
+
 def status(ctx: Context) -> ExitCode:
     """``outlook-sync status [ACTIVITY_ID]``."""
     with ctx.wired(calendars=False) as wiring:
@@ -225,6 +231,7 @@ def status(ctx: Context) -> ExitCode:
                 "quarantined": len(state.quarantine(user)),
                 "pending_retries": len(state.pending(user)),
                 "restorable_deleted": len(state.deleted_items(user)),
+                "last_error": _last_error(state.last_error(user)),
             }
     if ctx.json:
         dump_json(data, ctx.out)
@@ -247,6 +254,9 @@ def status(ctx: Context) -> ExitCode:
         ctx.say(f"Quarantined items:  {data['quarantined']}")
         ctx.say(f"Waiting for retry:  {data['pending_retries']}")
         ctx.say(f"Restorable deleted: {data['restorable_deleted']}")
+        trouble = data["last_error"]
+        shown = f"{trouble['message']} ({trouble['at']})" if trouble else "none"
+        ctx.say(f"Last error:         {shown}")
     return ExitCode.CONFLICTS_PENDING if pending_conflicts else ExitCode.OK
 
 

@@ -29,6 +29,7 @@ class _UserState:
     by_outlook: dict[str, Link] = attrs.Factory(dict)
     cursors: dict[Side, Cursor] = attrs.Factory(dict)
     last_sync: dt.datetime | None = None
+    last_error: tuple[dt.datetime, str] | None = None
     pending: dict[tuple[Side, str], None] = attrs.Factory(dict)
     intents: dict[tuple[Side, str], None] = attrs.Factory(dict)
     conflicts: list[Conflict] = attrs.Factory(list)
@@ -99,6 +100,9 @@ class MemoryStateStore:
 
     def last_sync(self, user: str) -> dt.datetime | None:
         return self._user(user).last_sync
+
+    def last_error(self, user: str) -> tuple[dt.datetime, str] | None:
+        return self._user(user).last_error
 
     def pending(self, user: str) -> list[tuple[Side, str]]:
         return list(self._user(user).pending)
@@ -188,3 +192,7 @@ class MemoryStateStore:
             state.last_sync = None
         if change.last_sync is not None:
             state.last_sync = change.last_sync
+        if change.clear_last_error:
+            state.last_error = None
+        if change.last_error is not None:
+            state.last_error = change.last_error

@@ -150,6 +150,12 @@ $body$""",
 FOR EACH ROW EXECUTE FUNCTION outlook_sync_count_links()""",
 )
 
+_V3 = (
+    "ALTER TABLE outlook_sync_users ADD COLUMN last_error TEXT",
+    "ALTER TABLE outlook_sync_users ADD COLUMN last_error_at TEXT",
+    "ALTER TABLE outlook_sync_users ADD COLUMN last_error_zone TEXT",
+)
+
 MIGRATIONS = (
     Migration(
         version=1,
@@ -160,5 +166,10 @@ MIGRATIONS = (
         version=2,
         description="link counts kept by triggers",
         statements={"sqlite": _V2_SQLITE, "postgresql": _V2_POSTGRES},
+    ),
+    Migration(
+        version=3,
+        description="the last sync's trouble, for status displays",
+        statements=dict.fromkeys(_TYPES, _V3),
     ),
 )

@@ -296,6 +296,16 @@ class SqlStateStore:
         rows = self._run("reading the last sync", lambda: self._rows(sql, (user,)))
         return _datetime(rows[0][0], rows[0][1]) if rows else None
 
+    def last_error(self, user: str) -> tuple[dt.datetime, str] | None:
+        """When and why the last sync needed attention; ``None`` after a clean sync."""
+        sql = ("SELECT last_error_at, last_error_zone, last_error FROM outlook_sync_users"
+               " WHERE user_name = ?")
+        rows = self._run("reading the last error", lambda: self._rows(sql, (user,)))
+        if not rows or rows[0][2] is None:
+            return None
+        when = _datetime(rows[0][0], rows[0][1])
+        return None if when is None else (when, str(rows[0][2]))
+
     def _keys(self, table: str, user: str) -> list[tuple[Side, str]]:
         sql = f"SELECT side, item_id FROM {table} WHERE user_name = ? ORDER BY side, item_id"
         rows = self._run(f"reading {table}", lambda: self._rows(sql, (user,)))
@@ -430,6 +440,17 @@ class SqlStateStore:
                 " VALUES (?, ?, ?) ON CONFLICT (user_name) DO UPDATE"
                 " SET last_sync = excluded.last_sync, last_sync_zone = excluded.last_sync_zone",
                 (user, text, zone),
+            )
+        if change.clear_last_error or change.last_error is not None:
+            at, what = change.last_error or (None, None)
+            at_text, at_zone = (None, None) if at is None else codec.encode_datetime(at)
+            d.execute(
+                c,
+                "INSERT INTO outlook_sync_users (user_name, last_error, last_error_at,"
+                " last_error_zone) VALUES (?, ?, ?, ?) ON CONFLICT (user_name) DO UPDATE"
+                " SET last_error = excluded.last_error, last_error_at = excluded.last_error_at,"
+                " last_error_zone = excluded.last_error_zone",
+                (user, what, at_text, at_zone),
             )
 
     def _put_links(self, user: str, put: Sequence[Link]) -> None:
