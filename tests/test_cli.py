@@ -644,8 +644,8 @@ def test_status_shows_the_last_error_across_runs_until_a_clean_sync(cli: Cli) ->
     cli("status")
     assert "Last error:" in cli.out
     assert "the mailbox is full" in cli.out
-    code, data = cli.json("status")
+    _code, data = cli.json("status")
     assert "the mailbox is full" in data["last_error"]["message"]
     assert cli("sync") == ExitCode.OK
-    code, data = cli.json("status")
+    _code, data = cli.json("status")
     assert data["last_error"] is None
