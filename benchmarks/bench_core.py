@@ -59,7 +59,6 @@ import datetime as dt
 import gc
 import json
 import random
-import resource
 import subprocess
 import sys
 import time
@@ -70,6 +69,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import attrs
+from rss import maxrss_mb, reset_peak_rss
 
 from outlook_sync import (
     Event,
@@ -406,18 +406,6 @@ def _check_counts(world: World, expected: int) -> None:
 # -- measuring (in the child process) ------------------------------------------------
 
 
-def _maxrss_mb() -> float:
-    # Linux reports kilobytes (macOS bytes; this benchmark targets the Linux CI box).
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _reset_peak_rss() -> bool:
-    """Reset this process's peak RSS to its current RSS (Linux >= 4.0)."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
 
 
 def _time_plan(world: World, expected: Expected) -> tuple[float, dict[str, Any]]:
@@ -454,8 +442,8 @@ def _time_sync(world: World, expected: Expected) -> tuple[float, dict[str, Any]]
 def _before_stage() -> dict[str, Any]:
     """Collect setup garbage, note the setup's peak RSS and reset the peak."""
     gc.collect()
-    setup_peak = _maxrss_mb()
-    scope = "stage" if _reset_peak_rss() else "process"
+    setup_peak = maxrss_mb()
+    scope = "stage" if reset_peak_rss() else "process"
     return {"setup_peak_rss_mb": round(setup_peak, 1), "rss_scope": scope}
 
 
@@ -463,7 +451,7 @@ def measure(scenario: str, n: int, stage: str) -> dict[str, Any]:
     """Set up ``scenario`` with ``n`` events, run and time ``stage`` once, check it."""
     world, expected = SETUPS[scenario](n)
     seconds, counts = (_time_plan if stage == "plan" else _time_sync)(world, expected)
-    peak = _maxrss_mb()
+    peak = maxrss_mb()
     return {
         "scenario": scenario,
         "n": n,

@@ -51,7 +51,6 @@ import gc
 import json
 import os
 import random
-import resource
 import secrets
 import sqlite3
 import subprocess
@@ -63,6 +62,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from rss import maxrss_mb, reset_peak_rss
 
 from outlook_sync import InMemoryCalendar, Link, ShowAs, Side, Synchronizer
 from outlook_sync.adapters.sql import SqlCalendar, upgrade
@@ -411,16 +412,6 @@ def uses_index(sync_connection: Any, dialect: Dialect) -> bool:
 # -- measuring (in the child process) ---------------------------------------------------------
 
 
-def _maxrss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _reset_peak_rss() -> bool:
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
 
 
 def measure(scenario: str, dialect_name: str, n: int) -> dict[str, Any]:
@@ -442,8 +433,8 @@ def measure(scenario: str, dialect_name: str, n: int) -> dict[str, Any]:
         saljstod = CountingCalendar(SqlCalendar(timed, user=USER, dialect=dialect, commit=False))
         sync = Synchronizer(saljstod=saljstod, outlook=outlook, state=state, user=USER)
         gc.collect()
-        setup_peak = _maxrss_mb()
-        scope = "stage" if _reset_peak_rss() else "process"
+        setup_peak = maxrss_mb()
+        scope = "stage" if reset_peak_rss() else "process"
         timed.seconds = 0.0
         cpu_started = time.process_time()
         started = time.perf_counter()
@@ -469,7 +460,7 @@ def measure(scenario: str, dialect_name: str, n: int) -> dict[str, Any]:
             extra["total_writes"] = report.total_writes
         db_seconds = timed.seconds
         cpu_seconds = time.process_time() - cpu_started
-        peak = _maxrss_mb()
+        peak = maxrss_mb()
     return {
         "bench": "sql",
         "scenario": scenario,
