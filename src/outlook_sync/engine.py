@@ -20,7 +20,8 @@ Theory of operation
 4. **Record.** The new cursors are stored last, so a crash anywhere before re-lists
    the same changes next time; re-seen items plan nothing.
 
-This is the only module that calls adapters and the state store.
+This module and :mod:`outlook_sync.apply` (step 3) are the only ones that call adapters
+and the state store.
 """
 
 from __future__ import annotations
@@ -33,26 +34,19 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from outlook_sync._core.actions import (
-    Action,
-    Create,
-    Delete,
-    LinkPair,
     SyncPlan,
-    Update,
 )
 from outlook_sync._core.plan import plan as make_plan
+from outlook_sync.apply import Applier, Progress, Tally
 from outlook_sync.errors import (
     BackendError,
     InvalidEventError,
     ItemNotFoundError,
     ListingError,
-    OutlookSyncError,
-    VersionConflictError,
 )
 from outlook_sync.model import (
     BrokenItem,
     Cursor,
-    Event,
     Item,
     Link,
     Listing,
@@ -61,13 +55,11 @@ from outlook_sync.model import (
 )
 from outlook_sync.policy import SyncPolicy
 from outlook_sync.protocols import (
-    BulkWriter,
     Calendar,
     StateChange,
     StateStore,
     SyncObserver,
 )
-from outlook_sync.records import Conflict, DeletedItem, Failure
 from outlook_sync.report import SyncReport
 from outlook_sync.series_view import wrap_for_series
 
@@ -80,11 +72,6 @@ log = logging.getLogger("outlook_sync.engine")
 
 _S, _O = Side.SALJSTOD, Side.OUTLOOK
 
-#: How many consecutive creates on one side go to a BulkWriter at once.
-BULK_RUN = 200
-
-#: ``progress(phase, done, total)``: phase is ``"list"``, ``"plan"`` or ``"apply"``.
-Progress = Callable[[str, int, int], None]
 
 
 def _utc_now() -> dt.datetime:
@@ -98,23 +85,6 @@ class _Fetched:
     link_count: int
     pending: list[tuple[Side, str]]
     intents: list[tuple[Side, str]]
-
-
-@attrs.define
-class _Tally:
-    writes: dict[str, dict[str, int]]
-    linked: int = 0
-    unlinked: int = 0
-    conflicts: list[Conflict] = attrs.Factory(list)
-    failures: list[Failure] = attrs.Factory(list)
-    failed_keys: list[tuple[Side, str]] = attrs.Factory(list)
-    failed_intents: list[tuple[Side, str]] = attrs.Factory(list)
-    #: items a write found changed by someone else (version conflict), to re-read.
-    concurrent: dict[tuple[Side, str], Failure] = attrs.Factory(dict)
-    concurrent_edits: int = 0
-
-    def wrote(self, operation: str, side: Side) -> None:
-        self.writes[side.value][operation] += 1
 
 
 class Synchronizer:
@@ -150,7 +120,6 @@ class Synchronizer:
         self._clock = clock or _utc_now
         self._observers: list[SyncObserver] = []
         self._views: tuple[object, tuple[Calendar, Calendar]] | None = None
-        self._bulk_sides: dict[Side, bool] = {}
 
     def __repr__(self) -> str:
         return f"Synchronizer(user={self.user!r}, saljstod={self.saljstod!r}, " \
@@ -336,8 +305,8 @@ class Synchronizer:
                               quarantined=the_plan.quarantined, started_at=started,
                               last_sync=self.last_sync,
                               finished_at=check_aware("clock()", self._clock()))
-        tally = _Tally(writes=SyncReport(user=self.user).writes)
-        cancelled = self._apply(the_plan, tally, progress, cancel)
+        tally = Tally(writes=SyncReport(user=self.user).writes)
+        cancelled = self._applier().apply(the_plan, tally, progress, cancel)
         if tally.concurrent and not cancelled:
             cancelled = self._reread(tally, confirm_mass_delete, progress, cancel)
         self._record(the_plan, fetched, tally, started, cancelled)
@@ -441,279 +410,14 @@ class Synchronizer:
                 found[side.other].append((key, self.calendar(side.other).get(key)))
         return found
 
-    # -- 3. apply -----------------------------------------------------------------
+    # -- 3. apply (outlook_sync.apply) -------------------------------------------
 
-    def _apply(
-        self,
-        the_plan: SyncPlan,
-        tally: _Tally,
-        progress: Progress | None,
-        cancel: Callable[[], bool] | None,
-    ) -> bool:
-        intents = tuple(
-            (action.side, action.source_id)
-            for action in the_plan.actions
-            if isinstance(action, Create)
-        )
-        if intents:
-            self.state.commit(self.user, StateChange(add_intents=intents))
-        actions = the_plan.actions
-        total, done = len(actions), 0
-        self._bulk_sides = {}
-        while done < total:
-            if progress:
-                progress("apply", done, total)
-            if cancel is not None and cancel():
-                log.info("sync for %s cancelled after %d of %d actions", self.user, done, total)
-                unstarted = tuple(
-                    (later.side, later.source_id)
-                    for later in actions[done:]
-                    if isinstance(later, Create)
-                )
-                self.state.commit(self.user, StateChange(clear_intents=unstarted))
-                return True
-            action = actions[done]
-            if isinstance(action, Create) and self._bulk(action):
-                run = [action]
-                while len(run) < BULK_RUN and done + len(run) < total:
-                    following = actions[done + len(run)]
-                    if not (isinstance(following, Create) and following.side is action.side):
-                        break
-                    run.append(following)
-                self._create_run(run, tally)
-                done += len(run)
-                continue
-            done += 1
-            try:
-                change = self._perform(action, tally)
-            except (BackendError, InvalidEventError) as exc:
-                self._failed(action, exc, tally)
-                continue
-            self.state.commit(self.user, change)
-        if progress:
-            progress("apply", total, total)
-        return False
-
-    def _bulk(self, action: Create) -> bool:
-        # a runtime Protocol check costs tens of microseconds: decide once per side
-        known = self._bulk_sides.get(action.side)
-        if known is None:
-            known = isinstance(self.calendar(action.side), BulkWriter) or isinstance(
-                self.calendar(action.side.other), BulkWriter
-            )
-            self._bulk_sides[action.side] = known
-        return known
-
-    def _create_run(self, run: list[Create], tally: _Tally) -> None:
-        """Creates on one side and their partner-key stamps, many per round trip where a
-        backend can; each create still commits its link on its own."""
-        target = self.calendar(run[0].side)
-        results: list[Item | BackendError | InvalidEventError]
-        if isinstance(target, BulkWriter):
-            results = list(target.create_many([(a.event, a.source_id) for a in run]))
-        else:
-            results = []
-            for action in run:
-                try:
-                    results.append(target.create(action.event, partner_key=action.source_id))
-                except (BackendError, InvalidEventError) as exc:
-                    results.append(exc)
-        if len(results) != len(run):
-            error = BackendError(f"create_many answered {len(results)} of {len(run)} items")
-            results = [error] * len(run)
-        created: list[tuple[Create, Item]] = []
-        for action, result in zip(run, results, strict=True):
-            if isinstance(result, Item):
-                tally.wrote("create", action.side)
-                created.append((action, result))
-            else:
-                self._failed(action, result, tally)
-        source_side = run[0].side.other
-        versions = self._stamp_many(
-            source_side,
-            [(a.source_id, a.event, a.source_version, item.id) for a, item in created
-             if a.source_partner_key != item.id],
-            tally,
-        )
-        for action, item in created:
-            version = versions.get(action.source_id, action.source_version)
-            self.state.commit(self.user, self._created(action, item, version, tally))
-
-    def _stamp_many(
-        self, side: Side, requests: list[tuple[str, Event, str, str]], tally: _Tally
-    ) -> dict[str, str]:
-        """Stamp partner keys on many items; return the new versions by item id."""
-        calendar = self.calendar(side)
-        if not isinstance(calendar, BulkWriter):
-            return {
-                item_id: self._stamp(side, item_id, event, version, partner=key, tally=tally)
-                for item_id, event, version, key in requests
-            }
-        versions: dict[str, str] = {}
-        results = list(calendar.update_many(list(requests))) if requests else []
-        for (item_id, _event, version, _key), result in zip(requests, results, strict=False):
-            if isinstance(result, Item):
-                versions[item_id] = result.version
-                continue
-            log.warning("could not store the partner key on %s item %s: %s", side, item_id,
-                        result)
-            tally.failures.append(Failure(side=side, item_id=item_id, operation="stamp",
-                                          error=str(result)))
-            tally.failed_keys.append((side, item_id))
-            self.state.commit(self.user, StateChange(add_pending=((side, item_id),)))
-            versions[item_id] = version
-        return versions
-
-    def _perform(self, action: Action, tally: _Tally) -> StateChange:
-        if isinstance(action, Create):
-            return self._create(action, tally)
-        if isinstance(action, Update):
-            return self._update(action, tally)
-        if isinstance(action, Delete):
-            return self._delete(action, tally)
-        if isinstance(action, LinkPair):
-            link = action.link
-            versions = {_S: link.saljstod_version, _O: link.outlook_version}
-            for side in action.stamp:
-                versions[side] = self._stamp(side, link.id(side), link.base, versions[side],
-                                             partner=link.id(side.other), tally=tally)
-            if action.new_link:
-                tally.linked += 1
-            return StateChange(put_links=(attrs.evolve(link, saljstod_version=versions[_S],
-                                                       outlook_version=versions[_O]),),
-                               drop_links=(action.replaces,) if action.replaces else ())
-        tally.unlinked += 1
-        return StateChange(drop_links=((action.saljstod_id, action.outlook_id),))
-
-    def _create(self, action: Create, tally: _Tally) -> StateChange:
-        target, source_side = action.side, action.side.other
-        created = self.calendar(target).create(action.event, partner_key=action.source_id)
-        tally.wrote("create", target)
-        source_version = action.source_version
-        if action.source_partner_key != created.id:
-            # Stamp the source with its new partner's id. This also rewrites the stale
-            # key of a user's copy, so that no two items claim one partner.
-            source_version = self._stamp(source_side, action.source_id, action.event,
-                                         source_version, partner=created.id, tally=tally)
-        return self._created(action, created, source_version, tally)
-
-    def _created(
-        self, action: Create, created: Item, source_version: str, tally: _Tally
-    ) -> StateChange:
-        """The state change that records a completed create."""
-        target, source_side = action.side, action.side.other
-        ids = {target: (created.id, created.version), source_side: (action.source_id,
-                                                                    source_version)}
-        link = Link(
-            saljstod_id=ids[_S][0],
-            outlook_id=ids[_O][0],
-            base=action.event,
-            saljstod_version=ids[_S][1],
-            outlook_version=ids[_O][1],
-        )
-        if action.conflict is not None:
-            tally.conflicts.append(action.conflict)
-        return StateChange(
-            put_links=(link,),
-            drop_links=(action.replaces,) if action.replaces else (),
-            clear_intents=((target, action.source_id),),
-            conflicts=(action.conflict,) if action.conflict else (),
-        )
-
-    def _stamp(self, side: Side, item_id: str, event: Event, version: str, *,
-               partner: str, tally: _Tally) -> str:
-        """Write ``partner`` as the item's partner key; return the item's new version.
-
-        The link state is what counts, the key is a safety net: a failure does not undo
-        the action. It is reported, and the item is fetched again next time, when the
-        planner sees the wrong key and plans the stamp again.
-        """
-        try:
-            return self.calendar(side).update(
-                item_id, event, expected_version=version, partner_key=partner
-            ).version
-        except BackendError as exc:
-            log.warning("could not store the partner key on %s item %s: %s", side, item_id,
-                        exc)
-            tally.failures.append(Failure(side=side, item_id=item_id, operation="stamp",
-                                          error=str(exc)))
-            tally.failed_keys.append((side, item_id))
-            self.state.commit(self.user, StateChange(add_pending=((side, item_id),)))
-            return version
-
-    def _update(self, action: Update, tally: _Tally) -> StateChange:
-        versions = {_S: action.saljstod_version, _O: action.outlook_version}
-        ids = {_S: action.saljstod_id, _O: action.outlook_id}
-        for write in action.writes:
-            written = self.calendar(write.side).update(
-                write.item_id, write.event, expected_version=write.expected_version,
-                partner_key=ids[write.side.other] if write.side in action.stamp else None,
-            )
-            tally.wrote("update", write.side)
-            versions[write.side] = written.version
-        for side in action.stamp:
-            if not any(write.side is side for write in action.writes):
-                versions[side] = self._stamp(side, ids[side], action.base, versions[side],
-                                             partner=ids[side.other], tally=tally)
-        if action.new_link:
-            tally.linked += 1
-        if action.conflict is not None:
-            tally.conflicts.append(action.conflict)
-        link = Link(
-            saljstod_id=action.saljstod_id,
-            outlook_id=action.outlook_id,
-            base=action.base,
-            saljstod_version=versions[_S],
-            outlook_version=versions[_O],
-        )
-        return StateChange(
-            put_links=(link,),
-            drop_links=(action.replaces,) if action.replaces else (),
-            conflicts=(action.conflict,) if action.conflict else (),
-        )
-
-    def _delete(self, action: Delete, tally: _Tally) -> StateChange:
-        try:
-            self.calendar(action.side).delete(
-                action.item_id, expected_version=action.expected_version
-            )
-            tally.wrote("delete", action.side)
-        except ItemNotFoundError:
-            log.info("%s item %s was already gone", action.side, action.item_id)
-        s_id, o_id = action.link
-        partner = o_id if action.side is _S else s_id
-        entry = DeletedItem(
-            side=action.side,
-            item_id=action.item_id,
-            event=action.event,
-            partner_id=partner,
-            deleted_at=check_aware("clock()", self._clock()),
-        )
-        drops = (action.link,) if action.replaces is None else (action.link, action.replaces)
-        return StateChange(drop_links=drops, deleted=(entry,))
-
-    def _failed(self, action: Action, exc: OutlookSyncError, tally: _Tally) -> None:
-        keys = _involved(action)
-        side, item_id = keys[0]
-        if isinstance(exc, BackendError) and exc.side in ("saljstod", "outlook"):
-            side = Side(exc.side)
-        if isinstance(exc, BackendError | InvalidEventError) and exc.item_id:
-            item_id = exc.item_id
-        if isinstance(action, Create):
-            tally.failed_intents.append((action.side, action.source_id))
-        failure = Failure(side=side, item_id=item_id, operation=type(action).__name__.lower(),
-                          error=str(exc))
-        tally.failures.append(failure)
-        tally.failed_keys.extend(keys)
-        if isinstance(exc, VersionConflictError):
-            for key in keys:
-                tally.concurrent[key] = failure
-        log.warning("%s failed for %s: %s", type(action).__name__, keys, exc)
-        self.state.commit(self.user, StateChange(add_pending=tuple(keys)))
+    def _applier(self) -> Applier:
+        return Applier(self.calendar, self.state, self.user, self._clock)
 
     def _reread(
         self,
-        tally: _Tally,
+        tally: Tally,
         confirm: bool,
         progress: Progress | None,
         cancel: Callable[[], bool] | None,
@@ -748,7 +452,7 @@ class Synchronizer:
         tally.failures = [f for f in tally.failures if id(f) not in failures]
         tally.failed_keys = [k for k in tally.failed_keys if k not in set(keys)]
         failed_before = len(tally.failed_keys)
-        cancelled = self._apply(retry, tally, progress, cancel)
+        cancelled = self._applier().apply(retry, tally, progress, cancel)
         failed_again = set(tally.failed_keys[failed_before:])
         self.state.commit(self.user, StateChange(
             clear_pending=tuple(k for k in keys if k not in failed_again)))
@@ -761,7 +465,7 @@ class Synchronizer:
         self,
         the_plan: SyncPlan,
         fetched: _Fetched,
-        tally: _Tally,
+        tally: Tally,
         started: dt.datetime,
         cancelled: bool,
     ) -> None:
@@ -834,21 +538,3 @@ def _with_extra(listing: Listing, extra: Iterable[tuple[str, Item | BrokenItem |
         return listing
     return attrs.evolve(listing, items=tuple(items.values()), broken=tuple(broken.values()),
                         deleted=frozenset(deleted))
-
-
-def _involved(action: Action) -> list[tuple[Side, str]]:
-    if isinstance(action, Create):
-        keys = [(action.side.other, action.source_id)]
-        if action.replaces is not None:
-            # the pair it replaces: its item on the target side is gone, which the next
-            # sync must see again even if the cursor has moved past the deletion
-            keys.append((action.side, action.replaces[0 if action.side is _S else 1]))
-        return keys
-    if isinstance(action, Update):
-        return [(_S, action.saljstod_id), (_O, action.outlook_id)]
-    if isinstance(action, Delete):
-        s_id, o_id = action.link
-        return [(_S, s_id), (_O, o_id)]
-    if isinstance(action, LinkPair):
-        return [(_S, action.link.saljstod_id), (_O, action.link.outlook_id)]
-    return [(_S, action.saljstod_id), (_O, action.outlook_id)]
