@@ -46,7 +46,6 @@ from outlook_sync.errors import (
 )
 from outlook_sync.model import (
     BrokenItem,
-    Cursor,
     Item,
     Link,
     Listing,
@@ -156,12 +155,9 @@ class Synchronizer:
             InvalidEventError: ``when`` is not a timezone-aware datetime.
         """
         when = check_aware("when", when)
-        cursor = Cursor(watermark=when)
         # under the lock: a running sync's final step would overwrite the new date
         with self.state.lock(self.user, ttl=self.policy.lock_ttl):
-            self.state.commit(
-                self.user, StateChange(cursors=((_S, cursor), (_O, cursor)), last_sync=when)
-            )
+            self.state.commit(self.user, StateChange.restart_from(when))
 
     def full_sync_now(
         self, *, confirm_mass_delete: bool = False, progress: Progress | None = None,
@@ -231,8 +227,7 @@ class Synchronizer:
                 progress = _fan_out(observers, progress)
             try:
                 if full:
-                    self.state.commit(self.user, StateChange(
-                        cursors=((_S, Cursor()), (_O, Cursor())), clear_last_sync=True))
+                    self.state.commit(self.user, StateChange.restart_from(None))
                 report = self._sync_locked(confirm_mass_delete, progress, cancel)
                 self._remember_outcome(report)
             except BaseException as exc:

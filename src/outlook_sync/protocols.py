@@ -210,6 +210,17 @@ class StateChange:
     last_error: tuple[dt.datetime, str] | None = None
     clear_last_error: bool = False
 
+    @classmethod
+    def restart_from(cls, when: dt.datetime | None) -> StateChange:
+        """The next sync processes every item changed from and including ``when`` on both
+        sides; ``None`` clears the date, so the next sync is a full one (*Full sync now*).
+        """
+        if when is None:
+            return cls(cursors=((Side.SALJSTOD, Cursor()), (Side.OUTLOOK, Cursor())),
+                       clear_last_sync=True)
+        cursor = Cursor(watermark=when)
+        return cls(cursors=((Side.SALJSTOD, cursor), (Side.OUTLOOK, cursor)), last_sync=when)
+
 
 class StateStore(Protocol):
     """Per-user sync state: links with their base, cursors, pending work and logs.

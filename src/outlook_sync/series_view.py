@@ -123,26 +123,16 @@ def wrap_for_series(
     them on, as "something changed, look": the ids a backend names are series masters,
     which are not items of the view.
     """
+
+    def view(calendar: Calendar, side: Side) -> Calendar:
+        return _view_class(calendar)(
+            calendar, horizon=policy.series_horizon, now=now, state=state, user=user, side=side
+        )
+
     if has_series(outlook) and not has_series(saljstod):
-        view = _view_class(outlook)(
-            outlook,
-            horizon=policy.series_horizon,
-            now=now,
-            state=state,
-            user=user,
-            side=Side.OUTLOOK,
-        )
-        return saljstod, view
+        return saljstod, view(outlook, Side.OUTLOOK)
     if has_series(saljstod) and not has_series(outlook):
-        view = _view_class(saljstod)(
-            saljstod,
-            horizon=policy.series_horizon,
-            now=now,
-            state=state,
-            user=user,
-            side=Side.SALJSTOD,
-        )
-        return view, outlook
+        return view(saljstod, Side.SALJSTOD), outlook
     return saljstod, outlook
 
 

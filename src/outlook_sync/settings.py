@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import attrs
 
 from outlook_sync.errors import ConfigurationError, SyncInProgressError
-from outlook_sync.model import Cursor, Side, check_aware
+from outlook_sync.model import Side, check_aware
 from outlook_sync.occasions import Occasion, SyncOccasions
 from outlook_sync.policy import DeletePolicy, SyncPolicy
 from outlook_sync.protocols import Calendar, StateChange
@@ -554,16 +554,11 @@ class OutlookConnection:
                     self._forget_old_calendar()
                     sync.outlook = calendar
                 elif full:
-                    sync.state.commit(
-                        sync.user,
-                        StateChange(cursors=((_S, Cursor()), (_O, Cursor())), clear_last_sync=True),
-                    )
+                    sync.state.commit(sync.user, StateChange.restart_from(None))
                 elif isinstance(sync_from, dt.datetime):
                     # what Synchronizer.set_last_sync commits; the lock is held already
                     when = check_aware("sync_from", sync_from)
-                    sync.state.commit(sync.user, StateChange(
-                        cursors=((_S, Cursor(watermark=when)), (_O, Cursor(watermark=when))),
-                        last_sync=when))
+                    sync.state.commit(sync.user, StateChange.restart_from(when))
             if calendar is not None:
                 self._persist(linked=settings.outlook_calendar)
         finally:
@@ -622,15 +617,14 @@ class OutlookConnection:
         links = state.links(user)
         state.commit(
             user,
-            StateChange(
+            attrs.evolve(
+                StateChange.restart_from(None),  # the next sync is a full one
                 drop_links=tuple((link.saljstod_id, link.outlook_id) for link in links),
                 clear_pending=tuple(key for key in state.pending(user) if key[0] is _O),
                 clear_intents=tuple(state.intents(user)),
                 unquarantine=tuple(
                     (q.side, q.item_id) for q in state.quarantine(user) if q.side is _O
                 ),
-                cursors=((_S, Cursor()), (_O, Cursor())),
-                clear_last_sync=True,
             ),
         )
         log.info("forgot %d links to the old Outlook calendar of %s", len(links), user)
