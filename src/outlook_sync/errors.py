@@ -16,7 +16,10 @@ Python code would naturally catch (``ValueError`` for bad input)::
     │   ├── ItemNotFoundError (KeyError)      the item is gone
     │   ├── VersionConflictError              the item changed since it was read
     │   ├── ItemRejectedError                 the backend refused this one item
+    │   │   └── PermissionDeniedError         the user may not write this calendar
     │   └── ListingError                      a listing failed or came back malformed
+    ├── BusyError                             a database is held by another transaction;
+    │                                         try again shortly (not a broken store)
     ├── MassDeleteRefusedError                raised by callers who want refusal as error
     └── CancelledError                        a sync stopped on request between items
 
@@ -29,6 +32,7 @@ from __future__ import annotations
 __all__ = [
     "BackendError",
     "BackendUnavailableError",
+    "BusyError",
     "CancelledError",
     "ConfigurationError",
     "InvalidEventError",
@@ -37,6 +41,7 @@ __all__ = [
     "ListingError",
     "MassDeleteRefusedError",
     "OutlookSyncError",
+    "PermissionDeniedError",
     "SchemaVersionError",
     "StateError",
     "SyncInProgressError",
@@ -125,8 +130,34 @@ class ItemRejectedError(BackendError):
     """The backend refused to store this one item; others are unaffected."""
 
 
+class PermissionDeniedError(ItemRejectedError):
+    """The backend refused a write because the user may only read this calendar.
+
+    Raised by adapters for HTTP 403 ``ErrorAccessDenied`` (Graph), ``E_ACCESSDENIED`` /
+    "You don't have appropriate permission" (Outlook COM) and a database's permission
+    error (SQL). The engine then treats the side as read-only for the rest of that sync
+    and reports it once.
+    """
+
+
 class ListingError(BackendError):
     """A listing failed or was malformed; nothing may be concluded from it."""
+
+
+class BusyError(OutlookSyncError):
+    """A database is held by another transaction (a host's write lock); try again.
+
+    Distinct from :class:`StateError`: nothing is broken, the store or the Säljstöd
+    database was busy for longer than the configured wait. Schedulers (occasions, the
+    server) retry it.
+
+    Attributes:
+        retry_after: suggested seconds to wait, when known.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class MassDeleteRefusedError(OutlookSyncError):

@@ -38,6 +38,7 @@ __all__ = [
     "BulkWriter",
     "Calendar",
     "ChangeNotifier",
+    "IdentifiedCalendar",
     "ItemOpener",
     "StateChange",
     "StateStore",
@@ -112,6 +113,26 @@ class Calendar(Protocol):
             ItemNotFoundError: the item is already gone.
         """
         ...
+
+
+@runtime_checkable
+class IdentifiedCalendar(Protocol):
+    """Optional, implemented by every built-in backend: which calendar this is.
+
+    The identity is a short, stable, secret-free string naming the calendar the object
+    reads and writes *now*: Graph ``graph:<mailbox id>/<calendar id>``, Outlook COM
+    ``com:<store id>/<folder EntryID>``, SQL ``sql:<database identity>/<user>``,
+    in-memory unique per instance unless given. It is asked once per sync (it may do
+    I/O, e.g. the default calendar behind COM can change between syncs). The engine
+    records the identity the links were made with, and a changed identity is a
+    *switched calendar*: the engine forgets that side's links and re-links by partner
+    key and by match, deleting nothing (RELIABILITY.md, invariant 8).
+
+    Raises:
+        BackendUnavailableError: the backend cannot be reached to tell.
+    """
+
+    def calendar_identity(self) -> str: ...
 
 
 @runtime_checkable
