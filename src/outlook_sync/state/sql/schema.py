@@ -10,7 +10,7 @@ processes on different hosts compare times from one clock.
 
 from __future__ import annotations
 
-from outlook_sync.adapters.sql.migrations import Migration
+from outlook_sync.sql.migrations import Migration
 
 __all__ = ["COMPONENT", "MIGRATIONS"]
 

@@ -33,8 +33,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from outlook_sync.adapters.sql.dialect import Dialect, dialect_for, redact
-from outlook_sync.adapters.sql.migrations import migrate
+from outlook_sync.sql.dialect import Dialect, dialect_for, redact
+from outlook_sync.sql.migrations import migrate
 from outlook_sync.errors import StateError, SyncInProgressError
 from outlook_sync.model import Cursor, Link, Side
 from outlook_sync.protocols import StateChange
@@ -137,7 +137,7 @@ class SqlStateStore:
             StateError: the connection failed (message redacted).
             ConfigurationError: psycopg is not installed (``pip install outlook_sync[postgres]``).
         """
-        from outlook_sync.adapters.sql.connect import connect_postgresql
+        from outlook_sync.sql.connect import connect_postgresql
 
         connection, label = connect_postgresql(dsn, error=StateError)
         return cls(connection, dialect="postgresql", close_connection=True, label=label, **kwargs)
