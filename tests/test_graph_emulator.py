@@ -392,3 +392,101 @@ def test_subscription_is_refused_when_validation_fails(http: httpx.Client) -> No
         },
     )
     assert response.status_code == 400
+
+
+def test_sync_reset_410_names_the_initial_query_in_location(
+    graph: GraphEmulator, http: httpx.Client
+) -> None:
+    graph.seed_event("kept", T0, T0 + dt.timedelta(hours=1))
+    _, link = delta_round(http, "/me/calendarView/delta", **WINDOW)
+    graph.expire_delta_tokens()
+    gone = http.get(link)
+    assert gone.status_code == 410
+    restart = gone.headers["Location"]
+    assert "$deltatoken=" in restart
+    assert "startDateTime=2000-01-01" in restart
+    entries, _ = delta_round(http, restart)
+    assert [e["subject"] for e in entries] == ["kept"]
+
+
+def test_extended_property_filter_name_is_case_sensitive_value_is_not(
+    graph: GraphEmulator, http: httpx.Client
+) -> None:
+    graph.seed_event("keyed", T0, T0 + dt.timedelta(hours=1), extended={PROP: "Key-7"})
+
+    def found(prop: str, value: str) -> list[str]:
+        flt = f"singleValueExtendedProperties/any(ep: ep/id eq '{prop}' and ep/value eq '{value}')"
+        answer = http.get("/me/events", params={"$filter": flt})
+        assert answer.status_code == 200, answer.text
+        return [e["subject"] for e in answer.json()["value"]]
+
+    assert found(PROP, "key-7") == ["keyed"]  # value: case-insensitive
+    shouted = "STRING {66F5A359-4659-4830-9070-00047EC6AC6E} NAME SaljstodId"
+    assert found(shouted, "Key-7") == ["keyed"]  # type, GUID and keyword: any case
+    assert found(PROP.replace("SaljstodId", "saljstodid"), "Key-7") == []  # name: exact
+
+
+def test_events_carry_the_properties_graph_returns(http: httpx.Client) -> None:
+    plain = http.post("/me/events", json=event_body("Desk")).json()
+    placed = http.post(
+        "/me/events", json=event_body("Visit", location={"displayName": "Room 4"})
+    ).json()
+    assert plain["hasAttachments"] is False
+    assert plain["responseRequested"] is True
+    assert plain["responseStatus"] == {"response": "organizer", "time": "0001-01-01T00:00:00Z"}
+    assert plain["onlineMeetingUrl"] is None
+    assert plain["locations"] == []
+    assert [loc["displayName"] for loc in placed["locations"]] == ["Room 4"]
+
+
+def _batch(http: httpx.Client, *requests: dict[str, Any]) -> httpx.Response:
+    return http.post("/$batch", json={"requests": list(requests)})
+
+
+def test_batch_answers_carry_their_headers(http: httpx.Client) -> None:
+    answer = _batch(
+        http,
+        {
+            "id": "1",
+            "method": "POST",
+            "url": "/me/events",
+            "body": event_body(),
+            "headers": {"Content-Type": "application/json"},
+        },
+        {"id": "2", "method": "GET", "url": "/me/events/missing"},
+    )
+    assert answer.status_code == 200
+    by_id = {r["id"]: r for r in answer.json()["responses"]}
+    assert by_id["1"]["status"] == 201
+    assert by_id["1"]["headers"]["Content-Type"].startswith("application/json")
+    assert by_id["2"]["status"] == 404
+    assert by_id["2"]["headers"]["Content-Type"].startswith("application/json")
+
+
+@pytest.mark.parametrize(
+    ("requests", "why"),
+    [
+        (
+            [{"id": "1", "method": "POST", "url": "/me/events", "body": event_body()}],
+            "Content-Type",
+        ),
+        (
+            [
+                {"id": "a", "method": "GET", "url": "/me/events"},
+                {"id": "A", "method": "GET", "url": "/me/events"},
+            ],
+            "unique",
+        ),
+        (
+            [{"id": "1", "method": "GET", "url": "https://graph.microsoft.com/v1.0/me/events"}],
+            "relative",
+        ),
+    ],
+)
+def test_batch_refuses_what_the_docs_disallow(
+    graph: GraphEmulator, http: httpx.Client, requests: list[dict[str, Any]], why: str
+) -> None:
+    answer = _batch(http, *requests)
+    assert answer.status_code == 400
+    assert why in answer.json()["error"]["message"]
+    assert graph.events() == []  # nothing in a refused batch ran

@@ -71,6 +71,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from outlook_sync.testing.graph.batching import batch_answer, check_batch
 from outlook_sync.testing.graph.faults import SERVICE_KINDS, Faults
 from outlook_sync.testing.graph.store import (
     GraphError,
@@ -98,6 +99,7 @@ MAX_BATCH = 20
 DELTA_PAGE = 50
 LIST_PAGE = 10
 MAX_PAGE = 1000
+_WINDOWS_KEPT = 10_000
 _CORE_FIELDS = ("subject", "start", "end", "location", "body", "attendees", "isAllDay")
 
 
@@ -156,6 +158,7 @@ class GraphService:
         self.on_change = subscriptions.changed
         self.revoked_tokens: set[str] = set()
         self.log: list[RequestRecord] = []
+        self._token_windows: dict[str, tuple[dt.datetime, dt.datetime]] = {}
 
     # -- entry point -------------------------------------------------------------------
 
@@ -402,11 +405,11 @@ class GraphService:
         if "$skiptoken" in req.query:
             state = self.store.paging.pop(req.query["$skiptoken"], None)
             if state is None:
-                raise _gone()
-        elif "$deltatoken" in req.query:
+                raise self._gone(req, req.query["$skiptoken"])
+        elif req.query.get("$deltatoken"):  # empty: the initial query (a 410's Location)
             sync = self.store.sync_states.get(req.query["$deltatoken"])
             if sync is None or sync.calendar_id != calendar_id:
-                raise _gone()
+                raise self._gone(req, req.query["$deltatoken"])
             entries: list[str | Tombstone] = []
             changed = sorted(
                 (e for e in box.iter_calendar(calendar_id) if e.seq > sync.seq),
@@ -450,6 +453,7 @@ class GraphService:
         value = [v for v in (self._delta_entry(req, box, state, entry) for entry in page) if v]
         result: dict[str, Any] = {"value": value}
         token = self.store.new_token()
+        self._remember_window(token, state.sync.window)
         if rest:
             state.entries = rest
             self.store.paging[token] = state
@@ -458,6 +462,23 @@ class GraphService:
             self.store.sync_states[token] = state.sync
             result["@odata.deltaLink"] = _url(req.base_url, state.path, {"$deltatoken": token})
         return Response(200, result)
+
+    def _remember_window(self, token: str, window: tuple[dt.datetime, dt.datetime]) -> None:
+        """Keep the window a token was issued for, so its 410 can name the initial query."""
+        self._token_windows[token] = window
+        while len(self._token_windows) > _WINDOWS_KEPT:
+            del self._token_windows[next(iter(self._token_windows))]
+
+    def _gone(self, req: Request, token: str) -> GraphError:
+        window = self._token_windows.get(token)
+        query = {"$deltatoken": ""}
+        if window is not None:
+            query = {
+                "startDateTime": _iso(window[0]),
+                "endDateTime": _iso(window[1]),
+                **query,
+            }
+        return _gone(_url(req.base_url, req.path, query))
 
     def _delta_entry(
         self, req: Request, box: Mailbox, state: PagingState, entry: str | Tombstone
@@ -486,26 +507,16 @@ class GraphService:
             raise GraphError(400, "BadRequest", "Invalid batch payload: requests is required.")
         if len(items) > MAX_BATCH:
             raise GraphError(400, "BadRequest", f"Batch request limit of {MAX_BATCH} exceeded.")
-        ids = [str(item.get("id")) for item in items if isinstance(item, dict)]
-        if len(set(ids)) != len(items):
-            raise GraphError(400, "BadRequest", "Batch request ids must be unique.")
+        check_batch(items)
         status: dict[str, int] = {}
         responses: list[dict[str, Any]] = []
         for item in items:
             rid = str(item["id"])
             depends = item.get("dependsOn") or []
-            if any(status.get(str(d), 424) >= 400 for d in depends):
-                status[rid] = 424
-                responses.append(
-                    {
-                        "id": rid,
-                        "status": 424,
-                        "headers": {},
-                        "body": {
-                            "error": {"code": "FailedDependency", "message": "A dependency failed."}
-                        },
-                    }
-                )
+            if any(status.get(str(d).casefold(), 424) >= 400 for d in depends):
+                status[rid.casefold()] = 424
+                failed = GraphError(424, "FailedDependency", "A dependency failed.")
+                responses.append(batch_answer(rid, 424, failed.body(), {}))
                 continue
             url = urllib.parse.urlsplit(str(item.get("url", "")))
             headers = {str(k): str(v) for k, v in (item.get("headers") or {}).items()}
@@ -522,23 +533,31 @@ class GraphService:
                 inner=True,
             )
             resp = self.handle(inner)
-            status[rid] = resp.status
-            responses.append(
-                {"id": rid, "status": resp.status, "headers": resp.headers, "body": resp.body}
-            )
+            status[rid.casefold()] = resp.status
+            responses.append(batch_answer(rid, resp.status, resp.body, resp.headers))
         # Responses may come back in any order (json-batching): the emulator reverses them
         # so that clients which rely on order fail in tests.
         responses.reverse()
         return Response(200, {"responses": responses})
 
 
-def _gone() -> GraphError:
+def _gone(location: str) -> GraphError:
+    """410 ``syncStateNotFound`` with ``Location``: "Delta query can return a response code
+    of ``410 (gone)`` and a **Location** header containing a request URL with an empty
+    ``$deltaToken`` (same as the initial query)"
+    (https://learn.microsoft.com/en-us/graph/delta-query-overview, "Synchronization reset").
+    """
     return GraphError(
         410,
         "syncStateNotFound",
         "The sync state generation is not found. The delta token is expired and data must "
         "be synchronized again.",
+        {"Location": location},
     )
+
+
+def _iso(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _retry_after_text(seconds: float) -> str:

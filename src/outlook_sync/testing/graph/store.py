@@ -663,7 +663,14 @@ class Mailbox:
 
 
 def _norm_prop(prop_id: str) -> str:
-    return " ".join(prop_id.split()).casefold()
+    """Runs of spaces collapse; the type, GUID and ``Name``/``Id`` keyword compare without
+    regard to case, the string name does not ("Filtering the string name (``Name``) in the
+    id of an extended property is case-sensitive",
+    https://learn.microsoft.com/en-us/graph/api/singlevaluelegacyextendedproperty-get)."""
+    parts = prop_id.split()
+    if len(parts) >= 4 and parts[2].casefold() == "name":
+        return " ".join([p.casefold() for p in parts[:3]] + parts[3:])
+    return " ".join(parts).casefold()
 
 
 class GraphStore:
@@ -698,7 +705,7 @@ class GraphStore:
 
 
 def norm_prop(prop_id: str) -> str:
-    """Extended property ids compare without regard to case and runs of spaces."""
+    """An extended property id as the emulator compares it (the name part keeps its case)."""
     return _norm_prop(prop_id)
 
 

@@ -140,11 +140,19 @@ def parse_type_filter(value: str | None) -> str | None:
 
 
 def matches_filter(event: StoredEvent, flt: tuple[str, str | None, bool]) -> bool:
+    """Whether ``event`` passes an extended-property ``$filter``.
+
+    "Filtering the string name (``Name``) in the id of an extended property is
+    case-sensitive. Filtering the **value** property of an extended property is
+    case-insensitive." (https://learn.microsoft.com/en-us/graph/api/
+    singlevaluelegacyextendedproperty-get). The id's case rule lives in
+    :func:`~outlook_sync.testing.graph.store.norm_prop`.
+    """
     prop, wanted, any_value = flt
     value = event.extended.get(norm_prop(prop))
     if value is None:
         return False
-    return any_value or value == wanted
+    return any_value or (wanted is not None and value.casefold() == wanted.casefold())
 
 
 def html_to_text(content: str) -> str:
@@ -180,6 +188,42 @@ def _time_json(value: dt.datetime | dt.date, opts: ReadOptions) -> dict[str, str
 def web_link(event_id: str) -> str:
     quoted = urllib.parse.quote(event_id, safe="")
     return f"https://outlook.office365.com/owa/?itemid={quoted}&exvsurl=1&path=/calendar/item"
+
+
+#: ``responseStatus.time`` when nobody responded: Graph's "no date" (0001-01-01).
+NO_RESPONSE_TIME = "0001-01-01T00:00:00Z"
+
+
+def _locations(data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """``locations`` as the service derives it from ``location``.
+
+    "The **location** and **locations** properties always correspond with each other"
+    (https://learn.microsoft.com/en-us/graph/api/resources/event, ``locations``): an event
+    without a place has an empty collection, one with a place lists it.
+    """
+    listed = data.get("locations")
+    if isinstance(listed, list):
+        return [dict(loc) for loc in listed if isinstance(loc, dict)]
+    location = data.get("location") or {}
+    name = str(location.get("displayName", "")) if isinstance(location, dict) else ""
+    if not name:
+        return []
+    return [{"displayName": name, "locationType": "default", "uniqueIdType": "private"}]
+
+
+def _response_status(data: Mapping[str, Any]) -> dict[str, str]:
+    """The user's own response: ``organizer`` on events they organise, ``none`` otherwise.
+
+    ``responseStatus`` is "the type of response sent in response to an event message"
+    (responseStatus resource: ``none``, ``organizer``, ``tentativelyAccepted``,
+    ``accepted``, ``declined``, ``notResponded``;
+    https://learn.microsoft.com/en-us/graph/api/resources/responsestatus).
+    """
+    given = data.get("responseStatus")
+    if isinstance(given, dict) and isinstance(given.get("response"), str):
+        return {"response": given["response"], "time": str(given.get("time", NO_RESPONSE_TIME))}
+    response = "organizer" if data.get("isOrganizer", True) else "none"
+    return {"response": response, "time": NO_RESPONSE_TIME}
 
 
 def event_json(event: StoredEvent, opts: ReadOptions, *, user: str) -> dict[str, Any]:
@@ -220,6 +264,14 @@ def event_json(event: StoredEvent, opts: ReadOptions, *, user: str) -> dict[str,
         "start": _time_json(event.start, opts),
         "end": _time_json(event.end, opts),
         "location": dict(data.get("location") or {"displayName": ""}),
+        "locations": _locations(data),
+        "hasAttachments": bool(data.get("hasAttachments", False)),
+        "responseRequested": bool(data.get("responseRequested", True)),
+        "responseStatus": _response_status(data),
+        "isOnlineMeeting": bool(data.get("isOnlineMeeting", False)),
+        "onlineMeetingProvider": data.get("onlineMeetingProvider", "unknown"),
+        "onlineMeetingUrl": data.get("onlineMeetingUrl"),
+        "onlineMeeting": data.get("onlineMeeting"),
         "attendees": list(data.get("attendees") or []),
         "organizer": data.get("organizer") or {"emailAddress": {"name": user, "address": user}},
         "recurrence": data.get("recurrence") if event.master is None else None,
