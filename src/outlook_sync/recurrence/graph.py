@@ -25,6 +25,7 @@ from outlook_sync.recurrence.pattern import (
     local_date,
     recurrence_from,
     to_pattern,
+    unsupported,
     until_text,
     windows_zone,
 )
@@ -35,6 +36,10 @@ __all__ = ["from_graph", "to_graph"]
 
 _GRAPH_DAYS: Final = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _GRAPH_INDEX: Final = {"first": 1, "second": 2, "third": 3, "fourth": 4, "last": -1}
+#: Exchange's limits on a pattern's interval (MS-OXOCAL 2.2.1.44.1, RecurrencePattern
+#: ``Period``: 1..999 days for a daily pattern, 1..99 weeks or months otherwise). A
+#: larger interval is refused before anything is written, never sent.
+_MAX_INTERVAL: Final = {"daily": 999, "other": 99}
 
 
 def to_graph(recurrence: Recurrence) -> dict[str, Any]:
@@ -49,6 +54,11 @@ def to_graph(recurrence: Recurrence) -> dict[str, Any]:
     """
     rule = parse_rule(recurrence.rule)
     pattern = to_pattern(rule, "graph")
+    limit = _MAX_INTERVAL["daily" if pattern.kind == "daily" else "other"]
+    if pattern.interval > limit:
+        raise unsupported(
+            "graph", f"an interval of {pattern.interval} (Outlook allows 1..{limit} here)"
+        )
     body: dict[str, Any] = {"type": pattern.kind, "interval": pattern.interval}
     if pattern.kind == "weekly" or pattern.kind.startswith("relative"):
         body["daysOfWeek"] = [_GRAPH_DAYS[d] for d in _sunday_first(pattern.days)]

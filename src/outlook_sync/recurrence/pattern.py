@@ -226,7 +226,13 @@ def recurrence_from(rule: Rule, start: dt.datetime | dt.date, time_zone: str) ->
     else:
         wall = dt.datetime.combine(start, dt.time())
     canonical = canonical_rule(rule, wall, tz, all_day)
-    first = next(iter(to_dateutil(canonical, wall, until_wall(canonical, tz))), None)
+    # The week start decides which week the start date falls in, so it picks the first
+    # occurrence of a weekly series with an interval of 2 or more (Microsoft's example:
+    # every other Monday, week starting Sunday, from Sunday 2026-03-01 -> 2026-03-02).
+    # The canonical rule drops WKST when it no longer matters *after* the first
+    # occurrence; it is kept here, where it does.
+    finder = attrs.evolve(canonical, wkst=rule.wkst) if rule.wkst is not None else canonical
+    first = next(iter(to_dateutil(finder, wall, until_wall(canonical, tz))), None)
     if first is None:
         raise invalid("the pattern has no occurrence on or after its start date")
     begin: dt.datetime | dt.date = first.date() if all_day else localize(first, tz)
