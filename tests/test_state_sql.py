@@ -334,7 +334,7 @@ def test_migrations_are_recorded_and_never_reapplied(sql_db: SqlDatabase) -> Non
     rows = sql_db.dialect.execute(
         connection, "SELECT component, version FROM outlook_sync_schema"
     ).fetchall()
-    assert [tuple(r) for r in rows] == [("state", 3)]
+    assert [tuple(r) for r in rows] == [("state", 4)]
 
 
 def test_an_older_state_schema_is_upgraded_with_its_links_kept(sql_db: SqlDatabase) -> None:

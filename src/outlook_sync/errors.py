@@ -10,6 +10,7 @@ Python code would naturally catch (``ValueError`` for bad input)::
     ├── ConfigurationError (ValueError)       a bad policy, mapping, setting or config file
     ├── StateError                            the state store cannot be read or written
     │   ├── SyncInProgressError               another sync for this user holds the lock
+    │   ├── LeaseLostError                    this sync's lock expired and was taken over
     │   └── SchemaVersionError                a database schema newer than this library
     ├── BackendError                          a calendar backend failed (carries ``side``)
     │   ├── BackendUnavailableError           unreachable, closed, throttled past retries
@@ -38,6 +39,7 @@ __all__ = [
     "InvalidEventError",
     "ItemNotFoundError",
     "ItemRejectedError",
+    "LeaseLostError",
     "ListingError",
     "MassDeleteRefusedError",
     "OutlookSyncError",
@@ -85,6 +87,18 @@ class StateError(OutlookSyncError):
 
 class SyncInProgressError(StateError):
     """Another sync for the same user holds the lock and it has not expired."""
+
+    def __init__(self, message: str, *, user: str):
+        super().__init__(message)
+        self.user = user
+
+
+class LeaseLostError(StateError):
+    """This sync's lock (lease) expired and another sync may hold it now.
+
+    Raised by a state store's commit (fencing): the sync that lost its lease commits
+    nothing more and stops; the sync that holds the lease carries on.
+    """
 
     def __init__(self, message: str, *, user: str):
         super().__init__(message)

@@ -518,6 +518,10 @@ class Link:
     #: side said "unlink only": the surviving item is kept, and the link stays as a
     #: tombstone so the survivor is not pushed back as a new item.
     gone: Side | None = None
+    #: The state store's generation of the commit that stored this link (see
+    #: ``StateStore.generation``); set by the store, not part of equality. A link newer
+    #: than the listing it is judged against is no evidence of a deletion.
+    generation: int = attrs.field(default=0, eq=False)
 
     def id(self, side: Side) -> str:
         """The id of the item on ``side``."""

@@ -29,7 +29,7 @@ import attrs
 
 from outlook_sync.errors import BackendError
 from outlook_sync.model import BrokenItem, Cursor, Event, Item, Link, Listing, Side
-from outlook_sync.records import Conflict, DeletedItem, Quarantined
+from outlook_sync.records import Conflict, DeletedItem, Quarantined, SubscriptionRecord
 
 if TYPE_CHECKING:
     from outlook_sync.report import SyncReport
@@ -39,10 +39,12 @@ __all__ = [
     "Calendar",
     "ChangeNotifier",
     "IdentifiedCalendar",
+    "ItemRestorer",
     "ItemOpener",
     "StateChange",
     "StateStore",
     "Subscription",
+    "SubscriptionStore",
     "SyncObserver",
 ]
 
@@ -133,6 +135,27 @@ class IdentifiedCalendar(Protocol):
     """
 
     def calendar_identity(self) -> str: ...
+
+
+@runtime_checkable
+class ItemRestorer(Protocol):
+    """Optional: bring back an item the sync deleted, as the same item where possible.
+
+    ``restore`` recreates the deleted item ``item_id`` with ``event``'s content and the
+    partner key, keeping what the backend kept beyond the model (the SQL adapter: the
+    same id and every host column of the row; Graph/COM: content and partner key, a new
+    id). Returns the restored item and the names of what could not be restored (empty
+    when nothing was lost), for the report.
+
+    Raises:
+        ItemNotFoundError: the backend kept nothing to restore from; the engine then
+            creates the item anew from the deleted-items log.
+        ItemRejectedError: the backend refused the restore.
+    """
+
+    def restore(
+        self, item_id: str, event: Event, *, partner_key: str
+    ) -> tuple[Item, tuple[str, ...]]: ...
 
 
 @runtime_checkable
@@ -230,6 +253,16 @@ class StateChange:
     #: the last sync's trouble ``(when, what)``, for status displays; or clear it.
     last_error: tuple[dt.datetime, str] | None = None
     clear_last_error: bool = False
+    #: conflict-log entries written ahead of a write that is now known not to have
+    #: happened (the backend refused it): removed again.
+    withdraw_conflicts: tuple[Conflict, ...] = ()
+    #: deleted-items entries written ahead of a delete that did not happen, as
+    #: ``(side, id)``.
+    withdraw_deleted: tuple[tuple[Side, str], ...] = ()
+    #: the identity of each side's calendar the links are made with, when it changes.
+    identities: tuple[tuple[Side, str], ...] = ()
+    #: forget every link of the user (a switched calendar: re-link by key and match).
+    drop_all_links: bool = False
 
     @classmethod
     def restart_from(cls, when: dt.datetime | None) -> StateChange:
@@ -250,10 +283,13 @@ class StateStore(Protocol):
     """
 
     def lock(self, user: str, *, ttl: dt.timedelta) -> AbstractContextManager[None]:
-        """Hold the user's sync lock for the ``with`` block.
+        """Hold the user's sync lock (a lease) for the ``with`` block.
 
-        The lock expires after ``ttl`` if its holder died. Works across processes for
-        stores that are shared across processes.
+        The lease is renewed while the block runs (by every commit, and in the
+        background by stores shared across processes), so a long sync keeps it; a
+        holder that died loses it ``ttl`` after its last renewal. While held, every
+        :meth:`commit` checks the lease (fencing): a holder that lost it commits
+        nothing and gets :class:`~outlook_sync.errors.LeaseLostError`.
 
         Raises:
             SyncInProgressError: another live holder has the lock.
@@ -298,7 +334,31 @@ class StateStore(Protocol):
         """Drop deleted-items entries older than ``before``; return how many."""
         ...
 
-    def clear_conflicts(self, user: str) -> None: ...
+    def clear_conflicts(self, user: str) -> None:
+        """Empty the conflict log, leaving an audit line that says how many went."""
+        ...
+
+    def audit(self, user: str) -> list[tuple[dt.datetime, str]]:
+        """The audit lines (e.g. "cleared 3 conflicts"), oldest first."""
+        ...
+
+    def identity(self, user: str, side: Side) -> str | None:
+        """The calendar identity the user's links on ``side`` were made with."""
+        ...
+
+    def generation(self, user: str) -> int:
+        """A counter that grows with every commit that puts links.
+
+        Each stored :class:`~outlook_sync.model.Link` carries the generation of the
+        commit that put it, so the engine can tell links committed after a listing
+        began (which are no evidence of a deletion) from older ones.
+        """
+        ...
+
+    def lock_holder(self, user: str) -> tuple[str, dt.datetime] | None:
+        """Who holds the user's sync lock (host and process) and until when; ``None``
+        if nobody does."""
+        ...
 
     def commit(self, user: str, change: StateChange) -> None:
         """Apply ``change`` atomically.
@@ -306,4 +366,25 @@ class StateStore(Protocol):
         Raises:
             StateError: nothing was written.
         """
+        ...
+
+
+@runtime_checkable
+class SubscriptionStore(Protocol):
+    """Optional part of a state store: the user's push subscriptions (Graph webhooks).
+
+    The built-in state stores implement it. ``find_subscription`` answers a webhook
+    endpoint that receives a notification and must learn whose it is.
+    """
+
+    def subscriptions(self, user: str) -> list[SubscriptionRecord]: ...
+
+    def save_subscription(self, user: str, record: SubscriptionRecord) -> None:
+        """Insert or replace (by ``subscription_id``)."""
+        ...
+
+    def drop_subscription(self, user: str, subscription_id: str) -> None: ...
+
+    def find_subscription(self, subscription_id: str) -> tuple[str, SubscriptionRecord] | None:
+        """``(user, record)`` for a subscription id, or ``None`` if unknown."""
         ...

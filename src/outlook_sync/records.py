@@ -20,6 +20,7 @@ __all__ = [
     "DeletedItem",
     "Failure",
     "Quarantined",
+    "SubscriptionRecord",
 ]
 
 
@@ -53,6 +54,8 @@ class Conflict:
         fields: the fields that were changed on both sides to different values.
         overridden: the side whose version (or fields) was overridden, if any.
         saljstod, outlook, base: the versions involved, for the conflict log.
+        result: what the sync wrote to both sides, so a display can show per field
+            both values and the winner.
     """
 
     saljstod_id: str | None
@@ -65,6 +68,8 @@ class Conflict:
     outlook: Event | None = None
     base: Event | None = None
     detail: str = ""
+    #: the content written to both sides (the winner, field by field), when known.
+    result: Event | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -103,3 +108,26 @@ class DeletedItem:
     event: Event
     partner_id: str | None
     deleted_at: dt.datetime
+
+
+@attrs.frozen(kw_only=True)
+class SubscriptionRecord:
+    """A push subscription (Graph change notifications) kept in the state store.
+
+    Kept so that a restarted process validates notifications for the subscriptions it
+    already has and renews or deletes them instead of leaking them (a mailbox allows
+    1 000 subscriptions, all applications together).
+
+    Attributes:
+        subscription_id: the service's id of the subscription.
+        resource: what it watches, e.g. ``/users/{id}/events``.
+        client_state: the secret the service echoes in every notification; never shown.
+        expires: when the service ends it unless renewed (timezone-aware).
+        notification_url: where the service posts notifications.
+    """
+
+    subscription_id: str
+    resource: str
+    client_state: str = attrs.field(repr=False)
+    expires: dt.datetime
+    notification_url: str = ""

@@ -271,6 +271,7 @@ def encode_conflict(conflict: Conflict) -> dict[str, Any]:
         "outlook": None if conflict.outlook is None else encode_event(conflict.outlook),
         "base": None if conflict.base is None else encode_event(conflict.base),
         "detail": conflict.detail,
+        "result": None if conflict.result is None else encode_event(conflict.result),
     }
 
 
@@ -293,6 +294,7 @@ def decode_conflict(data: Mapping[str, Any]) -> Conflict:
             outlook=_optional_event(data.get("outlook")),
             base=_optional_event(data.get("base")),
             detail=data.get("detail", ""),
+            result=_optional_event(data.get("result")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise StateError(f"stored conflict does not decode: {exc}") from exc

@@ -3,11 +3,18 @@
 Used by tests and by hosts that keep no state between runs (every run is then a full
 sync that re-links by partner keys and content). ``commit`` applies a change entirely
 or not at all: it validates first, then mutates.
+
+The lock lives in this process: a holder is alive as long as its ``with`` block runs,
+so a held lock never expires (the lease is renewed for as long as it is held); ``ttl``
+only matters for a lock taken and never released by a holder that lost track of it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import secrets
+import socket
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -15,10 +22,10 @@ from contextlib import contextmanager
 
 import attrs
 
-from outlook_sync.errors import StateError, SyncInProgressError
+from outlook_sync.errors import LeaseLostError, StateError, SyncInProgressError
 from outlook_sync.model import Cursor, Link, Side
 from outlook_sync.protocols import StateChange
-from outlook_sync.records import Conflict, DeletedItem, Quarantined
+from outlook_sync.records import Conflict, DeletedItem, Quarantined, SubscriptionRecord
 
 __all__ = ["MemoryStateStore"]
 
@@ -35,6 +42,10 @@ class _UserState:
     conflicts: list[Conflict] = attrs.Factory(list)
     quarantine: dict[tuple[Side, str], Quarantined] = attrs.Factory(dict)
     deleted: dict[tuple[Side, str], DeletedItem] = attrs.Factory(dict)
+    identities: dict[Side, str] = attrs.Factory(dict)
+    generation: int = 0
+    audit: list[tuple[dt.datetime, str]] = attrs.Factory(list)
+    subscriptions: dict[str, SubscriptionRecord] = attrs.Factory(dict)
 
 
 class MemoryStateStore:
@@ -42,33 +53,70 @@ class MemoryStateStore:
 
     def __init__(self) -> None:
         self._users: dict[str, _UserState] = {}
-        self._locks: dict[str, float] = {}
+        #: user -> (owner token, holder description, monotonic expiry)
+        self._locks: dict[str, tuple[str, str, float]] = {}
+        #: (user, thread) -> the owner token that thread's sync holds (fencing)
+        self._held: dict[tuple[str, int], str] = {}
         self._mutex = threading.Lock()
 
     def __repr__(self) -> str:
         return f"MemoryStateStore(users={len(self._users)})"
 
     def _user(self, user: str) -> _UserState:
-        return self._users.setdefault(user, _UserState())
+        state = self._users.get(user)
+        if state is None:
+            state = self._users[user] = _UserState()
+        return state
 
     @contextmanager
     def lock(self, user: str, *, ttl: dt.timedelta) -> Iterator[None]:
         """Hold the user's lock (in this process) for the ``with`` block.
 
         Raises:
-            SyncInProgressError: another holder has the lock and it has not expired.
+            SyncInProgressError: another holder has the lock.
         """
-        now = time.monotonic()
+        token = secrets.token_hex(8)
+        holder = f"{socket.gethostname()} pid {os.getpid()} thread {threading.get_ident()}"
         with self._mutex:
-            expiry = self._locks.get(user)
-            if expiry is not None and expiry > now:
+            held = self._locks.get(user)
+            if held is not None and (held[0] in self._held.values()
+                                     or held[2] > time.monotonic()):
                 raise SyncInProgressError(f"a sync for {user!r} is already running", user=user)
-            self._locks[user] = now + ttl.total_seconds()
+            self._locks[user] = (token, holder, time.monotonic() + ttl.total_seconds())
+            self._held[(user, threading.get_ident())] = token
         try:
             yield
         finally:
             with self._mutex:
-                self._locks.pop(user, None)
+                if self._locks.get(user, ("",))[0] == token:
+                    del self._locks[user]
+                if self._held.get((user, threading.get_ident())) == token:
+                    del self._held[(user, threading.get_ident())]
+
+    def lock_holder(self, user: str) -> tuple[str, dt.datetime] | None:
+        """Who holds the user's lock; a held lock is reported as lasting ``ttl`` from now."""
+        with self._mutex:
+            held = self._locks.get(user)
+        if held is None:
+            return None
+        remaining = max(held[2] - time.monotonic(), 0.0)
+        return held[1], dt.datetime.now(dt.UTC) + dt.timedelta(seconds=remaining)
+
+    def break_lock(self, user: str) -> None:
+        """Drop the user's lock as if its holder had died and its lease had run out
+        (tests of fencing: the old holder's next commit raises ``LeaseLostError``)."""
+        with self._mutex:
+            self._locks.pop(user, None)
+
+    def _fence(self, user: str) -> None:
+        token = self._held.get((user, threading.get_ident()))
+        if token is None:
+            return
+        held = self._locks.get(user)
+        if held is None or held[0] != token:
+            raise LeaseLostError(
+                f"the sync lock for {user!r} was lost; this sync commits nothing more",
+                user=user)
 
     def links(
         self,
@@ -114,7 +162,42 @@ class MemoryStateStore:
         return list(self._user(user).conflicts)
 
     def clear_conflicts(self, user: str) -> None:
-        self._user(user).conflicts.clear()
+        state = self._user(user)
+        count = len(state.conflicts)
+        state.conflicts.clear()
+        state.audit.append((dt.datetime.now(dt.UTC), f"cleared {count} conflict(s)"))
+
+    def audit(self, user: str) -> list[tuple[dt.datetime, str]]:
+        return list(self._user(user).audit)
+
+    def identity(self, user: str, side: Side) -> str | None:
+        return self._user(user).identities.get(side)
+
+    def generation(self, user: str) -> int:
+        return self._user(user).generation
+
+    # -- subscriptions (SubscriptionStore) --------------------------------------------
+
+    def subscriptions(self, user: str) -> list[SubscriptionRecord]:
+        return list(self._user(user).subscriptions.values())
+
+    def save_subscription(self, user: str, record: SubscriptionRecord) -> None:
+        with self._mutex:
+            for other, state in self._users.items():
+                if other != user:
+                    state.subscriptions.pop(record.subscription_id, None)
+            self._user(user).subscriptions[record.subscription_id] = record
+
+    def drop_subscription(self, user: str, subscription_id: str) -> None:
+        self._user(user).subscriptions.pop(subscription_id, None)
+
+    def find_subscription(self, subscription_id: str) -> tuple[str, SubscriptionRecord] | None:
+        with self._mutex:
+            for user, state in self._users.items():
+                record = state.subscriptions.get(subscription_id)
+                if record is not None:
+                    return user, record
+        return None
 
     def quarantine(self, user: str) -> list[Quarantined]:
         return list(self._user(user).quarantine.values())
@@ -138,8 +221,12 @@ class MemoryStateStore:
         Raises:
             StateError: the change would give an item two links; nothing was changed.
         """
+        with self._mutex:
+            self._fence(user)
         state = self._user(user)
         by_s, by_o = state.by_saljstod, state.by_outlook
+        if change.drop_all_links:
+            by_s, by_o = {}, {}
         # Validate against an overlay of just the ids this change touches, then apply:
         # a commit costs what it changes, not the size of the link table.
         s_new: dict[str, Link | None] = {}
@@ -156,7 +243,9 @@ class MemoryStateStore:
             if link is not None and link.outlook_id == o_id:
                 s_new[s_id] = None
                 o_new[o_id] = None
+        generation = state.generation + 1 if change.put_links else state.generation
         for link in change.put_links:
+            link = attrs.evolve(link, generation=generation)
             old = s_link(link.saljstod_id)
             if old is not None and old.outlook_id != link.outlook_id:
                 raise StateError(f"Säljstöd item {link.saljstod_id} is already linked")
@@ -165,6 +254,9 @@ class MemoryStateStore:
                 raise StateError(f"Outlook item {link.outlook_id} is already linked")
             s_new[link.saljstod_id] = link
             o_new[link.outlook_id] = link
+        if change.drop_all_links:
+            state.by_saljstod, state.by_outlook = by_s, by_o
+        state.generation = generation
         for table, overlay in ((by_s, s_new), (by_o, o_new)):
             for item_id, value in overlay.items():
                 if value is None:
@@ -179,7 +271,14 @@ class MemoryStateStore:
             state.intents.pop(key, None)
         for key in change.add_intents:
             state.intents[key] = None
+        for withdrawn in change.withdraw_conflicts:
+            for index in range(len(state.conflicts) - 1, -1, -1):
+                if state.conflicts[index] == withdrawn:
+                    del state.conflicts[index]
+                    break
         state.conflicts.extend(change.conflicts)
+        for key in change.withdraw_deleted:
+            state.deleted.pop(key, None)
         for deleted in change.deleted:
             state.deleted[(deleted.side, deleted.item_id)] = deleted
         for key in change.unquarantine:
@@ -188,6 +287,8 @@ class MemoryStateStore:
             state.quarantine[(entry.side, entry.item_id)] = entry
         for side, cursor in change.cursors:
             state.cursors[side] = cursor
+        for side, identity in change.identities:
+            state.identities[side] = identity
         if change.clear_last_sync:
             state.last_sync = None
         if change.last_sync is not None:

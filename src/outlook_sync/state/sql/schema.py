@@ -156,6 +156,35 @@ _V3 = (
     "ALTER TABLE outlook_sync_users ADD COLUMN last_error_zone TEXT",
 )
 
+# Version 4 (data safety): the calendar identities the links were made with, a commit
+# generation on links (no deletion from a link committed after the listing), the lock
+# holder's description for status displays, an audit log, and push subscriptions.
+_V4 = """
+ALTER TABLE outlook_sync_users ADD COLUMN saljstod_identity TEXT;
+ALTER TABLE outlook_sync_users ADD COLUMN outlook_identity TEXT;
+ALTER TABLE outlook_sync_users ADD COLUMN generation BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE outlook_sync_links ADD COLUMN generation BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE outlook_sync_locks ADD COLUMN holder TEXT;
+CREATE TABLE outlook_sync_audit (
+    seq {serial},
+    user_name TEXT NOT NULL,
+    at TEXT NOT NULL,
+    at_zone TEXT,
+    what TEXT NOT NULL
+);
+CREATE INDEX outlook_sync_audit_by_user ON outlook_sync_audit (user_name, seq);
+CREATE TABLE outlook_sync_subscriptions (
+    subscription_id TEXT PRIMARY KEY,
+    user_name TEXT NOT NULL,
+    resource TEXT NOT NULL,
+    client_state TEXT NOT NULL,
+    expires TEXT NOT NULL,
+    expires_zone TEXT,
+    notification_url TEXT NOT NULL
+);
+CREATE INDEX outlook_sync_subscriptions_by_user ON outlook_sync_subscriptions (user_name)
+"""
+
 MIGRATIONS = (
     Migration(
         version=1,
@@ -171,5 +200,10 @@ MIGRATIONS = (
         version=3,
         description="the last sync's trouble, for status displays",
         statements=dict.fromkeys(_TYPES, _V3),
+    ),
+    Migration(
+        version=4,
+        description="calendar identities, link generations, lock holder, audit, subscriptions",
+        statements={name: _statements(_V4, name) for name in _TYPES},
     ),
 )

@@ -13,11 +13,20 @@ Sharing a connection with :class:`~outlook_sync.adapters.sql.SqlCalendar` (built
 works: the calendar's writes stay in the open transaction and this store's ``commit``
 commits them together with the link state. A failed state commit rolls both back.
 
-The lock is a row ``(user_name, owner token, expires_at)``. Taking it is one upsert
-that only overwrites a row whose expiry has passed (by the database server's clock),
-followed by reading back the owner: exactly one of several racing processes finds its
-own token. Leaving the ``with`` block deletes the row if it still carries our token; a
-holder that died leaves a row that the next sync takes over after ``ttl``.
+The lock is a lease: a row ``(user_name, owner token, expires_at, holder)``. Taking it
+is one upsert that only overwrites a row whose expiry has passed (by the database
+server's clock), followed by reading back the owner: exactly one of several racing
+processes finds its own token. While the ``with`` block runs, every commit renews the
+lease in its own transaction and refuses to commit if the row no longer carries our
+token (fencing: :class:`~outlook_sync.errors.LeaseLostError`), and a background
+heartbeat renews it every third of ``ttl`` between commits (skipping a beat while a
+shared connection has a transaction open). Leaving the block deletes the row if it
+still carries our token; a holder that died stops renewing, and its lease runs out
+``ttl`` after the last renewal.
+
+A database held by another transaction past the connection's wait (SQLite's busy
+timeout, PostgreSQL's ``lock_timeout``) is a :class:`~outlook_sync.errors.BusyError`
+("try again"), not a :class:`~outlook_sync.errors.StateError`.
 
 Links are fetched by id in chunks (``IN`` lists on SQLite, one ``= ANY(array)`` per
 10 000 ids on PostgreSQL) over the primary key and the unique ``outlook_id`` index, so
@@ -27,7 +36,9 @@ an incremental sync loads only the links it needs, whatever the total.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import secrets
+import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -35,10 +46,10 @@ from typing import Any, TypeVar
 
 from outlook_sync.sql.dialect import Dialect, dialect_for, redact
 from outlook_sync.sql.migrations import migrate
-from outlook_sync.errors import StateError, SyncInProgressError
+from outlook_sync.errors import BusyError, LeaseLostError, StateError, SyncInProgressError
 from outlook_sync.model import Cursor, Link, Side
 from outlook_sync.protocols import StateChange
-from outlook_sync.records import Conflict, DeletedItem, Quarantined
+from outlook_sync.records import Conflict, DeletedItem, Quarantined, SubscriptionRecord
 from outlook_sync.state import codec
 from outlook_sync.state.sql import schema
 
@@ -47,6 +58,11 @@ __all__ = ["SqlStateStore"]
 _T = TypeVar("_T")
 
 _LINK_COLUMNS = "saljstod_id, outlook_id, base, saljstod_version, outlook_version, gone"
+_LINK_READ = _LINK_COLUMNS + ", generation"
+
+#: Words in a driver's message that mean "another transaction holds the database".
+_BUSY_WORDS = ("database is locked", "database table is locked", "lock timeout",
+               "canceling statement due to lock timeout", "could not obtain lock")
 
 
 def _utc_key(value: dt.datetime) -> str:
@@ -69,10 +85,11 @@ def _link(row: Sequence[Any]) -> Link:
         saljstod_version=row[3],
         outlook_version=row[4],
         gone=None if row[5] is None else _side(row[5]),
+        generation=int(row[6]) if len(row) > 6 and row[6] is not None else 0,
     )
 
 
-def _link_row(user: str, link: Link) -> tuple[Any, ...]:
+def _link_row(user: str, link: Link, generation: int = 0) -> tuple[Any, ...]:
     return (
         user,
         link.saljstod_id,
@@ -81,6 +98,7 @@ def _link_row(user: str, link: Link) -> tuple[Any, ...]:
         link.saljstod_version,
         link.outlook_version,
         None if link.gone is None else link.gone.value,
+        generation,
     )
 
 
@@ -124,6 +142,8 @@ class SqlStateStore:
         self._label = label or self._dialect.name
         self._mutex = threading.RLock()
         self._errors = self._dialect.driver_errors()
+        #: (user, thread) -> (owner token, lease seconds) of the lease this thread holds
+        self._held: dict[tuple[str, int], tuple[str, float]] = {}
         if migrate:
             migrate_schema(connection, self._dialect)
 
@@ -174,6 +194,12 @@ class SqlStateStore:
             try:
                 return body()
             except self._errors as exc:
+                message = str(exc).lower()
+                if any(word in message for word in _BUSY_WORDS):
+                    raise BusyError(
+                        f"state store: {what}: the database is busy (another transaction "
+                        "holds it); try again shortly"
+                    ) from exc
                 raise StateError(
                     f"state store: {what} failed: {type(exc).__name__}: {redact(str(exc))}"
                 ) from exc
@@ -199,29 +225,33 @@ class SqlStateStore:
 
     @contextmanager
     def lock(self, user: str, *, ttl: dt.timedelta) -> Iterator[None]:
-        """Hold the user's sync lock for the ``with`` block (works across processes).
+        """Hold the user's sync lease for the ``with`` block (works across processes).
 
         Taking and releasing the lock commit the connection. If the block raises, the
-        connection's uncommitted work is rolled back before the lock is released.
+        connection's uncommitted work is rolled back before the lock is released. The
+        lease is renewed by every commit and by a heartbeat every ``ttl / 3``.
 
         Raises:
             SyncInProgressError: another holder has the lock and it has not expired.
+            BusyError: the database stayed busy past the connection's wait.
             StateError: the lock table could not be read or written.
         """
         token = secrets.token_hex(16)
         seconds = max(ttl.total_seconds(), 0.0)
         epoch = self._dialect.epoch_sql
+        holder = f"{socket.gethostname()} pid {os.getpid()}"
         owner: list[str | None] = [None]
 
         def take() -> None:
             self._dialect.execute(
                 self._connection,
-                "INSERT INTO outlook_sync_locks (user_name, owner, expires_at)"
-                f" VALUES (?, ?, {epoch} + ?)"
+                "INSERT INTO outlook_sync_locks (user_name, owner, expires_at, holder)"
+                f" VALUES (?, ?, {epoch} + ?, ?)"
                 " ON CONFLICT (user_name) DO UPDATE"
-                " SET owner = excluded.owner, expires_at = excluded.expires_at"
+                " SET owner = excluded.owner, expires_at = excluded.expires_at,"
+                " holder = excluded.holder"
                 f" WHERE outlook_sync_locks.expires_at <= {epoch}",
-                (user, token, seconds),
+                (user, token, seconds, holder),
             )
             rows = self._rows("SELECT owner FROM outlook_sync_locks WHERE user_name = ?", (user,))
             owner[0] = rows[0][0] if rows else None
@@ -229,12 +259,20 @@ class SqlStateStore:
         self._write("taking the sync lock", take)
         if owner[0] != token:
             raise SyncInProgressError(f"a sync for {user!r} is already running", user=user)
+        key = (user, threading.get_ident())
+        self._held[key] = (token, seconds)
+        stop = threading.Event()
+        beat = threading.Thread(target=self._heartbeat, args=(user, token, seconds, stop),
+                                name=f"outlook-sync lease {user}", daemon=True)
+        beat.start()
         try:
             yield
         except BaseException:
             self._run("rolling back", self._connection.rollback)
             raise
         finally:
+            stop.set()
+            self._held.pop(key, None)
             self._write(
                 "releasing the sync lock",
                 lambda: self._dialect.execute(
@@ -243,6 +281,53 @@ class SqlStateStore:
                     (user, token),
                 ),
             )
+
+    def _renew(self, user: str, token: str, seconds: float) -> bool:
+        """Extend our lease inside the open write transaction; ``False`` if it is lost."""
+        cursor = self._dialect.execute(
+            self._connection,
+            f"UPDATE outlook_sync_locks SET expires_at = {self._dialect.epoch_sql} + ?"
+            " WHERE user_name = ? AND owner = ?",
+            (seconds, user, token),
+        )
+        return bool(cursor.rowcount)
+
+    def _heartbeat(self, user: str, token: str, seconds: float, stop: threading.Event) -> None:
+        """Renew the lease every third of its time between commits, until ``stop``."""
+        interval = max(seconds / 3.0, 0.05)
+        while not stop.wait(interval):
+            with self._mutex:
+                if stop.is_set():
+                    return
+                try:
+                    if self._dialect.in_transaction(self._connection):
+                        continue  # a shared connection mid-transaction: its commit renews
+                    self._dialect.begin(self._connection, write=True)
+                    alive = self._renew(user, token, seconds)
+                    self._connection.commit()
+                except Exception:  # noqa: BLE001 - a missed beat is retried; commits fence
+                    try:
+                        self._connection.rollback()
+                    except Exception:  # noqa: BLE001, S110
+                        pass
+                    continue
+                if not alive:
+                    return
+
+    def lock_holder(self, user: str) -> tuple[str, dt.datetime] | None:
+        """Who holds the user's sync lock (host and process) and until when.
+
+        Raises:
+            StateError: the lock table could not be read.
+        """
+        sql = (f"SELECT holder, expires_at - {self._dialect.epoch_sql} FROM outlook_sync_locks"
+               f" WHERE user_name = ? AND expires_at > {self._dialect.epoch_sql}")
+        rows = self._run("reading the sync lock", lambda: self._rows(sql, (user,)))
+        if not rows:
+            return None
+        remaining = max(float(rows[0][1]), 0.0)
+        return (str(rows[0][0] or "unknown holder"),
+                dt.datetime.now(dt.UTC) + dt.timedelta(seconds=remaining))
 
     # -- reads -----------------------------------------------------------------------
 
@@ -260,7 +345,7 @@ class SqlStateStore:
         """
 
         def read() -> list[Link]:
-            base = f"SELECT {_LINK_COLUMNS} FROM outlook_sync_links WHERE user_name = ?"
+            base = f"SELECT {_LINK_READ} FROM outlook_sync_links WHERE user_name = ?"
             if saljstod_ids is None and outlook_ids is None:
                 return [_link(row) for row in self._rows(base + " ORDER BY saljstod_id", (user,))]
             found: dict[str, Link] = {}
@@ -305,6 +390,74 @@ class SqlStateStore:
             return None
         when = _datetime(rows[0][0], rows[0][1])
         return None if when is None else (when, str(rows[0][2]))
+
+    def identity(self, user: str, side: Side) -> str | None:
+        """The calendar identity the user's links on ``side`` were made with."""
+        column = f"{side.value}_identity"
+        sql = f"SELECT {column} FROM outlook_sync_users WHERE user_name = ?"
+        rows = self._run("reading a calendar identity", lambda: self._rows(sql, (user,)))
+        return None if not rows or rows[0][0] is None else str(rows[0][0])
+
+    def generation(self, user: str) -> int:
+        """The generation of the user's last commit that put links."""
+        sql = "SELECT generation FROM outlook_sync_users WHERE user_name = ?"
+        rows = self._run("reading the generation", lambda: self._rows(sql, (user,)))
+        return int(rows[0][0]) if rows and rows[0][0] is not None else 0
+
+    def audit(self, user: str) -> list[tuple[dt.datetime, str]]:
+        """The audit lines, oldest first."""
+        sql = "SELECT at, at_zone, what FROM outlook_sync_audit WHERE user_name = ? ORDER BY seq"
+        rows = self._run("reading the audit log", lambda: self._rows(sql, (user,)))
+        return [(codec.decode_datetime(at, zone), str(what)) for at, zone, what in rows]
+
+    # -- subscriptions (SubscriptionStore) -----------------------------------------
+
+    def subscriptions(self, user: str) -> list[SubscriptionRecord]:
+        """The user's push subscriptions, by id."""
+        sql = ("SELECT subscription_id, resource, client_state, expires, expires_zone,"
+               " notification_url FROM outlook_sync_subscriptions WHERE user_name = ?"
+               " ORDER BY subscription_id")
+        rows = self._run("reading subscriptions", lambda: self._rows(sql, (user,)))
+        return [_subscription(row) for row in rows]
+
+    def find_subscription(self, subscription_id: str) -> tuple[str, SubscriptionRecord] | None:
+        """``(user, record)`` for a subscription id, or ``None``."""
+        sql = ("SELECT subscription_id, resource, client_state, expires, expires_zone,"
+               " notification_url, user_name FROM outlook_sync_subscriptions"
+               " WHERE subscription_id = ?")
+        rows = self._run("reading a subscription", lambda: self._rows(sql, (subscription_id,)))
+        return (str(rows[0][6]), _subscription(rows[0])) if rows else None
+
+    def save_subscription(self, user: str, record: SubscriptionRecord) -> None:
+        """Insert or replace a subscription (by id)."""
+        text, zone = codec.encode_datetime(record.expires)
+        self._write(
+            "saving a subscription",
+            lambda: self._dialect.execute(
+                self._connection,
+                "INSERT INTO outlook_sync_subscriptions (subscription_id, user_name, resource,"
+                " client_state, expires, expires_zone, notification_url)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (subscription_id) DO UPDATE SET"
+                " user_name = excluded.user_name, resource = excluded.resource,"
+                " client_state = excluded.client_state, expires = excluded.expires,"
+                " expires_zone = excluded.expires_zone,"
+                " notification_url = excluded.notification_url",
+                (record.subscription_id, user, record.resource, record.client_state, text,
+                 zone, record.notification_url),
+            ),
+        )
+
+    def drop_subscription(self, user: str, subscription_id: str) -> None:
+        """Forget a subscription."""
+        self._write(
+            "dropping a subscription",
+            lambda: self._dialect.execute(
+                self._connection,
+                "DELETE FROM outlook_sync_subscriptions WHERE user_name = ?"
+                " AND subscription_id = ?",
+                (user, subscription_id),
+            ),
+        )
 
     def _keys(self, table: str, user: str) -> list[tuple[Side, str]]:
         sql = f"SELECT side, item_id FROM {table} WHERE user_name = ? ORDER BY side, item_id"
@@ -381,13 +534,20 @@ class SqlStateStore:
         return count[0]
 
     def clear_conflicts(self, user: str) -> None:
-        """Empty the user's conflict log."""
-        self._write(
-            "clearing conflicts",
-            lambda: self._dialect.execute(
-                self._connection, "DELETE FROM outlook_sync_conflicts WHERE user_name = ?", (user,)
-            ),
-        )
+        """Empty the user's conflict log, leaving an audit line with the count."""
+
+        def clear() -> None:
+            cursor = self._dialect.execute(
+                self._connection, "DELETE FROM outlook_sync_conflicts WHERE user_name = ?",
+                (user,))
+            at, zone = codec.encode_datetime(dt.datetime.now(dt.UTC))
+            self._dialect.execute(
+                self._connection,
+                "INSERT INTO outlook_sync_audit (user_name, at, at_zone, what)"
+                " VALUES (?, ?, ?, ?)",
+                (user, at, zone, f"cleared {max(cursor.rowcount, 0)} conflict(s)"))
+
+        self._write("clearing conflicts", clear)
 
     # -- the atomic commit -----------------------------------------------------------
 
@@ -402,6 +562,13 @@ class SqlStateStore:
 
     def _apply(self, user: str, change: StateChange) -> None:
         d, c = self._dialect, self._connection
+        held = self._held.get((user, threading.get_ident()))
+        if held is not None and not self._renew(user, *held):
+            raise LeaseLostError(
+                f"the sync lock for {user!r} was lost (it expired and may be held by another"
+                " sync); this sync commits nothing more", user=user)
+        if change.drop_all_links:
+            d.execute(c, "DELETE FROM outlook_sync_links WHERE user_name = ?", (user,))
         d.executemany(
             c,
             "DELETE FROM outlook_sync_links"
@@ -409,9 +576,25 @@ class SqlStateStore:
             [(user, s_id, o_id) for s_id, o_id in change.drop_links],
         )
         if change.put_links:
-            self._put_links(user, change.put_links)
+            rows = self._rows(
+                "INSERT INTO outlook_sync_users (user_name, generation) VALUES (?, 1)"
+                " ON CONFLICT (user_name) DO UPDATE"
+                " SET generation = outlook_sync_users.generation + 1 RETURNING generation",
+                (user,))
+            self._put_links(user, change.put_links, int(rows[0][0]))
         self._apply_keys("outlook_sync_pending", user, change.clear_pending, change.add_pending)
         self._apply_keys("outlook_sync_intents", user, change.clear_intents, change.add_intents)
+        d.executemany(
+            c,
+            "DELETE FROM outlook_sync_conflicts WHERE seq = (SELECT max(seq) FROM"
+            " outlook_sync_conflicts WHERE user_name = ? AND record = ?)",
+            [(user, codec.to_json(codec.encode_conflict(x))) for x in change.withdraw_conflicts],
+        )
+        d.executemany(
+            c,
+            "DELETE FROM outlook_sync_deleted WHERE user_name = ? AND side = ? AND item_id = ?",
+            [(user, side.value, item_id) for side, item_id in change.withdraw_deleted],
+        )
         d.executemany(
             c,
             "INSERT INTO outlook_sync_conflicts (user_name, record) VALUES (?, ?)",
@@ -441,6 +624,14 @@ class SqlStateStore:
                 " SET last_sync = excluded.last_sync, last_sync_zone = excluded.last_sync_zone",
                 (user, text, zone),
             )
+        for side, identity in change.identities:
+            column = f"{side.value}_identity"
+            d.execute(
+                c,
+                f"INSERT INTO outlook_sync_users (user_name, {column}) VALUES (?, ?)"
+                f" ON CONFLICT (user_name) DO UPDATE SET {column} = excluded.{column}",
+                (user, identity),
+            )
         if change.clear_last_error or change.last_error is not None:
             at, what = change.last_error or (None, None)
             at_text, at_zone = (None, None) if at is None else codec.encode_datetime(at)
@@ -453,7 +644,7 @@ class SqlStateStore:
                 (user, what, at_text, at_zone),
             )
 
-    def _put_links(self, user: str, put: Sequence[Link]) -> None:
+    def _put_links(self, user: str, put: Sequence[Link], generation: int) -> None:
         """Insert or refresh links; refuse one that would give an item a second link.
 
         One upsert per link, no read: it refreshes a link only if it joins the same
@@ -468,15 +659,16 @@ class SqlStateStore:
         named = ", ".join(f"{x.saljstod_id}<->{x.outlook_id}" for x in put[:5])
         clash = f"an item of the new link(s) {named} is already linked to another item"
         cursor = self._dialect.cursor(self._connection)
-        rows = [_link_row(user, link) for link in put]
+        rows = [_link_row(user, link, generation) for link in put]
         try:
             (cursor.execute if len(rows) == 1 else cursor.executemany)(
                 self._dialect.sql(
-                    f"INSERT INTO outlook_sync_links (user_name, {_LINK_COLUMNS})"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+                    f"INSERT INTO outlook_sync_links (user_name, {_LINK_READ})"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
                     " ON CONFLICT (user_name, saljstod_id) DO UPDATE SET"
                     " base = excluded.base, saljstod_version = excluded.saljstod_version,"
-                    " outlook_version = excluded.outlook_version, gone = excluded.gone"
+                    " outlook_version = excluded.outlook_version, gone = excluded.gone,"
+                    " generation = excluded.generation"
                     " WHERE outlook_sync_links.outlook_id = excluded.outlook_id"
                 ),
                 rows[0] if len(rows) == 1 else rows,
@@ -550,6 +742,16 @@ class SqlStateStore:
             " token = excluded.token",
             rows,
         )
+
+
+def _subscription(row: Sequence[Any]) -> SubscriptionRecord:
+    return SubscriptionRecord(
+        subscription_id=str(row[0]),
+        resource=str(row[1]),
+        client_state=str(row[2]),
+        expires=codec.decode_datetime(row[3], row[4]),
+        notification_url=str(row[5]),
+    )
 
 
 class _LinkClash(StateError):
