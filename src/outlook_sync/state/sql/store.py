@@ -35,6 +35,7 @@ an incremental sync loads only the links it needs, whatever the total.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import secrets
@@ -44,12 +45,12 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from outlook_sync.sql.dialect import Dialect, dialect_for, redact
-from outlook_sync.sql.migrations import migrate
 from outlook_sync.errors import BusyError, LeaseLostError, StateError, SyncInProgressError
 from outlook_sync.model import Cursor, Link, Side
 from outlook_sync.protocols import StateChange
 from outlook_sync.records import Conflict, DeletedItem, Quarantined, SubscriptionRecord
+from outlook_sync.sql.dialect import Dialect, dialect_for, redact
+from outlook_sync.sql.migrations import migrate
 from outlook_sync.state import codec
 from outlook_sync.state.sql import schema
 
@@ -305,11 +306,9 @@ class SqlStateStore:
                     self._dialect.begin(self._connection, write=True)
                     alive = self._renew(user, token, seconds)
                     self._connection.commit()
-                except Exception:  # noqa: BLE001 - a missed beat is retried; commits fence
-                    try:
+                except Exception:  # a missed beat is retried; every commit fences anyway
+                    with contextlib.suppress(Exception):
                         self._connection.rollback()
-                    except Exception:  # noqa: BLE001, S110
-                        pass
                     continue
                 if not alive:
                     return
