@@ -98,8 +98,10 @@ def test_start_is_local_wall_clock_and_start_utc_the_instant(outlook: FakeOutloo
 
 
 def test_changing_start_time_zone_keeps_the_wall_clock_in_that_zone(outlook: FakeOutlook) -> None:
+    """Your own appointment: the wall clock stays, the appointment moves (StartTimeZone)."""
     app = outlook.dispatch()
     item = calendar(outlook).Items.Add(1)
+    item.EndInEndTimeZone = dt.datetime(2026, 6, 1, 23, 0)
     item.StartInStartTimeZone = dt.datetime(2026, 6, 1, 13, 0)
     item.StartTimeZone = app.TimeZones.Item("Eastern Standard Time")
     assert item.StartInStartTimeZone == dt.datetime(2026, 6, 1, 13, 0)

@@ -29,13 +29,13 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-import zoneinfo
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import attrs
 
-from outlook_sync.adapters.outlook_com import listing, mapping, series
+from outlook_sync.adapters.outlook_com import dispatch, listing, mapping, series
+from outlook_sync.adapters.outlook_com.connection import Attachment, Connection, FolderChoice
 from outlook_sync.adapters.outlook_com.errors import ComCaller, RetryPolicy
 from outlook_sync.adapters.outlook_com.events import ItemsEventSink, OutlookSubscription
 from outlook_sync.adapters.outlook_com.regional import WindowsLocale
@@ -50,39 +50,18 @@ from outlook_sync.errors import (
 )
 from outlook_sync.model import BrokenItem, Cursor, Event, Item, Listing
 from outlook_sync.recurrence import ComRecurrencePattern
-from outlook_sync.timezones import UnknownTimeZoneError, iana_to_windows, zone
+from outlook_sync.timezones import UnknownTimeZoneError, iana_to_windows
 
 __all__ = ["FolderChoice", "OutlookComCalendar"]
 
 T = TypeVar("T")
 SIDE = "outlook"
-OL_FOLDER_CALENDAR = 9
 OL_APPOINTMENT_ITEM = 1
-
-#: Which folder to sync: ``None`` (the default calendar), a folder path such as
-#: ``"\\\\anna@example.com\\Calendar\\Team"``, or ``(folder EntryID, StoreID)``.
-FolderChoice = str | tuple[str, str] | None
 WithEvents = Callable[[Any, type], Any]
 
 
 def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-@attrs.define
-class _Connection:
-    namespace: Any
-    folder: Any
-    folder_entry_id: str
-    store_id: str
-    time_zones: Any
-    local_name: str
-    local_zone: zoneinfo.ZoneInfo
-    format_proven: bool = False
-
-    @property
-    def key(self) -> str:
-        return f"{self.store_id}/{self.folder_entry_id}"
 
 
 class OutlookComCalendar:
@@ -125,8 +104,6 @@ class OutlookComCalendar:
         week_start: str = "MO",
         name: str = "outlook",
     ) -> None:
-        self._connect = connect
-        self._folder_choice = folder
         self.locale = locale or WindowsLocale()
         self._clock = clock or _utc_now
         self.safety_margin = safety_margin
@@ -134,91 +111,73 @@ class OutlookComCalendar:
         self.week_start = week_start
         self.name = name
         self._com = ComCaller(retry=retry, sleep=sleep, on_gone=self._lost_connection)
-        self._conn: _Connection | None = None
+        self._attachment = Attachment(connect, folder, self._com)
         self._gone = False
         #: ids this adapter created: a deletion of one before the next listing's table
         #: includes it is still reported.
         self._created: set[str] = set()
 
     def __repr__(self) -> str:
-        return f"OutlookComCalendar(name={self.name!r}, folder={self._folder_choice!r})"
+        return f"OutlookComCalendar(name={self.name!r}, folder={self._attachment.choice!r})"
 
     @classmethod
     def connect(
-        cls, *, calendar: FolderChoice = None, start: bool = True, **options: Any
+        cls, *, calendar: FolderChoice = None, start_outlook: bool = False, **options: Any
     ) -> OutlookComCalendar:
-        """The real desktop Outlook of this Windows machine (see ``dispatch.py``).
+        """The desktop Outlook of this Windows machine (pywin32, see ``dispatch.py``).
 
         Args:
             calendar: the folder (default calendar, a folder path, or EntryID+StoreID).
-            start: start Outlook when it is not running.
-            options: passed on to the constructor.
+            start_outlook: start Outlook in the background when it is not running. Off by
+                default: when the user closes Outlook the sync waits (each call raises
+                BackendUnavailableError) until the user opens it again.
+            options: passed on to the constructor (``locale`` defaults to Windows' own
+                regional settings).
 
         Raises:
-            BackendUnavailableError: not on Windows, or pywin32 is not installed.
+            BackendUnavailableError: not on Windows, or pywin32 is not installed ("Outlook's
+                object model is not available", naming the Graph adapter).
         """
-        from outlook_sync.adapters.outlook_com.dispatch import open_outlook_calendar
-
-        return open_outlook_calendar(folder=calendar, start=start, **options)
+        locale = options.pop("locale", None) or dispatch.windows_locale()
+        return cls(
+            lambda: dispatch.outlook_application(start=start_outlook),
+            folder=calendar,
+            locale=locale,
+            with_events=options.pop("with_events", None) or dispatch.with_events,
+            **options,
+        )
 
     # -- connection ---------------------------------------------------------------------
 
     def _lost_connection(self) -> None:
-        self._conn = None
+        self._attachment.drop()
         self._gone = True
 
     def _call(self, fn: Callable[[], T], what: str, item_id: str | None = None) -> T:
         return self._com.call(fn, what=what, item_id=item_id)
 
-    def _connection(self) -> _Connection:
-        if self._conn is None:
-            self._conn = self._open()
-        return self._conn
+    def _connection(self) -> Connection:
+        return self._attachment.current()
 
-    def _open(self) -> _Connection:
-        app = self._call(self._connect, "attach to Outlook")
-        namespace = self._call(lambda: app.GetNamespace("MAPI"), "open the MAPI namespace")
-        try:
-            folder = self._call(lambda: self._resolve(namespace), "open the calendar folder")
-        except ItemNotFoundError as exc:
-            raise BackendUnavailableError(
-                f"the Outlook calendar folder {self._folder_choice!r} was not found",
-                side=SIDE,
-            ) from exc
-        entry_id, store_id = self._call(
-            lambda: (str(folder.EntryID), str(folder.StoreID)), "identify the calendar folder"
-        )
-        time_zones = self._call(lambda: app.TimeZones, "read Outlook's time zones")
-        local_name = self._call(lambda: str(time_zones.CurrentTimeZone.ID), "read the zone")
-        try:
-            local_zone = zone(local_name)
-        except UnknownTimeZoneError as exc:
-            raise BackendError(
-                f"Windows' time zone {local_name!r} is not in the CLDR mapping", side=SIDE
-            ) from exc
-        return _Connection(
-            namespace=namespace,
-            folder=folder,
-            folder_entry_id=entry_id,
-            store_id=store_id,
-            time_zones=time_zones,
-            local_name=local_name,
-            local_zone=local_zone,
-        )
+    def calendar_identity(self) -> str:
+        """``com:<StoreID>/<folder EntryID>`` of the folder this adapter uses *now*.
 
-    def _resolve(self, namespace: Any) -> Any:
-        choice = self._folder_choice
-        if choice is None:
-            return namespace.GetDefaultFolder(OL_FOLDER_CALENDAR)
-        if isinstance(choice, tuple):
-            return namespace.GetFolderFromID(choice[0], choice[1])
-        parts = [part for part in choice.split("\\") if part]
-        if not parts:
-            return namespace.GetDefaultFolder(OL_FOLDER_CALENDAR)
-        folder = namespace.Folders.Item(parts[0])
-        for part in parts[1:]:
-            folder = folder.Folders.Item(part)
-        return folder
+        The folder choice is resolved again: the default calendar can change between syncs
+        (a new profile, another default mailbox). If it did, the adapter switches to the
+        new folder (and forgets the ids it created in the old one); the changed identity
+        tells the engine the calendar was switched (IdentifiedCalendar).
+
+        Raises:
+            BackendUnavailableError: Outlook is not running (or has no object model here),
+                or the chosen folder does not exist.
+        """
+        return self._reading(self._identity)
+
+    def _identity(self) -> str:
+        conn, switched = self._attachment.refresh()
+        if switched:
+            self._created.clear()
+        return conn.identity
 
     def _reading(self, fn: Callable[[], T]) -> T:
         """Run a read; if Outlook was closed meanwhile, attach again and run it once more."""
@@ -307,7 +266,7 @@ class OutlookComCalendar:
         )
 
     def _read_many(
-        self, conn: _Connection, entry_ids: Sequence[str]
+        self, conn: Connection, entry_ids: Sequence[str]
     ) -> tuple[list[Item], list[BrokenItem]]:
         items: list[Item] = []
         broken: list[BrokenItem] = []
@@ -319,7 +278,7 @@ class OutlookComCalendar:
                 broken.append(result)
         return items, broken
 
-    def _read_listed(self, conn: _Connection, entry_id: str) -> Item | BrokenItem:
+    def _read_listed(self, conn: Connection, entry_id: str) -> Item | BrokenItem:
         """Read an item the id table listed; never conclude it is gone."""
         for attempt in (1, 2):
             try:
@@ -338,14 +297,14 @@ class OutlookComCalendar:
                 )
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _read(self, conn: _Connection, entry_id: str) -> Item | BrokenItem:
+    def _read(self, conn: Connection, entry_id: str) -> Item | BrokenItem:
         com_item = conn.namespace.GetItemFromID(entry_id, conn.store_id)
         return self._map(conn, com_item)
 
-    def _map(self, conn: _Connection, com_item: Any) -> Item | BrokenItem:
+    def _map(self, conn: Connection, com_item: Any) -> Item | BrokenItem:
         return mapping.read_item(com_item, local_zone=conn.local_zone, week_start=self.week_start)
 
-    def _partner_key_of(self, conn: _Connection, entry_id: str) -> str | None:
+    def _partner_key_of(self, conn: Connection, entry_id: str) -> str | None:
         try:
             return self._call(
                 lambda: mapping.read_partner_key(
@@ -357,7 +316,7 @@ class OutlookComCalendar:
         except (ItemRejectedError, ItemNotFoundError):
             return None
 
-    def _open_in_folder(self, conn: _Connection, entry_id: str) -> Any | None:
+    def _open_in_folder(self, conn: Connection, entry_id: str) -> Any | None:
         """The item if it is in this folder, ``None`` if it is elsewhere."""
         com_item = conn.namespace.GetItemFromID(entry_id, conn.store_id)
         if str(com_item.Parent.EntryID) != conn.folder_entry_id:
@@ -461,7 +420,7 @@ class OutlookComCalendar:
         return self._written(conn, entry_id)
 
     def _fill(
-        self, conn: _Connection, com_item: Any, event: Event, key: str | None, *, times: bool = True
+        self, conn: Connection, com_item: Any, event: Event, key: str | None, *, times: bool = True
     ) -> None:
         recurrence = event.recurrence
         if recurrence is not None:
@@ -481,7 +440,7 @@ class OutlookComCalendar:
             mapping.write_partner_key(com_item, key)
 
     def _write_event(
-        self, conn: _Connection, com_item: Any, event: Event, *, times: bool = True
+        self, conn: Connection, com_item: Any, event: Event, *, times: bool = True
     ) -> None:
         mapping.write_event(
             com_item,
@@ -517,7 +476,7 @@ class OutlookComCalendar:
             raise ItemRejectedError(str(exc), side=SIDE, item_id=item_id) from exc
 
     def _apply_exceptions(
-        self, conn: _Connection, entry_id: str, event: Event, current: Event | None
+        self, conn: Connection, entry_id: str, event: Event, current: Event | None
     ) -> None:
         """Cancel and change occurrences through a fresh object of the saved master."""
         recurrence = event.recurrence
@@ -544,7 +503,7 @@ class OutlookComCalendar:
             entry_id,
         )
 
-    def _written(self, conn: _Connection, entry_id: str) -> Item:
+    def _written(self, conn: Connection, entry_id: str) -> Item:
         result = self._call(lambda: self._read(conn, entry_id), "read back the item", entry_id)
         if isinstance(result, BrokenItem):
             raise ItemRejectedError(
@@ -554,7 +513,7 @@ class OutlookComCalendar:
             )
         return result
 
-    def _current(self, conn: _Connection, item_id: str, expected_version: str) -> tuple[Any, Item]:
+    def _current(self, conn: Connection, item_id: str, expected_version: str) -> tuple[Any, Item]:
         com_item = self._call(lambda: self._open_in_folder(conn, item_id), "open an item", item_id)
         if com_item is None:
             raise ItemNotFoundError(
@@ -653,9 +612,7 @@ class OutlookComCalendar:
             BackendUnavailableError: Outlook is closed, or events cannot be bound here.
         """
         if self._with_events is None:
-            from outlook_sync.adapters.outlook_com.dispatch import with_events
-
-            self._with_events = with_events
+            self._with_events = dispatch.with_events
         bind = self._with_events
         conn = self._connection()
         items = self._call(lambda: conn.folder.Items, "open the calendar's items")

@@ -5,8 +5,17 @@ does (``pip install "outlook_sync[com]"``). Everything else in the adapter talks
 object model through ``connect()`` and works unchanged against the fake in
 :mod:`outlook_sync.testing.outlook_com`.
 
-- ``Dispatch("Outlook.Application")`` attaches to the running Outlook or starts it (COM
-  activation); ``GetActiveObject`` only attaches, and fails when Outlook is not running.
+- ``GetActiveObject("Outlook.Application")`` only attaches to a running Outlook and fails
+  with MK_E_UNAVAILABLE when the user has closed it: the default, so a closed Outlook stays
+  closed and the sync waits until the user opens it again (the direct sync runs "when both
+  Säljstöd and Outlook are open"). ``Dispatch("Outlook.Application")`` attaches *or starts*
+  Outlook in the background (COM activation): only with the explicit opt-in
+  ``start_outlook=True``.
+  https://learn.microsoft.com/en-us/office/vba/api/outlook.application ,
+  https://learn.microsoft.com/en-us/previous-versions/office/developer/office-2003/aa209962(v=office.11)
+- Without classic Outlook (a machine with only the new Outlook for Windows) the ProgID
+  ``Outlook.Application`` does not resolve (CO_E_CLASSSTRING): "Outlook's object model is
+  not available", a BackendUnavailableError that names the Graph adapter (``errors.py``).
 - COM must be initialised on the calling thread (``pythoncom.CoInitialize``); the Outlook
   objects, and their events, belong to that thread.
 - The regional settings come from ``GetLocaleInfo`` (``LOCALE_SSHORTDATE``,
@@ -20,11 +29,11 @@ import sys
 from types import ModuleType
 from typing import Any
 
-from outlook_sync.adapters.outlook_com.calendar import FolderChoice, OutlookComCalendar
+from outlook_sync.adapters.outlook_com.errors import NO_OBJECT_MODEL
 from outlook_sync.adapters.outlook_com.regional import WindowsLocale
 from outlook_sync.errors import BackendUnavailableError
 
-__all__ = ["open_outlook_calendar", "outlook_application", "windows_locale", "with_events"]
+__all__ = ["outlook_application", "windows_locale", "with_events"]
 
 LOCALE_SLIST = 0x0C
 LOCALE_SSHORTDATE = 0x1F
@@ -38,8 +47,7 @@ def _on_windows() -> bool:
 def _module(name: str) -> ModuleType:
     if not _on_windows():
         raise BackendUnavailableError(
-            "desktop Outlook over COM needs Windows (use the Graph adapter elsewhere)",
-            side="outlook",
+            f"{NO_OBJECT_MODEL} (desktop Outlook over COM needs Windows)", side="outlook"
         )
     try:
         return importlib.import_module(name)
@@ -50,8 +58,8 @@ def _module(name: str) -> ModuleType:
         ) from exc
 
 
-def outlook_application(*, start: bool = True) -> Any:
-    """The ``Outlook.Application`` COM object (started if ``start`` and not running).
+def outlook_application(*, start: bool = False) -> Any:
+    """The running ``Outlook.Application`` COM object (started only if ``start``).
 
     COM errors (Outlook not running, cannot start) propagate as ``pywintypes.com_error``;
     the adapter translates them.
@@ -84,27 +92,4 @@ def windows_locale() -> WindowsLocale:
         short_date=str(api.GetLocaleInfo(lcid, LOCALE_SSHORTDATE)),
         short_time=str(api.GetLocaleInfo(lcid, LOCALE_SSHORTTIME)),
         list_separator=str(api.GetLocaleInfo(lcid, LOCALE_SLIST)),
-    )
-
-
-def open_outlook_calendar(
-    *, folder: FolderChoice = None, start: bool = True, **options: Any
-) -> OutlookComCalendar:
-    """The user's Outlook calendar over COM, with Windows' own regional settings.
-
-    Args:
-        folder: the default calendar, a folder path, or ``(EntryID, StoreID)``.
-        start: start Outlook when it is not running (else fail with
-            BackendUnavailableError until the user starts it).
-        options: passed on to :class:`OutlookComCalendar` (``clock``, ``safety_margin``...).
-
-    Raises:
-        BackendUnavailableError: not on Windows, or pywin32 is not installed.
-    """
-    return OutlookComCalendar(
-        lambda: outlook_application(start=start),
-        folder=folder,
-        locale=options.pop("locale", None) or windows_locale(),
-        with_events=with_events,
-        **options,
     )

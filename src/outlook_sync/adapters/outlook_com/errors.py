@@ -20,14 +20,24 @@ MAPI_E_NETWORK_ERROR and other     BackendUnavailableError       Exchange cannot
 network codes                                                    nothing may be concluded
 MAPI_E_NOT_FOUND, MAPI_E_OBJECT_   ItemNotFoundError             callers re-look the item up
 DELETED ("moved or deleted")                                     before believing it is gone
+CO_E_CLASSSTRING, REGDB_E_CLASS  BackendUnavailableError       no classic Outlook here (only
+NOTREG (no Outlook.Application)    naming the Graph adapter      the new Outlook, which has no
+                                                                 COM server): use Graph
+E_ACCESSDENIED / MAPI_E_NO_ACCESS  PermissionDeniedError (an     a calendar shared read-only:
+("You don't have appropriate       ItemRejectedError: a read     the write is refused, nothing
+permission ...")                   quarantines the item)         else is wrong
 MAPI_E_CORRUPT_DATA, E_FAIL while  ItemRejectedError             the item exists but cannot be
-reading, access denied                                           read: it is quarantined
+reading                                                          read: it is quarantined
 anything else                      ItemRejectedError (an item)   one item's trouble stays its
                                    or BackendError               own
 =================================  ============================  ==============================
 
 Busy errors: "Rude Operator",
 https://learn.microsoft.com/en-us/archive/blogs/pcreehan/rude-operator
+No object model: "COM and VSTO add-ins aren't supported in the new Outlook on Windows",
+https://learn.microsoft.com/en-us/office/dev/add-ins/outlook/outlook-add-ins-overview
+Permissions: "For a message, its folder determines access permissions",
+https://learn.microsoft.com/en-us/office/client-developer/outlook/mapi/permissions-for-mapi-objects-and-properties
 """
 
 from __future__ import annotations
@@ -45,9 +55,26 @@ from outlook_sync.errors import (
     BackendUnavailableError,
     ItemNotFoundError,
     ItemRejectedError,
+    PermissionDeniedError,
 )
 
-__all__ = ["ComCaller", "ComFailure", "RetryPolicy", "classify", "com_code", "is_com_error"]
+__all__ = [
+    "NO_OBJECT_MODEL",
+    "ComCaller",
+    "ComFailure",
+    "RetryPolicy",
+    "classify",
+    "com_code",
+    "is_com_error",
+]
+
+#: What the sync says when there is no Outlook object model to talk to.
+NO_OBJECT_MODEL = (
+    "Outlook's object model is not available on this machine: the COM adapter needs "
+    "classic Outlook for Windows (the new Outlook for Windows and Outlook on the web run no "
+    "COM automation). Use the Graph adapter instead (outlook_sync.adapters.graph, "
+    'backend = "graph"); see docs/outlook-com.md, "Moving to Graph"'
+)
 
 log = logging.getLogger("outlook_sync.adapters.outlook_com")
 
@@ -67,9 +94,14 @@ _GONE = {
     _signed(0x80010108),  # RPC_E_DISCONNECTED
     _signed(0x800401E3),  # MK_E_UNAVAILABLE (GetActiveObject: not running)
     _signed(0x80080005),  # CO_E_SERVER_EXEC_FAILURE (cannot start)
-    _signed(0x800401E4),  # MK_E_SYNTAX / REGDB: Outlook not installed
-    _signed(0x80040154),  # REGDB_E_CLASSNOTREG
 }
+_MK_E_UNAVAILABLE = _signed(0x800401E3)
+_NO_OBJECT_MODEL = {
+    _signed(0x800401F3),  # CO_E_CLASSSTRING: the ProgID Outlook.Application is unknown
+    _signed(0x80040154),  # REGDB_E_CLASSNOTREG
+    _signed(0x800401E4),  # MK_E_SYNTAX (GetObject with an unknown ProgID)
+}
+_DENIED = {_signed(0x80070005)}  # E_ACCESSDENIED, also MAPI_E_NO_ACCESS
 _NETWORK = {
     _signed(0x80040115),  # MAPI_E_NETWORK_ERROR
     _signed(0x80040401),  # MAPI_E_TIMEOUT
@@ -83,7 +115,6 @@ _NOT_FOUND = {
 _UNREADABLE = {
     _signed(0x8004011B),  # MAPI_E_CORRUPT_DATA
     _signed(0x80004005),  # E_FAIL
-    _signed(0x80070005),  # E_ACCESSDENIED / MAPI_E_NO_ACCESS
     _signed(0x80040102),  # MAPI_E_NO_SUPPORT
 }
 
@@ -93,6 +124,8 @@ class ComFailure(enum.Enum):
 
     BUSY = "busy"
     GONE = "gone"
+    NO_OBJECT_MODEL = "no_object_model"
+    DENIED = "denied"
     NETWORK = "network"
     NOT_FOUND = "not_found"
     UNREADABLE = "unreadable"
@@ -129,6 +162,10 @@ def classify(exc: BaseException) -> ComFailure:
         return ComFailure.BUSY
     if code in _GONE or int(getattr(exc, "hresult", 0)) in _GONE:
         return ComFailure.GONE
+    if code in _NO_OBJECT_MODEL:
+        return ComFailure.NO_OBJECT_MODEL
+    if code in _DENIED:
+        return ComFailure.DENIED
     if code in _NETWORK:
         return ComFailure.NETWORK
     if code in _NOT_FOUND:
@@ -138,6 +175,8 @@ def classify(exc: BaseException) -> ComFailure:
         return ComFailure.NETWORK
     if "moved or deleted" in text or "could not be found" in text:
         return ComFailure.NOT_FOUND
+    if "appropriate permission" in text:
+        return ComFailure.DENIED
     if code in _UNREADABLE:
         return ComFailure.UNREADABLE
     return ComFailure.OTHER
@@ -187,6 +226,7 @@ class ComCaller:
             BackendUnavailableError: Outlook is busy beyond the retries, closed, or cut off
                 from Exchange.
             ItemNotFoundError: Outlook says the item is gone ("moved or deleted").
+            PermissionDeniedError: the calendar may only be read (an ItemRejectedError).
             ItemRejectedError: the item cannot be read or written.
             BackendError: any other COM failure not tied to an item.
         """
@@ -220,8 +260,23 @@ class ComCaller:
         if kind is ComFailure.GONE:
             if self._on_gone is not None:
                 self._on_gone()
+            if com_code(exc) == _MK_E_UNAVAILABLE:
+                return BackendUnavailableError(
+                    f"Outlook is not running: the sync waits until the user opens it "
+                    f"(during {what}: {detail})",
+                    side=SIDE,
+                    item_id=item_id,
+                )
             return BackendUnavailableError(
                 f"Outlook is not running or was closed during {what}: {detail}",
+                side=SIDE,
+                item_id=item_id,
+            )
+        if kind is ComFailure.NO_OBJECT_MODEL:
+            return BackendUnavailableError(f"{NO_OBJECT_MODEL} ({detail})", side=SIDE)
+        if kind is ComFailure.DENIED:
+            return PermissionDeniedError(
+                f"Outlook refused to {what}: this calendar may only be read here: {detail}",
                 side=SIDE,
                 item_id=item_id,
             )

@@ -7,15 +7,24 @@ member names of the real object model (``GetNamespace``, ``GetDefaultFolder``, `
 ``Restrict``, ``AppointmentItem.Save`` ...) and reproduce the documented behaviour a sync tool
 trips over; each module's docstring names the Microsoft documentation page it follows:
 
-- ``_filter``: the ``Restrict`` date format (the user's Windows locale, or nothing matches)
-  and minute precision;
-- ``_appointment``: local-time ``Start`` / ``End`` vs ``StartUTC``, EntryID vs
-  GlobalAppointmentID, ``Copy``, ``UserProperties``, ``Categories`` separators, ``Send``;
-- ``_recurrence``: ``RecurrencePattern``, ``Exceptions``, ``GetOccurrence``,
-  ``RecurrenceState``;
-- ``_objects``: folders, ``Items`` (``IncludeRecurrences``), the ``ItemAdd`` /
+- ``_filter``: the ``Restrict`` date format (the user's Windows locale, or nothing matches),
+  minute precision and the properties ``Restrict`` refuses;
+- ``_appointment``: local-time ``Start`` / ``End`` vs ``StartUTC``, ``StartTimeZone`` of
+  your own and of others' meetings, ``ResponseStatus``, EntryID vs GlobalAppointmentID,
+  ``Copy``, ``Categories`` separators, ``Send``; ``_properties``: ``UserProperties``;
+- ``_pattern`` (``_recurrence`` holds its rules): ``RecurrencePattern``, ``Exceptions``,
+  ``GetOccurrence``, ``RecurrenceState``;
+- ``_items``: ``Items`` (``Restrict``, ``IncludeRecurrences``), ``Table``, the ``ItemAdd`` /
   ``ItemChange`` / ``ItemRemove`` events and their gaps;
-- ``_server``: faults (busy, network, unreadable, Outlook closing), cached-mode lag.
+- ``_objects``: ``Application``, ``NameSpace``, folders;
+- ``_process``: the default store behind ``GetDefaultFolder``, read-only folders, copies of
+  meetings;
+- ``_server``: faults (busy, network, unreadable, Outlook closing, no classic Outlook),
+  cached-mode lag.
+
+The modules import one another in one direction only: ``_errors``, ``_store`` <
+``_filter``, ``_recurrence`` < ``_process`` < ``_session`` < ``_pattern``, ``_properties``
+< ``_appointment`` < ``_items`` < ``_objects`` < ``_server``.
 
 Example::
 
@@ -27,27 +36,18 @@ Example::
     item.Save()
 """
 
-from outlook_sync.testing.outlook_com._appointment import (
-    AppointmentItem,
+from outlook_sync.testing.outlook_com._appointment import AppointmentItem
+from outlook_sync.testing.outlook_com._errors import ComError, Fault
+from outlook_sync.testing.outlook_com._items import Items
+from outlook_sync.testing.outlook_com._objects import Application, Folder, Folders, Namespace
+from outlook_sync.testing.outlook_com._pattern import Exception_, Exceptions, RecurrencePattern
+from outlook_sync.testing.outlook_com._properties import (
     Recipients,
     UserProperties,
     UserProperty,
 )
-from outlook_sync.testing.outlook_com._errors import ComError, Fault
-from outlook_sync.testing.outlook_com._objects import (
-    Application,
-    Folder,
-    Folders,
-    Items,
-    Namespace,
-    TimeZone,
-)
-from outlook_sync.testing.outlook_com._recurrence import (
-    Exception_,
-    Exceptions,
-    RecurrencePattern,
-)
 from outlook_sync.testing.outlook_com._server import BULK_THRESHOLD, FakeOutlook, with_events
+from outlook_sync.testing.outlook_com._session import TimeZone
 from outlook_sync.testing.outlook_com._store import FolderData, ManualClock, Record
 
 __all__ = [

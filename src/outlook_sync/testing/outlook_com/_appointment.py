@@ -1,4 +1,4 @@
-"""The fake ``AppointmentItem`` and its ``UserProperties`` / ``Recipients`` collections.
+"""The fake ``AppointmentItem`` (its ``UserProperties`` and ``Recipients``: ``_properties``).
 
 Member names and semantics follow the Outlook object model reference; the quirks that
 matter for a sync tool, each from Microsoft's documentation:
@@ -6,27 +6,40 @@ matter for a sync tool, each from Microsoft's documentation:
 - ``Start`` / ``End`` / ``LastModificationTime`` are read and written as *local* wall-clock
   times of ``Application.TimeZones.CurrentTimeZone`` (naive values, as pywin32 hands out COM
   DATEs); ``StartUTC`` / ``EndUTC`` are the UTC equivalents; ``StartInStartTimeZone`` is the
-  wall clock in ``StartTimeZone``. Changing ``StartTimeZone`` keeps ``StartInStartTimeZone``
-  (the organizer's case) and so moves the instant.
-  https://learn.microsoft.com/en-us/previous-versions/office/developer/office-2010/ff863273(v=office.14)
+  wall clock in ``StartTimeZone``. Changing ``StartTimeZone`` "may or may not cause
+  Outlook to recalculate and update" ``StartInStartTimeZone``: on an appointment you
+  organise it keeps ``StartInStartTimeZone`` and so moves the instant; on a meeting you did
+  *not* organise (``MeetingStatus`` olMeetingReceived) Outlook recalculates
+  ``StartInStartTimeZone`` and the instant stays; and when keeping the wall clock would put
+  the start after the end, the instant stays too. ``EndTimeZone`` follows the same rules
+  (the end may not come before the start).
+  https://learn.microsoft.com/en-us/office/vba/api/outlook.appointmentitem.starttimezone
+  https://learn.microsoft.com/en-us/office/vba/api/outlook.appointmentitem.endtimezone
   https://learn.microsoft.com/en-us/office/vba/api/outlook.appointmentitem.startutc
+- ``ResponseStatus`` (read-only) is an OlResponseStatus: 0 olResponseNone for a plain
+  appointment, 1 olResponseOrganized for a meeting you organise, 5 olResponseNotResponded
+  for a meeting request not answered yet, 2/3/4 tentative/accepted/declined.
+  https://learn.microsoft.com/en-us/office/vba/api/outlook.olresponsestatus
+- Writing (``Save``, ``Delete``, ``Move``, ``Copy``) an item of a folder the user may only
+  read raises MAPI_E_NO_ACCESS, "You don't have appropriate permission to perform this
+  operation" (see ``_process``); reading it works.
 - ``EntryID`` is empty until the item is saved and changes when the item moves to another
   folder or store ("Solutions should not depend on the EntryID property to be unique unless
   items will not be moved"); ``GlobalAppointmentID`` does not change then.
   https://learn.microsoft.com/en-us/office/vba/api/outlook.meetingitem.entryid
   https://learn.microsoft.com/en-us/previous-versions/office/developer/office-2007/bb207711(v=office.12)
 - ``Copy`` makes a static copy that carries every property (custom ones too) *except* the
-  Global Object ID, which is new ([MS-OXOCAL] 3.1.4.3 "Copying a Calendar Object",
+  Global Object ID, which is new; a copied *meeting* is unanswered again (``ResponseStatus``
+  5, olResponseNotResponded) and its subject starts with "Copy:" ([MS-OXOCAL] 3.1.4.3
+  "Copying a Calendar Object",
+  https://learn.microsoft.com/en-us/openspecs/exchange_server_protocols/ms-oxocal/ ,
   https://msdn.microsoft.com/library/ee201844%28v=exchg.80%29.aspx).
 - ``Categories`` is one string delimited by the Windows list separator (``sList``).
   https://learn.microsoft.com/en-us/office/vba/api/outlook.appointmentitem.categories
 - ``BusyStatus`` takes OlBusyStatus values 0..4
   (https://learn.microsoft.com/en-us/office/vba/api/outlook.olbusystatus); ``MeetingStatus``
   OlMeetingStatus (https://learn.microsoft.com/en-us/office/vba/api/outlook.olmeetingstatus).
-- ``UserProperties.Add(Name, Type, AddToFolderFields=True, DisplayFormat)``: the name is at
-  most 64 characters without ``[ ] _ #``; with ``AddToFolderFields=False`` the field exists on
-  the item only (not shown in the folder's view, and not usable in ``Restrict``).
-  https://learn.microsoft.com/en-us/office/vba/api/outlook.userproperties.add
+- ``UserProperties`` and ``Recipients``: see ``_properties``.
 - ``Send`` would mail a meeting request or update; the fake records every call in
   ``FakeOutlook.sent`` so a test can prove nothing was sent. ``Save`` never sends.
 - Series: ``GetRecurrencePattern`` / ``ClearRecurrencePattern`` set ``IsRecurring``;
@@ -34,16 +47,12 @@ matter for a sync tool, each from Microsoft's documentation:
   (``GetOccurrence``) saved becomes an exception of its series, deleted a cancelled
   occurrence. See ``_recurrence`` for the sources. A fresh pattern is weekly on the day of
   the item's Start, with no end (what Outlook's "Recurrence" dialog offers first).
-
-A custom property of type olDateTime keeps only whole minutes in the fake (the product team's
-observation, matching the minute precision of Outlook's date comparisons above), which is why
-the adapter stores its keys as text.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from outlook_sync.testing.outlook_com._errors import (
     ComError,
@@ -51,24 +60,21 @@ from outlook_sync.testing.outlook_com._errors import (
     invalid_argument,
     moved_or_deleted,
 )
-from outlook_sync.testing.outlook_com._recurrence import RecurrencePattern, normalise
+from outlook_sync.testing.outlook_com._pattern import RecurrencePattern
+from outlook_sync.testing.outlook_com._properties import Recipients, UserProperties
+from outlook_sync.testing.outlook_com._recurrence import normalise
+from outlook_sync.testing.outlook_com._session import Session, TimeZone
 from outlook_sync.testing.outlook_com._store import (
     ExceptionData,
     FolderData,
     PatternData,
     Record,
-    UserProp,
 )
 from outlook_sync.timezones import zone
 
-if TYPE_CHECKING:
-    from outlook_sync.testing.outlook_com._objects import Folder, Session
-
-__all__ = ["AppointmentItem", "Recipients", "UserProperties", "UserProperty"]
+__all__ = ["AppointmentItem"]
 
 UTC = dt.UTC
-OL_TEXT = 1
-OL_DATETIME = 5
 OL_APPOINTMENT = 26
 
 _PLAIN_FIELDS = {
@@ -83,6 +89,9 @@ _PLAIN_FIELDS = {
     "ReminderMinutesBeforeStart": int,
     "MeetingStatus": int,
 }
+#: OlMeetingStatus of a meeting someone else organised: olMeetingReceived,
+#: olMeetingReceivedAndCanceled (https://learn.microsoft.com/en-us/office/vba/api/outlook.olmeetingstatus).
+_RECEIVED = (3, 7)
 _READ_ONLY = {
     "EntryID",
     "GlobalAppointmentID",
@@ -132,6 +141,10 @@ def _instant(wall: dt.datetime, windows_zone: str) -> dt.datetime:
 class AppointmentItem:
     """A calendar item. Properties are Outlook's (PascalCase); unknown names raise."""
 
+    _session: Session
+    _folder: FolderData
+    _state: Record
+
     def __init__(self, session: Session, folder: FolderData, record: Record, *, saved: bool):
         object.__setattr__(self, "_session", session)
         object.__setattr__(self, "_folder", folder)
@@ -158,6 +171,13 @@ class AppointmentItem:
         return item
 
     # -- plumbing -------------------------------------------------------------------------
+    def _sibling(self, record: Record) -> AppointmentItem:
+        """A saved item object of ``record`` in this item's folder (an occurrence)."""
+        return AppointmentItem(self._session, self._folder, record, saved=True)
+
+    def _touch(self) -> None:
+        object.__setattr__(self, "_dirty", True)
+
     def _live(self) -> Record | None:
         if not self._is_saved:
             return None
@@ -234,8 +254,6 @@ class AppointmentItem:
         if name == "EndInEndTimeZone":
             return _wall(state.end_utc, state.end_tz)
         if name in ("StartTimeZone", "EndTimeZone"):
-            from outlook_sync.testing.outlook_com._objects import TimeZone
-
             return TimeZone(
                 self._session, state.start_tz if name == "StartTimeZone" else state.end_tz
             )
@@ -245,9 +263,7 @@ class AppointmentItem:
             return UserProperties(self)
         if name == "Recipients":
             return Recipients(self)
-        from outlook_sync.testing.outlook_com._objects import Folder
-
-        return Folder(self._session, self._folder)  # Parent
+        return self._session.outlook.folder_object(self._session, self._folder)  # Parent
 
     def _write(self, name: str, value: Any) -> None:
         state = self._state
@@ -284,18 +300,29 @@ class AppointmentItem:
             state.start_utc = _instant(_naive(value, name), state.start_tz)
         elif name == "EndInEndTimeZone":
             state.end_utc = _instant(_naive(value, name), state.end_tz)
-        else:  # StartTimeZone / EndTimeZone: keep the wall clock in the zone, move the instant
-            zone_id = getattr(value, "ID", None)
-            if not isinstance(zone_id, str):
-                raise invalid_argument(f"{name}: a TimeZone object is required")
-            if name == "StartTimeZone":
-                wall = _wall(state.start_utc, state.start_tz)
-                state.start_tz = zone_id
-                state.start_utc = _instant(wall, zone_id)
-            else:
-                wall = _wall(state.end_utc, state.end_tz)
-                state.end_tz = zone_id
-                state.end_utc = _instant(wall, zone_id)
+        else:
+            self._write_zone(name, value)
+
+    def _write_zone(self, name: str, value: Any) -> None:
+        """``StartTimeZone`` / ``EndTimeZone``: see the module docstring for when the wall
+        clock stays (and the meeting moves) and when the instant stays."""
+        state = self._state
+        zone_id = getattr(value, "ID", None)
+        if not isinstance(zone_id, str):
+            raise invalid_argument(f"{name}: a TimeZone object is required")
+        start = name == "StartTimeZone"
+        old_zone = state.start_tz if start else state.end_tz
+        instant = state.start_utc if start else state.end_utc
+        moved = _instant(_wall(instant, old_zone), zone_id)
+        keeps_instant = state.fields.get("MeetingStatus") in _RECEIVED or (
+            moved > state.end_utc if start else moved < state.start_utc
+        )
+        if start:
+            state.start_tz = zone_id
+            state.start_utc = instant if keeps_instant else moved
+        else:
+            state.end_tz = zone_id
+            state.end_utc = instant if keeps_instant else moved
 
     # -- methods --------------------------------------------------------------------------
     def GetRecurrencePattern(self) -> RecurrencePattern:
@@ -351,6 +378,7 @@ class AppointmentItem:
         """
         self._enter("Save")
         outlook = self._session.outlook
+        outlook.check_writable(self._folder)
         state = self._state
         if state.original_start is not None:
             self._save_occurrence()
@@ -382,6 +410,7 @@ class AppointmentItem:
         An occurrence object is cancelled instead: its series keeps a deleted exception.
         """
         self._enter("Delete")
+        self._session.outlook.check_writable(self._folder)
         original = self._state.original_start
         if original is not None:
             master = self._live()
@@ -395,16 +424,19 @@ class AppointmentItem:
             self._folder, self._state.entry_id, self._folder.store.deleted_items
         )
 
-    def Move(self, destination: Folder) -> AppointmentItem:
+    def Move(self, destination: Any) -> AppointmentItem:
         """Move to another folder; the moved item has a new EntryID, the same global id."""
         self._enter("Move")
-        target = destination._data
+        target: FolderData = destination._data
+        self._session.outlook.check_writable(self._folder)
+        self._session.outlook.check_writable(target)
         record = self._session.outlook.move_record(self._folder, self._state.entry_id, target)
         return AppointmentItem(self._session, target, record, saved=True)
 
     def Copy(self) -> AppointmentItem:
         """A saved copy in the same folder: new EntryID, new global id, same custom fields."""
         self._enter("Copy")
+        self._session.outlook.check_writable(self._folder)
         record = self._session.outlook.copy_record(self._folder, self._state.entry_id)
         return AppointmentItem(self._session, self._folder, record, saved=True)
 
@@ -423,125 +455,3 @@ class AppointmentItem:
         self._enter("Close")
         if SaveMode == 0:
             self.Save()
-
-
-class UserProperty:
-    """One custom property (``Name``, ``Type``, ``Value``)."""
-
-    def __init__(self, item: AppointmentItem, name: str) -> None:
-        self._item = item
-        self._name = name
-
-    def _prop(self) -> UserProp:
-        self._item._enter("UserProperty")
-        prop: UserProp = self._item._state.user_props[self._name]
-        return prop
-
-    @property
-    def Name(self) -> str:
-        return self._name
-
-    @property
-    def Type(self) -> int:
-        return self._prop().type
-
-    @property
-    def Value(self) -> Any:
-        return self._prop().value
-
-    @Value.setter
-    def Value(self, value: Any) -> None:
-        prop = self._prop()
-        if prop.type == OL_DATETIME:
-            if not isinstance(value, dt.datetime):
-                raise invalid_argument("Value: a date is required")
-            value = value.replace(second=0, microsecond=0)
-        elif prop.type == OL_TEXT:
-            value = "" if value is None else str(value)
-        prop.value = value
-        object.__setattr__(self._item, "_dirty", True)
-
-
-class UserProperties:
-    """The custom properties of one item object (``Add``, ``Find``, ``Item``, ``Remove``)."""
-
-    def __init__(self, item: AppointmentItem) -> None:
-        self._item = item
-
-    @property
-    def Count(self) -> int:
-        self._item._enter("UserProperties.Count")
-        return len(self._item._state.user_props)
-
-    def Add(
-        self,
-        Name: str,
-        Type: int,
-        AddToFolderFields: bool = True,
-        DisplayFormat: int | None = None,
-    ) -> UserProperty:
-        self._item._enter("UserProperties.Add")
-        if not Name or len(Name) > 64 or any(ch in Name for ch in "[]_#"):
-            raise invalid_argument("The property name is not valid.")
-        props = self._item._state.user_props
-        if Name in props:
-            raise invalid_argument(f"A property named {Name!r} already exists.")
-        props[Name] = UserProp(
-            type=Type, value="" if Type == OL_TEXT else None, add_to_folder=bool(AddToFolderFields)
-        )
-        object.__setattr__(self._item, "_dirty", True)
-        return UserProperty(self._item, Name)
-
-    def Find(self, Name: str, Custom: bool = True) -> UserProperty | None:
-        self._item._enter("UserProperties.Find")
-        if Name in self._item._state.user_props:
-            return UserProperty(self._item, Name)
-        return None
-
-    def Item(self, Index: int | str) -> UserProperty:
-        self._item._enter("UserProperties.Item")
-        names = list(self._item._state.user_props)
-        if isinstance(Index, str):
-            if Index not in names:
-                raise invalid_argument(f"No property named {Index!r}.")
-            return UserProperty(self._item, Index)
-        if not 1 <= Index <= len(names):
-            raise invalid_argument("Array index out of bounds.")
-        return UserProperty(self._item, names[Index - 1])
-
-    def Remove(self, Index: int) -> None:
-        self._item._enter("UserProperties.Remove")
-        names = list(self._item._state.user_props)
-        if not 1 <= Index <= len(names):
-            raise invalid_argument("Array index out of bounds.")
-        del self._item._state.user_props[names[Index - 1]]
-        object.__setattr__(self._item, "_dirty", True)
-
-
-class Recipient:
-    """An attendee (only ``Name`` is modelled)."""
-
-    def __init__(self, name: str) -> None:
-        self.Name = name
-
-
-class Recipients:
-    """The attendees of a meeting (``Add``, ``Count``, ``Item``)."""
-
-    def __init__(self, item: AppointmentItem) -> None:
-        self._item = item
-
-    @property
-    def Count(self) -> int:
-        self._item._enter("Recipients.Count")
-        return len(self._item._state.recipients)
-
-    def Add(self, Name: str) -> Recipient:
-        self._item._enter("Recipients.Add")
-        self._item._state.recipients.append(Name)
-        object.__setattr__(self._item, "_dirty", True)
-        return Recipient(Name)
-
-    def Item(self, Index: int) -> Recipient:
-        self._item._enter("Recipients.Item")
-        return Recipient(self._item._state.recipients[Index - 1])

@@ -18,8 +18,10 @@ from __future__ import annotations
 import enum
 
 __all__ = [
+    "CO_E_CLASSSTRING",
     "CO_E_SERVER_EXEC_FAILURE",
     "DISP_E_EXCEPTION",
+    "E_ACCESSDENIED",
     "E_FAIL",
     "E_INVALIDARG",
     "MAPI_E_CORRUPT_DATA",
@@ -54,6 +56,10 @@ MAPI_E_OBJECT_DELETED = _signed(0x8004010A)
 MAPI_E_NOT_FOUND = _signed(0x8004010F)
 MAPI_E_NETWORK_ERROR = _signed(0x80040115)
 MAPI_E_CORRUPT_DATA = _signed(0x8004011B)
+#: E_ACCESSDENIED, which MAPI also uses as MAPI_E_NO_ACCESS.
+E_ACCESSDENIED = _signed(0x80070005)
+#: "Invalid class string": the ProgID ``Outlook.Application`` is not registered.
+CO_E_CLASSSTRING = _signed(0x800401F3)
 
 
 class ComError(Exception):
@@ -142,3 +148,16 @@ def disconnected() -> ComError:
 def invalid_argument(description: str) -> ComError:
     """Outlook refusing an argument (a filter it cannot parse, an unknown zone)."""
     return ComError.from_outlook(E_INVALIDARG, description)
+
+
+def access_denied() -> ComError:
+    """Outlook refusing a write to a folder the user may only read (see ``_process``)."""
+    return ComError.from_outlook(
+        E_ACCESSDENIED, "You don't have appropriate permission to perform this operation."
+    )
+
+
+def class_not_registered() -> ComError:
+    """What ``Dispatch`` / ``GetActiveObject("Outlook.Application")`` raise on a machine
+    without classic Outlook (only the new Outlook for Windows, which has no COM server)."""
+    return ComError(CO_E_CLASSSTRING, "Invalid class string")

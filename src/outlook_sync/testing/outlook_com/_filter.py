@@ -34,7 +34,59 @@ from typing import Any
 
 from outlook_sync.testing.outlook_com._errors import invalid_argument
 
-__all__ = ["DATE_PROPERTIES", "Predicate", "compile_filter", "parse_local"]
+__all__ = ["DATE_PROPERTIES", "NOT_FILTERABLE", "Predicate", "compile_filter", "parse_local"]
+
+#: Properties ``Items.Restrict`` "cannot be used [with] and will cause an error": the table
+#: of https://learn.microsoft.com/en-us/office/vba/api/outlook.items.restrict
+NOT_FILTERABLE = frozenset(
+    {
+        "AutoResolvedWinner",
+        "Body",
+        "BodyFormat",
+        "Categories",
+        "Children",
+        "Class",
+        "Companies",
+        "CompanyLastFirstNoSpace",
+        "CompanyLastFirstSpaceOnly",
+        "ContactNames",
+        "Contacts",
+        "ConversationIndex",
+        "DLName",
+        "DownloadState",
+        "Email1EntryID",
+        "Email2EntryID",
+        "Email3EntryID",
+        "EntryID",
+        "HTMLBody",
+        "InternetCodePage",
+        "IsConflict",
+        "IsOnlineMeeting",
+        "LastFirstAndSuffix",
+        "LastFirstNoSpace",
+        "LastFirstNoSpaceAndSuffix",
+        "LastFirstNoSpaceCompany",
+        "LastFirstSpaceOnly",
+        "LastFirstSpaceOnlyCompany",
+        "MeetingWorkspaceURL",
+        "MemberCount",
+        "NetMeetingAlias",
+        "NetMeetingAutoStart",
+        "NetMeetingOrganizerAlias",
+        "NetMeetingServer",
+        "NetMeetingType",
+        "Permission",
+        "ReceivedByEntryID",
+        "ReceivedOnBehalfOfEntryID",
+        "RecurrenceState",
+        "ReplyRecipients",
+        "ResponseState",
+        "Saved",
+        "Sent",
+        "Submitted",
+        "VotingOptions",
+    }
+)
 
 #: Built-in properties holding dates (compared as local wall-clock times, to the minute).
 DATE_PROPERTIES = frozenset(
@@ -155,6 +207,7 @@ class _Parser:
         short_date: str,
         short_time: str,
         folder_fields: Container[str],
+        refused: Container[str] = (),
     ) -> None:
         self.tokens: list[tuple[str, str]] = []
         pos = 0
@@ -170,6 +223,7 @@ class _Parser:
         self.short_date = short_date
         self.short_time = short_time
         self.folder_fields = folder_fields
+        self.refused = refused
 
     def peek(self) -> tuple[str, str] | None:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else None
@@ -235,6 +289,11 @@ class _Parser:
         return self.compare(name, op, literal)
 
     def compare(self, name: str, op: str, literal: object) -> Predicate:
+        if name in self.refused:
+            raise invalid_argument(
+                f'Cannot parse condition. Error at "[{name}]": the property cannot be used '
+                "in a filter."
+            )
         if name in DATE_PROPERTIES:
             if not isinstance(literal, str):
                 raise invalid_argument(f"Type mismatch in the condition on [{name}].")
@@ -287,17 +346,30 @@ def _apply(op: str, left: Any, right: Any) -> bool:
 
 
 def compile_filter(
-    text: str, *, short_date: str, short_time: str, folder_fields: Container[str] = ()
+    text: str,
+    *,
+    short_date: str,
+    short_time: str,
+    folder_fields: Container[str] = (),
+    refused: Container[str] = (),
 ) -> Predicate:
     """Compile a Jet filter into a predicate over an item's property getter.
 
+    ``refused`` are properties the calling method may not filter on (``Restrict``:
+    :data:`NOT_FILTERABLE`).
+
     Raises:
-        ComError: the filter cannot be parsed, names an unknown property, or is DASL.
+        ComError: the filter cannot be parsed, names an unknown or refused property, or is
+            DASL.
     """
     if text.lstrip().upper().startswith("@SQL="):
         raise invalid_argument("The fake Outlook object model does not emulate DASL filters.")
     parser = _Parser(
-        text, short_date=short_date, short_time=short_time, folder_fields=folder_fields
+        text,
+        short_date=short_date,
+        short_time=short_time,
+        folder_fields=folder_fields,
+        refused=refused,
     )
     predicate = parser.expression()
     if parser.peek() is not None:

@@ -9,12 +9,20 @@ A test holds one :class:`FakeOutlook` (the installation on the user's machine) a
   ``change_occurrence``, ``cancel_occurrence`` ...), which fire the folder events;
 - fault injection: ``fail_next`` (busy, network, unreadable, moved-or-deleted),
   ``make_unreadable``, ``quit`` / ``quit_after`` (Outlook closing mid-sync; objects obtained
-  before a restart stay dead, RPC_E_DISCONNECTED), ``can_start`` (Outlook cannot be started);
+  before a restart stay dead, RPC_E_DISCONNECTED), ``can_start`` (Outlook cannot be started),
+  ``FakeOutlook(classic=False)`` (only the new Outlook for Windows: no object model at all);
+- profiles and permissions: ``use_default_store`` / ``replace_default_calendar`` (another
+  default calendar behind ``GetDefaultFolder``), ``make_read_only`` (a shared calendar with
+  read rights only); see ``_process``;
 - Exchange cached mode: ``edit_on_server`` applies a change made elsewhere whose
   ``LastModificationTime`` (the server's) is *older* than the moment it reaches this Outlook
   — changes made on the server are synchronised to the local cache afterwards, see "How
   Outlook 2003 synchronizes data in Cached Exchange Mode",
   https://docs.microsoft.com/en-us/archive/blogs/deva/how-outlook-2003-synchronizes-data-in-cached-exchange-mode
+- ``dispatch`` starts a closed Outlook (COM activation), ``get_active_object`` only attaches
+  to a running one and fails with MK_E_UNAVAILABLE otherwise
+  (https://learn.microsoft.com/en-us/office/vba/api/outlook.application ,
+  https://learn.microsoft.com/en-us/previous-versions/office/developer/office-2003/aa209962(v=office.11));
 - records for assertions: ``sent`` (every ``Send``), ``displayed`` (every ``Display``),
   ``calls`` and ``property_reads`` (counters by member name).
 
@@ -25,40 +33,33 @@ separator of the user's regional settings (default Swedish: ``yyyy-MM-dd``, ``HH
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import weakref
-from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from outlook_sync.testing.outlook_com._appointment import AppointmentItem
 from outlook_sync.testing.outlook_com._errors import (
     CO_E_SERVER_EXEC_FAILURE,
     MK_E_UNAVAILABLE,
     ComError,
-    Fault,
-    moved_or_deleted,
-    server_unavailable,
+    class_not_registered,
 )
-from outlook_sync.testing.outlook_com._objects import (
-    Application,
-    Items,
-    Session,
-    blank_record,
-)
+from outlook_sync.testing.outlook_com._items import Items
+from outlook_sync.testing.outlook_com._objects import Application, Folder
+from outlook_sync.testing.outlook_com._process import OL_RESPONSE_NOT_RESPONDED, Process
 from outlook_sync.testing.outlook_com._recurrence import (
     normalise,
     occurrence_record,
     occurrences,
 )
+from outlook_sync.testing.outlook_com._session import Session
 from outlook_sync.testing.outlook_com._store import (
     ExceptionData,
     FolderData,
-    ManualClock,
     PatternData,
     Record,
-    StoreData,
+    UserProp,
+    default_fields,
 )
 from outlook_sync.timezones import zone as windows_zone
 
@@ -71,16 +72,15 @@ BULK_THRESHOLD = 16
 T = TypeVar("T")
 
 
-@dataclasses.dataclass
-class _PlannedFault:
-    fault: Fault
-    times: int
-    member: str | None
-    entry_id: str | None
+class FakeOutlook(Process):
+    """The fake Outlook installation (see the module docstring).
 
-
-class FakeOutlook:
-    """The fake Outlook installation (see the module docstring)."""
+    Args:
+        classic: classic Outlook (with its COM server) is installed; ``False`` stands for a
+            machine with only the new Outlook for Windows, where ``dispatch`` and
+            ``get_active_object`` fail with CO_E_CLASSSTRING.
+        options: the Windows settings and the mailbox (see :class:`Process`).
+    """
 
     def __init__(
         self,
@@ -92,30 +92,24 @@ class FakeOutlook:
         list_separator: str = ";",
         mailbox: str = "anna@example.com",
         running: bool = True,
+        classic: bool = True,
     ) -> None:
-        self.clock: Callable[[], dt.datetime] = clock or ManualClock()
-        self.time_zone = time_zone
-        self.short_date = short_date
-        self.short_time = short_time
-        self.list_separator = list_separator
-        self.running = running
-        self.can_start = True
-        self.generation = 0
-        self.stores: list[StoreData] = []
-        self.sent: list[str] = []
-        self.displayed: list[str] = []
-        self.calls: Counter[str] = Counter()
-        self.property_reads: Counter[str] = Counter()
-        self.unreadable: dict[str, set[str]] = {}
-        self.event_errors: list[BaseException] = []
-        self._faults: list[_PlannedFault] = []
-        self._quit_after: int | None = None
-        self._serial = 0
-        self.add_store(mailbox)
+        super().__init__(
+            clock=clock,
+            time_zone=time_zone,
+            short_date=short_date,
+            short_time=short_time,
+            list_separator=list_separator,
+            mailbox=mailbox,
+            running=running and classic,
+        )
+        self.classic = classic
 
     # -- the process ------------------------------------------------------------------------
     def dispatch(self) -> Application:
         """``Dispatch("Outlook.Application")``: attaches, starting Outlook if needed."""
+        if not self.classic:
+            raise class_not_registered()
         if not self.running:
             if not self.can_start:
                 raise ComError(CO_E_SERVER_EXEC_FAILURE, "Server execution failed")
@@ -124,198 +118,15 @@ class FakeOutlook:
 
     def get_active_object(self) -> Application:
         """``GetActiveObject("Outlook.Application")``: attaches only to a running Outlook."""
+        if not self.classic:
+            raise class_not_registered()
         if not self.running:
             raise ComError(MK_E_UNAVAILABLE, "Operation unavailable")
         return Application(Session(self, self.generation))
 
-    def start(self) -> None:
-        """The user (or COM) starts Outlook; objects from before stay disconnected."""
-        if not self.running:
-            self.running = True
-            self.generation += 1
-
-    def quit(self) -> None:
-        """Outlook closes: every later call raises RPC_S_SERVER_UNAVAILABLE."""
-        self.running = False
-        self._quit_after = None
-
-    def quit_after(self, calls: int | None) -> None:
-        """Outlook closes after ``calls`` more COM calls (mid-sync); ``None`` cancels."""
-        self._quit_after = calls
-
-    def fail_next(
-        self,
-        fault: Fault,
-        *,
-        times: int = 1,
-        member: str | None = None,
-        entry_id: str | None = None,
-    ) -> None:
-        """The next ``times`` calls (to ``member`` / on ``entry_id`` if given) raise ``fault``."""
-        self._faults.append(_PlannedFault(fault, times, member, entry_id))
-
-    def make_unreadable(self, entry_id: str, *members: str) -> None:
-        """Reading these properties (default: Body) of the item raises MAPI_E_CORRUPT_DATA."""
-        self.unreadable.setdefault(entry_id, set()).update(members or ("Body",))
-
-    def make_readable(self, entry_id: str) -> None:
-        """Undo :meth:`make_unreadable`."""
-        self.unreadable.pop(entry_id, None)
-
-    def before_call(self, member: str, entry_id: str | None) -> None:
-        """Called by every COM member: count it, then raise a planned fault if one is due."""
-        if self._quit_after is not None:
-            if self._quit_after <= 0:
-                self.quit()
-                raise server_unavailable()
-            self._quit_after -= 1
-        for planned in self._faults:
-            if planned.member is not None and planned.member != member:
-                continue
-            if planned.entry_id is not None and planned.entry_id != entry_id:
-                continue
-            planned.times -= 1
-            if planned.times <= 0:
-                self._faults.remove(planned)
-            raise planned.fault.error()
-        self.calls[member] += 1
-
-    # -- stores and folders -----------------------------------------------------------------
-    def _next(self) -> int:
-        self._serial += 1
-        return self._serial
-
-    def add_store(self, display_name: str) -> StoreData:
-        """Open another store (a second mailbox or a .pst) with Calendar and Deleted Items."""
-        serial = self._next()
-        store = StoreData(
-            display_name=display_name,
-            store_id="0000000038A1BB1005E5101AA1BB08002B2A56C20000"
-            + f"{serial:08X}"
-            + display_name.encode().hex().upper(),
-        )
-        store.root = FolderData(display_name, self._folder_id(store), store, None)
-        store.calendar = self.add_folder(store.root, "Calendar", calendar=True)
-        store.deleted_items = self.add_folder(store.root, "Deleted Items")
-        self.stores.append(store)
-        return store
-
-    def _folder_id(self, store: StoreData) -> str:
-        return "00000000" + store.store_id[-16:] + f"0100{self._next():028X}"
-
-    def add_folder(self, parent: FolderData, name: str, *, calendar: bool = False) -> FolderData:
-        """A subfolder of ``parent`` (a calendar folder if ``calendar``)."""
-        data = FolderData(
-            name,
-            self._folder_id(parent.store),
-            parent.store,
-            parent,
-            default_item_type=1 if calendar else 0,
-        )
-        parent.children.append(data)
-        return data
-
-    def add_calendar(self, name: str, *, store: StoreData | None = None) -> FolderData:
-        """Another calendar folder under the store's Calendar (the user's "Team" calendar)."""
-        return self.add_folder((store or self.stores[0]).calendar, name, calendar=True)
-
-    def folder(self, path: str | None = None) -> FolderData:
-        """The folder at ``\\\\Store\\Calendar\\Sub`` (default: the default calendar)."""
-        if path is None:
-            return self.stores[0].calendar
-        for store in self.stores:
-            for data in _walk(store.root):
-                if data.path.casefold() == path.casefold():
-                    return data
-        raise KeyError(path)
-
-    def new_entry_id(self, store: StoreData) -> str:
-        """A fresh long-term EntryID in ``store`` (hex, as pywin32 returns it)."""
-        return "00000000" + store.store_id[-16:] + f"0700{self._next():044X}"
-
-    def new_global_id(self) -> str:
-        """A fresh GlobalAppointmentID (hex of a PidLidGlobalObjectId)."""
-        return "040000008200E00074C5B7101A82E00800000000" + f"{self._next():072X}"
-
-    def new_item(self, session: Session, folder: FolderData) -> AppointmentItem:
-        """An unsaved appointment object in ``folder`` (``Items.Add`` / ``CreateItem``)."""
-        record = blank_record(self, self.new_global_id(), local_zone=self.time_zone)
-        return AppointmentItem(session, folder, record, saved=False)
-
-    def find_record(
-        self, entry_id: str, store_id: str | None = None
-    ) -> tuple[FolderData, Record] | None:
-        for store in self.stores:
-            if store_id is not None and store.store_id != store_id:
-                continue
-            for data in _walk(store.root):
-                if entry_id in data.records:
-                    return data, data.records[entry_id]
-        return None
-
-    def find_folder(self, entry_id: str, store_id: str | None = None) -> FolderData | None:
-        for store in self.stores:
-            if store_id is not None and store.store_id != store_id:
-                continue
-            for data in _walk(store.root):
-                if data.entry_id == entry_id:
-                    return data
-        return None
-
-    def move_record(self, source: FolderData, entry_id: str, target: FolderData) -> Record:
-        """Move an item; it gets a new EntryID in ``target``; events fire on both folders."""
-        record = source.records.pop(entry_id, None)
-        if record is None:
-            raise moved_or_deleted()
-        record.entry_id = self.new_entry_id(target.store)
-        record.modified = self.clock()
-        target.records[record.entry_id] = record
-        self.fire(source, "ItemRemove", None)
-        self.fire(target, "ItemAdd", record.entry_id)
-        return record
-
-    def copy_record(self, folder: FolderData, entry_id: str) -> Record:
-        """A saved copy: new EntryID, new global id, every other property carried over."""
-        original = folder.records.get(entry_id)
-        if original is None:
-            raise moved_or_deleted()
-        record = original.copy()
-        record.entry_id = self.new_entry_id(folder.store)
-        record.global_id = self.new_global_id()
-        record.created = record.modified = self.clock()
-        if record.fields.get("MeetingStatus"):
-            record.fields["Subject"] = "Copy: " + record.fields["Subject"]
-        folder.records[record.entry_id] = record
-        self.fire(folder, "ItemAdd", record.entry_id)
-        return record
-
-    # -- events -----------------------------------------------------------------------------
-    def fire(self, folder: FolderData, event: str, entry_id: str | None) -> None:
-        """Deliver ``event`` to the sinks of every live Items object of ``folder``."""
-        if not self.running:
-            return
-        alive: list[tuple[Any, Any]] = []
-        for ref, sink in folder.subscribers:
-            items = ref()
-            if items is None:
-                continue
-            alive.append((ref, sink))
-        folder.subscribers[:] = alive
-        for ref, sink in alive:
-            items = ref()
-            if items is None or items._session.generation != self.generation:
-                continue
-            handler = getattr(sink, "On" + event, None)
-            if handler is None:
-                continue
-            try:
-                if event == "ItemRemove":
-                    handler()
-                else:
-                    record = folder.records[entry_id or ""]
-                    handler(AppointmentItem(items._session, folder, record, saved=True))
-            except Exception as exc:  # COM swallows exceptions raised by event sinks
-                self.event_errors.append(exc)
+    def folder_object(self, session: Any, data: FolderData) -> Folder:
+        """The COM ``Folder`` of ``data`` (``AppointmentItem.Parent``)."""
+        return Folder(session, data)
 
     # -- what the user does in Outlook's window -----------------------------------------------
     def _wall(self, value: dt.datetime | dt.date, zone: str) -> dt.datetime:
@@ -342,7 +153,7 @@ class FakeOutlook:
 
         ``fields`` are COM property names (``Location=``, ``BusyStatus=``, ``Body=``...).
         """
-        target = folder or self.stores[0].calendar
+        target = folder or self.default_store.calendar
         zone = time_zone or self.time_zone
         now = self.clock()
         record = Record(
@@ -355,8 +166,6 @@ class FakeOutlook:
             created=now,
             modified=now,
         )
-        from outlook_sync.testing.outlook_com._store import UserProp, default_fields
-
         record.fields = default_fields()
         record.fields["Subject"] = subject
         record.fields["AllDayEvent"] = not isinstance(start, dt.datetime)
@@ -370,16 +179,9 @@ class FakeOutlook:
             self.fire(target, "ItemAdd", record.entry_id)
         return record.entry_id
 
-    def record(self, entry_id: str) -> Record:
-        """The stored record (for assertions); KeyError if no such item."""
-        found = self.find_record(entry_id)
-        if found is None:
-            raise KeyError(entry_id)
-        return found[1]
-
     def edit(self, entry_id: str, **fields: Any) -> None:
         """The user edits fields (COM names) and saves; fires ItemChange."""
-        folder, record = self._located(entry_id)
+        folder, record = self.located(entry_id)
         self._apply(record, fields)
         record.modified = self.clock()
         self.fire(folder, "ItemChange", entry_id)
@@ -389,7 +191,7 @@ class FakeOutlook:
 
         Its LastModificationTime is the server's ``modified_at``, earlier than now.
         """
-        folder, record = self._located(entry_id)
+        folder, record = self.located(entry_id)
         self._apply(record, fields)
         record.modified = modified_at.astimezone(UTC)
         self.fire(folder, "ItemChange", entry_id)
@@ -411,17 +213,17 @@ class FakeOutlook:
 
     def delete(self, entry_id: str) -> None:
         """The user deletes the item (it goes to Deleted Items); fires ItemRemove."""
-        folder, record = self._located(entry_id)
+        folder, record = self.located(entry_id)
         self.move_record(folder, record.entry_id, folder.store.deleted_items)
 
     def move(self, entry_id: str, target: FolderData) -> str:
         """The user moves the item to another folder; returns its new EntryID."""
-        folder, _ = self._located(entry_id)
+        folder, _ = self.located(entry_id)
         return self.move_record(folder, entry_id, target).entry_id
 
     def copy(self, entry_id: str) -> str:
         """The user copies the item (Ctrl+C, Ctrl+V); returns the copy's EntryID."""
-        folder, _ = self._located(entry_id)
+        folder, _ = self.located(entry_id)
         return self.copy_record(folder, entry_id).entry_id
 
     def bulk_add(self, items: Iterable[tuple[str, dt.datetime, dt.datetime]]) -> list[str]:
@@ -438,7 +240,7 @@ class FakeOutlook:
                 self.delete(entry_id)
             return
         for entry_id in ids:
-            folder, record = self._located(entry_id)
+            folder, record = self.located(entry_id)
             del folder.records[entry_id]
             record.entry_id = self.new_entry_id(folder.store)
             folder.store.deleted_items.records[record.entry_id] = record
@@ -453,7 +255,13 @@ class FakeOutlook:
     ) -> str:
         """A meeting request from someone else lands in the calendar (not yet answered)."""
         return self.add_appointment(
-            subject, start, end, MeetingStatus=3, Organizer=organizer, BusyStatus=1
+            subject,
+            start,
+            end,
+            MeetingStatus=3,
+            ResponseStatus=OL_RESPONSE_NOT_RESPONDED,
+            Organizer=organizer,
+            BusyStatus=1,
         )
 
     def accept_meeting(self, entry_id: str, *, tentative: bool = False) -> str:
@@ -462,7 +270,7 @@ class FakeOutlook:
         The Global Object ID stays, as the GlobalAppointmentID documentation describes for
         items whose entry ID changes.
         """
-        folder, record = self._located(entry_id)
+        folder, record = self.located(entry_id)
         del folder.records[entry_id]
         record.entry_id = self.new_entry_id(folder.store)
         record.fields["ResponseStatus"] = 2 if tentative else 3
@@ -495,7 +303,7 @@ class FakeOutlook:
         Raises:
             ComError: the pattern is invalid (as Outlook's Save would).
         """
-        folder, record = self._located(entry_id)
+        folder, record = self.located(entry_id)
         wall = record.start_utc.astimezone(windows_zone(record.start_tz))
         mask = (2, 4, 8, 16, 32, 64, 1)[wall.weekday()]
         candidate = record.copy()
@@ -519,7 +327,7 @@ class FakeOutlook:
 
     def cancel_occurrence(self, entry_id: str, original_start: dt.datetime) -> None:
         """The user deletes one occurrence of a series ("Delete this occurrence")."""
-        folder, record = self._located(entry_id)
+        folder, record = self.located(entry_id)
         original = self._occurrence_of(record, original_start)
         assert record.pattern is not None
         record.pattern.exceptions[original] = ExceptionData(deleted=True)
@@ -528,7 +336,7 @@ class FakeOutlook:
 
     def change_occurrence(self, entry_id: str, original_start: dt.datetime, **fields: Any) -> None:
         """The user opens one occurrence, edits fields (COM names) and saves: an exception."""
-        folder, record = self._located(entry_id)
+        folder, record = self.located(entry_id)
         original = self._occurrence_of(record, original_start)
         assert record.pattern is not None
         changed = occurrence_record(record, original)
@@ -550,18 +358,6 @@ class FakeOutlook:
                     return original
                 break
         raise KeyError(f"{original_start} is not an occurrence of {record.entry_id}")
-
-    def _located(self, entry_id: str) -> tuple[FolderData, Record]:
-        found = self.find_record(entry_id)
-        if found is None:
-            raise KeyError(entry_id)
-        return found
-
-
-def _walk(folder: FolderData) -> Iterable[FolderData]:
-    yield folder
-    for child in folder.children:
-        yield from _walk(child)
 
 
 def with_events(obj: Items, sink_class: type[T]) -> T:

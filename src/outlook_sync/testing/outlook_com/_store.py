@@ -147,7 +147,7 @@ def default_fields() -> dict[str, Any]:
         "ReminderSet": True,
         "ReminderMinutesBeforeStart": 15,
         "MeetingStatus": 0,  # olNonMeeting
-        "ResponseStatus": 0,  # olResponseNone
+        "ResponseStatus": 0,  # olResponseNone: a plain appointment
         "Organizer": "",
     }
 
@@ -161,6 +161,8 @@ class FolderData:
     store: StoreData
     parent: FolderData | None
     default_item_type: int = 0  # olMailItem; calendars are 1 (olAppointmentItem)
+    #: shared with read rights only: writes raise MAPI_E_NO_ACCESS (see ``_process``).
+    read_only: bool = False
     records: dict[str, Record] = dataclasses.field(default_factory=dict)
     children: list[FolderData] = dataclasses.field(default_factory=list)
     #: custom fields defined on the folder (UserProperties.Add(..., AddToFolderFields=True)).
