@@ -5,6 +5,7 @@ Twice: as a backend without series (Säljstöd's shape) and with them (Outlook's
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import ClassVar
 
 import pytest
@@ -12,18 +13,24 @@ import pytest
 from outlook_sync import InMemoryCalendar
 from outlook_sync.model import Event
 from outlook_sync.testing.contract import Backend, BackendFactory, CalendarContract, Capabilities
+from tests.world import ManualClock
 
 IDENTITY = "bug: InMemoryCalendar has no calendar_identity() yet (IdentifiedCalendar; owner: lead)"
 
 
 def factory(*, series: bool) -> BackendFactory:
+    clock = ManualClock()  # one second per reading, and as far as the suite says
+
+    def pass_time(delta: dt.timedelta) -> None:
+        clock.advance(seconds=delta.total_seconds())
+
     def make() -> Backend:
-        calendar = InMemoryCalendar(supports_series=series)
+        calendar = InMemoryCalendar(clock=clock, supports_series=series)
 
         def add_unlinked(event: Event) -> str:
             return calendar.add(event)
 
-        return Backend(calendar=calendar, add_unlinked=add_unlinked)
+        return Backend(calendar=calendar, add_unlinked=add_unlinked, pass_time=pass_time)
 
     return make
 

@@ -8,6 +8,7 @@ tests that tell calendars apart (identity, isolation).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 
 import attrs
@@ -60,6 +61,9 @@ class Backend:
         add_unlinked: makes an item *as the user would* in the backend's own application
             (no partner key) and returns its id; ``None`` skips the tests of unlinked
             items.
+        pass_time: moves the backend's clock forward (a test clock); ``None`` when the
+            backend keeps real time. The listing tests let time pass between writes and
+            listings with it, so that "an old item" is old to the backend.
         deliver: makes a :class:`~outlook_sync.protocols.ChangeNotifier` subscription
             deliver what is pending now (one poll); ``None``: the suite waits up to
             ``notification_timeout`` seconds for the backend's own delivery.
@@ -71,10 +75,16 @@ class Backend:
 
     calendar: Calendar
     add_unlinked: Callable[[Event], str] | None = None
+    pass_time: Callable[[dt.timedelta], object] | None = None
     deliver: Callable[[Subscription], None] | None = None
     notification_timeout: float = 5.0
     secrets: tuple[str, ...] = ()
     unknown_id: str = "no-such-item-4711"
+
+    def wait(self, delta: dt.timedelta) -> None:
+        """Let ``delta`` pass on the backend's clock, if it is a test clock."""
+        if self.pass_time is not None:
+            self.pass_time(delta)
 
 
 #: What the ``make_backend`` fixture returns: each call opens a new, empty calendar.

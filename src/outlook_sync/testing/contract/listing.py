@@ -19,6 +19,9 @@ from outlook_sync.testing.contract.backend import Backend, BackendFactory
 from outlook_sync.testing.contract.base import ContractBase, listed, reports_gone
 from outlook_sync.testing.contract.samples import meeting
 
+HOUR = dt.timedelta(hours=1)
+DAY = dt.timedelta(days=1)
+
 __all__ = ["ListingContract"]
 
 
@@ -67,11 +70,13 @@ class ListingContract(ContractBase):
         assert after.event.last_modified >= before.event.last_modified
 
     def test_changes_after_a_listing_are_in_the_next_change_listing(
-        self, calendar: Calendar
+        self, backend: Backend, calendar: Calendar
     ) -> None:
         edited = calendar.create(meeting("Före"), partner_key="P-1")
         untouched = calendar.create(meeting("Orörd", hour=11), partner_key="P-2")
+        backend.wait(DAY)
         cursor = calendar.list_all().cursor
+        backend.wait(HOUR)
         updated = calendar.update(edited.id, meeting("Efter"), expected_version=edited.version)
         new = calendar.create(meeting("Ny", hour=13), partner_key="P-3")
         changes = calendar.list_changes(cursor)
@@ -79,19 +84,27 @@ class ListingContract(ContractBase):
         assert listed(changes, new.id) == new
         assert not reports_gone(changes, untouched.id)
 
-    def test_a_deletion_after_a_listing_is_reported(self, calendar: Calendar) -> None:
+    def test_a_deletion_after_a_listing_is_reported(
+        self, backend: Backend, calendar: Calendar
+    ) -> None:
         doomed = calendar.create(meeting("Struken"), partner_key="P-1")
         kept = calendar.create(meeting("Kvar", hour=11), partner_key="P-2")
+        backend.wait(DAY)
         cursor = calendar.list_all().cursor
+        backend.wait(HOUR)
         calendar.delete(doomed.id, expected_version=doomed.version)
         changes = calendar.list_changes(cursor)
         assert reports_gone(changes, doomed.id)
         assert not reports_gone(changes, kept.id)
 
-    def test_the_cursor_of_a_change_listing_carries_on(self, calendar: Calendar) -> None:
+    def test_the_cursor_of_a_change_listing_carries_on(
+        self, backend: Backend, calendar: Calendar
+    ) -> None:
         item = calendar.create(meeting(), partner_key="P-1")
         other = calendar.create(meeting("Annat", hour=11), partner_key="P-2")
+        backend.wait(DAY)
         first = calendar.list_changes(calendar.list_all().cursor)
+        backend.wait(HOUR)
         updated = calendar.update(item.id, meeting("Andra gången"),
                                   expected_version=item.version)  # fmt: skip
         calendar.delete(other.id, expected_version=other.version)
@@ -119,7 +132,9 @@ class ListingContract(ContractBase):
         self, backend: Backend, calendar: Calendar
     ) -> None:
         unlinked = _unlinked(backend, "Bokad av en kollega")
+        backend.wait(DAY)
         cursor = calendar.list_all().cursor
+        backend.wait(HOUR)
         changes = calendar.list_changes(cursor)
         found = listed(changes, unlinked)
         assert found is not None, "an item without partner key was left out"
