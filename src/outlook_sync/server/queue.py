@@ -1,0 +1,244 @@
+"""The job queue: Procrastinate tasks on PostgreSQL, and how they are deferred.
+
+Theory of operation
+-------------------
+``sync_user(user, reason)`` is deferred with two Procrastinate locks:
+
+- ``lock="user:<id>"``: jobs with the same lock run one after the other across every
+  worker on every machine: one sync per mailbox in the cluster (the state store's
+  lease is the second, independent guard).
+- ``queueing_lock="sync:<id>"``: at most one *waiting* job per user. A burst of change
+  notifications therefore collapses into the running sync plus one waiting follow-up;
+  further deferrals raise ``AlreadyEnqueued``, which means "already covered".
+
+A sync job that must run again later (Graph answered 429 with ``Retry-After``, the
+database was busy, the listing failed) does not use Procrastinate's retry: retrying
+moves the job back to ``todo``, and if a follow-up is already waiting under the same
+queueing lock, PostgreSQL's unique index refuses the retry and the job stays in
+``doing`` for good. Instead the job ends and defers a new job scheduled after the wait
+under the same queueing lock; ``AlreadyEnqueued`` then means a follow-up exists and
+will do it. Tasks without a queueing lock (``subscribe_user``) use the custom retry
+decision :class:`GraphRetry`, which honours the ``Retry-After`` Graph sent.
+
+Periodic tasks (deferred once per period by whichever worker is up, thanks to
+Procrastinate's periodic-job deduplication):
+
+- ``sweep``: reconcile the accounts with the Säljstöd directory (new users appear,
+  removed ones are paused) and defer a sync for every user whose next sync is due
+  (the safety net for lost notifications and expired subscriptions);
+- ``renew_subscriptions``: defer ``subscribe_user`` for every active user (create or
+  renew the Graph subscription);
+- ``account_health``: probe every "consent missing" account; a reachable one returns
+  to ok and is synced;
+- ``retry_stalled``: jobs of a worker that stopped sending heartbeats (killed, machine
+  lost) are retried by another worker, or dropped when a follow-up already waits.
+
+Blocking work runs in the event loop's default executor, which the worker sizes to its
+concurrency (:mod:`outlook_sync.server.worker`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import procrastinate
+from procrastinate import exceptions as pexc
+from procrastinate.jobs import Job, Status
+from procrastinate.retry import BaseRetryStrategy, RetryDecision
+
+from outlook_sync.server.config import ServerConfig
+from outlook_sync.server.ledger import AccountState
+from outlook_sync.server.runner import Resources
+from outlook_sync.server.subscriptions import ensure_subscription
+
+__all__ = [
+    "SYNC_TASK",
+    "GraphRetry",
+    "RetryLater",
+    "build_queue",
+    "cron_every",
+    "defer_sync",
+    "defer_sync_async",
+]
+
+log = logging.getLogger("outlook_sync.server")
+
+SYNC_TASK = "outlook_sync.sync_user"
+SUBSCRIBE_TASK = "outlook_sync.subscribe_user"
+
+
+class RetryLater(Exception):
+    """Raised by a task to be retried after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class GraphRetry(BaseRetryStrategy):
+    """Retry after the ``Retry-After`` Graph gave, else exponentially, a few times."""
+
+    def __init__(self, max_attempts: int = 8, base: float = 5.0, cap: float = 600.0) -> None:
+        self.max_attempts = max_attempts
+        self.base = base
+        self.cap = cap
+
+    def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
+        if job.attempts >= self.max_attempts:
+            return None
+        if isinstance(exception, RetryLater):
+            wait = exception.retry_after
+        else:
+            wait = min(self.cap, self.base * 2.0 ** job.attempts)
+        return RetryDecision(retry_in={"seconds": max(1, round(wait))})
+
+
+def cron_every(seconds: int) -> str:
+    """A Procrastinate cron string for "every ``seconds``" (6th column: seconds)."""
+    if seconds < 60:
+        return f"* * * * * */{seconds}"
+    minutes = max(1, seconds // 60)
+    if minutes < 60:
+        return f"*/{minutes} * * * *"
+    return f"0 */{max(1, minutes // 60)} * * *"
+
+
+def sync_options(user: str, schedule_in: float | None = None) -> dict[str, Any]:
+    options: dict[str, Any] = {"lock": f"user:{user}", "queueing_lock": f"sync:{user}"}
+    if schedule_in:
+        options["schedule_in"] = {"seconds": max(1, round(schedule_in))}
+    return options
+
+
+async def defer_sync_async(
+    app: procrastinate.App, user: str, reason: str, schedule_in: float | None = None
+) -> bool:
+    """Defer a sync of ``user``; ``False`` if one was already waiting (coalesced)."""
+    try:
+        await app.configure_task(SYNC_TASK, **sync_options(user, schedule_in)).defer_async(
+            user=user, reason=reason
+        )
+    except pexc.AlreadyEnqueued:
+        return False
+    return True
+
+
+def defer_sync(app: procrastinate.App, user: str, reason: str) -> bool:
+    """Synchronous :func:`defer_sync_async` (scripts, the command line)."""
+    try:
+        app.configure_task(SYNC_TASK, **sync_options(user)).defer(user=user, reason=reason)
+    except pexc.AlreadyEnqueued:
+        return False
+    return True
+
+
+def _set_ok(res: Resources, user: str) -> None:
+    res.with_ledger(lambda led: led.set_state(user, AccountState.OK, None))
+
+
+def build_queue(
+    config: ServerConfig, environ: Mapping[str, str], *, pool_size: int = 4
+) -> procrastinate.App:
+    """The Procrastinate app with every task registered.
+
+    The worker passes a :class:`~outlook_sync.server.runner.Resources` as
+    ``additional_context={"resources": ...}``; the web process only defers.
+    """
+    connector = procrastinate.PsycopgConnector(
+        conninfo=config.queue_dsn(environ).reveal(), min_size=1, max_size=pool_size
+    )
+    app = procrastinate.App(connector=connector)
+
+    def resources(context: procrastinate.JobContext) -> Resources:
+        found = context.additional_context.get("resources")
+        if not isinstance(found, Resources):
+            raise RuntimeError("the worker was started without its resources")
+        return found
+
+    @app.task(name=SYNC_TASK, pass_context=True)
+    async def sync_user(context: procrastinate.JobContext, user: str, reason: str) -> str:
+        res = resources(context)
+        outcome = await asyncio.to_thread(res.sync_user, user, reason)
+        if outcome.again_in is not None:
+            await defer_sync_async(app, user, f"again after {outcome.outcome}", outcome.again_in)
+        return outcome.outcome
+
+    @app.task(name=SUBSCRIBE_TASK, pass_context=True, retry=GraphRetry(),
+              queue="maintenance")
+    async def subscribe_user(context: procrastinate.JobContext, user: str) -> str:
+        res = resources(context)
+        if not config.public_url:
+            return "no public_url"
+        return await asyncio.to_thread(ensure_subscription, res, user, RetryLater)
+
+    @app.periodic(cron=cron_every(config.sweep_seconds), periodic_id="sweep")
+    @app.task(name="outlook_sync.sweep", pass_context=True, queue="maintenance")
+    async def sweep(context: procrastinate.JobContext, timestamp: int) -> int:
+        res = resources(context)
+        users = await asyncio.to_thread(res.directory)
+        now = dt.datetime.now(dt.UTC)
+        due = await asyncio.to_thread(res.with_ledger, lambda led: led.reconcile(users, now))
+        deferred = 0
+        for user in due:
+            deferred += await defer_sync_async(app, user, "sweep")
+        return deferred
+
+    @app.periodic(cron=cron_every(config.renew_seconds), periodic_id="renew")
+    @app.task(name="outlook_sync.renew_subscriptions", pass_context=True, queue="maintenance")
+    async def renew_subscriptions(context: procrastinate.JobContext, timestamp: int) -> int:
+        if not config.public_url:
+            return 0
+        res = resources(context)
+        active = await asyncio.to_thread(
+            res.with_ledger,
+            lambda led: led.users_in([AccountState.OK, AccountState.ATTENTION]),
+        )
+        for user, _mailbox in active:
+            await app.configure_task(SUBSCRIBE_TASK, lock=f"subscribe:{user}",
+                                     queue="maintenance").defer_async(user=user)
+        return len(active)
+
+    @app.periodic(cron=cron_every(config.health_seconds), periodic_id="health")
+    @app.task(name="outlook_sync.account_health", pass_context=True, queue="maintenance")
+    async def account_health(context: procrastinate.JobContext, timestamp: int) -> int:
+        res = resources(context)
+        missing = await asyncio.to_thread(
+            res.with_ledger, lambda led: led.users_in([AccountState.CONSENT_MISSING])
+        )
+        back = 0
+        for user, mailbox in missing:
+            verdict = await asyncio.to_thread(res.probe, mailbox)
+            if verdict.state is AccountState.OK:
+                await asyncio.to_thread(_set_ok, res, user)
+                await defer_sync_async(app, user, "mailbox reachable again")
+                back += 1
+        return back
+
+    @app.periodic(cron=cron_every(config.stalled_seconds), periodic_id="stalled")
+    @app.task(name="outlook_sync.retry_stalled", queue="maintenance")
+    async def retry_stalled(timestamp: int) -> int:
+        stalled = await app.job_manager.get_stalled_jobs(
+            seconds_since_heartbeat=config.stalled_worker_seconds
+        )
+        retried = 0
+        for job in stalled:
+            waiting = False
+            if job.queueing_lock:
+                waiting = bool(await app.job_manager.list_jobs_async(
+                    queueing_lock=job.queueing_lock, status=Status.TODO.value
+                ))
+            if waiting:  # a follow-up waits: it does this job's work
+                await app.job_manager.finish_job(job, status=Status.FAILED, delete_job=False)
+            else:
+                await app.job_manager.retry_job(job)
+                retried += 1
+            log.warning("job %s (%s) of a stopped worker %s", job.id, job.task_name,
+                        "dropped: a follow-up waits" if waiting else "retried")
+        return retried
+
+    del sync_user, subscribe_user, sweep, renew_subscriptions, account_health, retry_stalled
+    return app

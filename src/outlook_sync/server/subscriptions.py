@@ -1,0 +1,133 @@
+"""Graph change subscriptions for every active user: create, renew, replace.
+
+One subscription per user, on the synced calendar's events
+(https://learn.microsoft.com/en-us/graph/api/subscription-post-subscriptions): the
+``clientState`` is a fresh random secret per subscription, kept in the state store's
+subscription table (:class:`~outlook_sync.protocols.SubscriptionStore`) where the web
+endpoint finds it to check each notification. Event subscriptions live at most
+10 080 minutes ("Subscription lifetime"); the periodic renewal pushes the expiry ahead
+(``PATCH /subscriptions/{id}``, https://learn.microsoft.com/en-us/graph/api/subscription-update)
+when less than two renewal periods are left, and creates a new subscription when the
+service no longer knows the old one (404). Notifications are hints; the sweep still
+syncs everyone now and then, so a lost subscription delays a change, never loses it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import secrets
+from typing import TYPE_CHECKING
+
+from outlook_sync.adapters.graph import GraphCalendar
+from outlook_sync.records import SubscriptionRecord
+
+if TYPE_CHECKING:
+    from outlook_sync.server.runner import Resources
+
+__all__ = ["ensure_subscription", "parse_expiry"]
+
+log = logging.getLogger("outlook_sync.server")
+
+
+def parse_expiry(value: object) -> dt.datetime | None:
+    """Graph's ``expirationDateTime`` (up to 7 fraction digits, ``Z``) as aware UTC."""
+    if not isinstance(value, str) or not value:
+        return None
+    main, _, frac = value.removesuffix("Z").partition(".")
+    try:
+        when = dt.datetime.fromisoformat(f"{main}.{frac[:6]}" if frac else main)
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
+def _stamp(when: dt.datetime) -> str:
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
+
+
+def ensure_subscription(
+    res: Resources, user: str, retry_later: type[Exception]
+) -> str:
+    """Make sure ``user`` has a live subscription; returns what was done.
+
+    Raises:
+        retry_later: Graph throttled the request (``retry_after`` = its Retry-After).
+    """
+    config = res.config
+    account = res.with_ledger(lambda led: led.account(user))
+    if account is None or config.public_url is None:
+        return "nothing to do"
+    now = dt.datetime.now(dt.UTC)
+    lifetime = dt.timedelta(minutes=config.subscription_minutes) - dt.timedelta(minutes=1)
+    renew_within = dt.timedelta(seconds=2 * config.renew_seconds)
+    client = res.graph_client(account.mailbox)
+    resource = GraphCalendar(client, user=account.mailbox,
+                             calendar_id=config.outlook.get("calendar")).subscription_resource
+    with res.slot() as slot:
+        store = slot.state
+        current = [s for s in store.subscriptions(user) if s.resource == resource]
+        for stale in current[1:]:
+            store.drop_subscription(user, stale.subscription_id)
+        if current:
+            sub = current[0]
+            if sub.expires - now > renew_within:
+                return "current"
+            resp = client.request("PATCH", f"subscriptions/{sub.subscription_id}",
+                                  body={"expirationDateTime": _stamp(now + lifetime)})
+            if resp.ok:
+                expires = parse_expiry(resp.json_object().get("expirationDateTime"))
+                store.save_subscription(user, SubscriptionRecord(
+                    subscription_id=sub.subscription_id, resource=resource,
+                    client_state=sub.client_state, expires=expires or now + lifetime,
+                    notification_url=sub.notification_url,
+                ))
+                return "renewed"
+            _raise_if_throttled(resp.status, resp.headers.get("retry-after"), retry_later)
+            store.drop_subscription(user, sub.subscription_id)
+            log.info("subscription of %s could not be renewed (HTTP %s); replacing it",
+                     user, resp.status)
+        client_state = secrets.token_urlsafe(24)
+        resp = client.request(
+            "POST",
+            "subscriptions",
+            body={
+                "changeType": "created,updated,deleted",
+                "notificationUrl": config.public_url,
+                "lifecycleNotificationUrl": config.public_url,
+                "resource": resource,
+                "expirationDateTime": _stamp(now + lifetime),
+                "clientState": client_state,
+            },
+            safe_to_retry=False,
+        )
+        if not resp.ok:
+            _raise_if_throttled(resp.status, resp.headers.get("retry-after"), retry_later)
+            code = _code(resp.content)
+            log.warning("subscription for %s refused: HTTP %s %s", user, resp.status, code)
+            return f"refused: HTTP {resp.status} {code}".strip()
+        data = resp.json_object()
+        store.save_subscription(user, SubscriptionRecord(
+            subscription_id=str(data["id"]), resource=resource, client_state=client_state,
+            expires=parse_expiry(data.get("expirationDateTime")) or now + lifetime,
+            notification_url=config.public_url,
+        ))
+        return "created"
+
+
+def _code(content: bytes) -> str:
+    try:
+        err = json.loads(content).get("error") or {}
+    except (ValueError, AttributeError):
+        return ""
+    return str(err.get("code") or "") if isinstance(err, dict) else ""
+
+
+def _raise_if_throttled(status: int, retry_after: str | None, retry_later: type[Exception]) -> None:
+    if status in (429, 503):
+        try:
+            wait = float(retry_after) if retry_after else 30.0
+        except ValueError:
+            wait = 30.0
+        raise retry_later(f"Graph answered {status}", retry_after=wait)  # type: ignore[call-arg]
