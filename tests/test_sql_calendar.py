@@ -69,9 +69,12 @@ def only(listing_items: Any) -> Item:
 
 
 def test_upgrade_creates_both_schemas_once(sql_db: SqlDatabase) -> None:
+    from outlook_sync.state.sql import schema as state_schema
+
     connection = sql_db.connect()
-    assert upgrade(connection) == {"state": 3, "saljstod": 1}
-    assert upgrade(connection) == {"state": 3, "saljstod": 1}
+    expected = {"state": state_schema.MIGRATIONS[-1].version, "saljstod": 3}
+    assert upgrade(connection) == expected
+    assert upgrade(connection) == expected
     assert isinstance(SqlCalendar(connection, user="anna"), Calendar)
 
 
@@ -498,8 +501,13 @@ def test_a_failed_write_undoes_only_itself_in_a_shared_transaction(host: Host) -
 
 def test_database_failures_become_typed_errors(host: Host) -> None:
     missing = SqlMapping(activities=ActivityColumns(table="no_such_table"))
+    with pytest.raises(ConfigurationError, match="no_such_table") as refused:
+        calendar(host.db, mapping=missing)  # refused when configured, not at sync time
+    assert refused.value.key == "activities.table"
+    anna = calendar(host.db)
+    host.run("DROP TABLE activity_deletions")  # the host's schema changed under the sync
     with pytest.raises(ListingError) as caught:
-        calendar(host.db, mapping=missing).list_all()
+        anna.list_changes(anna.list_all().cursor)
     assert caught.value.side == "saljstod"
     closed = host.db.connect()
     anna = SqlCalendar(closed, user="anna")

@@ -24,8 +24,8 @@ from typing import Any
 
 import attrs
 
-from outlook_sync.sql.dialect import Dialect, redact
 from outlook_sync.errors import SchemaVersionError, StateError
+from outlook_sync.sql.dialect import Dialect, redact
 
 __all__ = ["SCHEMA_TABLE", "Migration", "migrate", "schema_version"]
 

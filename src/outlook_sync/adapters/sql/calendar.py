@@ -39,8 +39,15 @@ connection commits them: a :class:`~outlook_sync.state.sql.SqlStateStore` on the
 connection commits the activity together with its link (see ``docs/sql.md``).
 
 **Errors.** Driver exceptions are translated in :meth:`SqlCalendar._guard` only:
-"cannot talk to the database" -> ``BackendUnavailableError``; a failed listing ->
-``ListingError``; a refused write -> ``ItemRejectedError``; messages are redacted.
+another transaction holding a lock past ``busy_timeout`` -> ``BusyError`` (try again);
+a permission refusal -> ``PermissionDeniedError``; "cannot talk to the database" ->
+``BackendUnavailableError``; a failed listing -> ``ListingError``; a refused write ->
+``ItemRejectedError``; messages are redacted.
+
+**Configuration time.** The constructor reads the mapped tables' columns from the
+catalog (``columns.py``) and refuses a mapping the adapter could not read faithfully,
+so a wrong mapping never reaches a sync. Restore and the calendar identity live in
+``restore.py``, the bulk writes in ``bulk.py`` (mixins of this class).
 """
 
 from __future__ import annotations
@@ -52,30 +59,40 @@ from typing import Any, TypeVar
 
 import attrs
 
-from outlook_sync.adapters.sql.dialect import Dialect, dialect_for, quote, redact
-from outlook_sync.adapters.sql.mapping import RowCodec, SqlMapping
+from outlook_sync.adapters.sql.archive import Archive
+from outlook_sync.adapters.sql.bulk import BulkWrites
+from outlook_sync.adapters.sql.columns import flag_codecs, read_catalog
+from outlook_sync.adapters.sql.mapping import SqlMapping
 from outlook_sync.adapters.sql.queries import ActivityQueries
+from outlook_sync.adapters.sql.restore import Restoring
+from outlook_sync.adapters.sql.rows import RowCodec
 from outlook_sync.errors import (
-    BackendError,
     BackendUnavailableError,
+    BusyError,
     ConfigurationError,
     InvalidEventError,
     ItemNotFoundError,
     ItemRejectedError,
     ListingError,
+    PermissionDeniedError,
     VersionConflictError,
 )
 from outlook_sync.model import BrokenItem, Cursor, Event, Item, Listing
+from outlook_sync.sql.dialect import Dialect, dialect_for, quote, redact
 
 __all__ = ["DEFAULT_LOOKBACK", "SqlCalendar"]
 
 #: How far before the listing's start the next listing begins (see the module docstring).
 DEFAULT_LOOKBACK = dt.timedelta(seconds=5)
+#: How long a write waits for a lock another transaction holds before ``BusyError``.
+DEFAULT_BUSY_TIMEOUT = dt.timedelta(seconds=5)
+#: How long the full rows of deleted activities are kept for restore.
+DEFAULT_KEEP_ARCHIVED = dt.timedelta(days=90)
 
 _T = TypeVar("_T")
 
 
-class SqlCalendar:
+class SqlCalendar(BulkWrites, Restoring):
     """One user's activities in a SQL database, as a :class:`~outlook_sync.protocols.Calendar`.
 
     Args:
@@ -87,9 +104,15 @@ class SqlCalendar:
             transaction for the sharer of the connection to commit.
         lookback: how far before its start a listing's watermark is set.
         side: the side name put on errors (``"saljstod"``).
+        busy_timeout: how long a write waits for another transaction's lock before
+            :class:`~outlook_sync.errors.BusyError` (set on the connection: SQLite's
+            busy timeout, PostgreSQL's ``lock_timeout``).
+        keep_archived: how long deleted activities' full rows are kept for restore.
 
     Raises:
-        ConfigurationError: bad mapping, unsupported dialect or negative lookback.
+        ConfigurationError: bad mapping (also: one that does not fit the tables'
+            columns), unsupported dialect, negative lookback or busy timeout.
+        BackendUnavailableError: the database cannot be reached to read its catalog.
     """
 
     def __init__(
@@ -102,23 +125,52 @@ class SqlCalendar:
         commit: bool = True,
         lookback: dt.timedelta = DEFAULT_LOOKBACK,
         side: str = "saljstod",
+        busy_timeout: dt.timedelta = DEFAULT_BUSY_TIMEOUT,
+        keep_archived: dt.timedelta = DEFAULT_KEEP_ARCHIVED,
     ) -> None:
         if lookback < dt.timedelta(0):
             raise ConfigurationError("lookback must not be negative", key="lookback")
+        if busy_timeout < dt.timedelta(0):
+            raise ConfigurationError("busy_timeout must not be negative", key="busy_timeout")
         self._c = connection
         self._d = dialect_for(connection, dialect)
         self._m = mapping or SqlMapping()
-        self._codec = RowCodec(self._m, self._d)
         self._user = user
         self._commit = commit
         self._lookback = lookback
         self._side = side
+        self._busy = busy_timeout.total_seconds()
         self._errors = self._d.driver_errors()
+        self._catalog = self._read("reading the mapped tables' columns", self._setup)
+        self._codec = RowCodec(
+            self._m,
+            self._d,
+            codecs=flag_codecs(self._catalog, self._m),
+            changed_at_naive=self._catalog.changed_at_naive,
+        )
+        if self._d.name == "sqlite" and self._codec.changed_at_naive():
+            self._c.create_function(
+                "outlook_sync_naive_now", 0, self._codec.naive_now_text, deterministic=False
+            )
+        a = self._m.activities
+        self._archive = (
+            Archive(self._d, a.table, self._m.table(Archive.TABLE), keep_archived)
+            if self._catalog.archive
+            else None
+        )
         #: The items this calendar last listed or wrote, by id. A row still at an item's
         #: version still holds that item's content (every change bumps the version), so
         #: an update can tell "content unchanged" without decoding the row again.
         self._seen: dict[str, Item] = {}
         self._q = ActivityQueries(self._m, self._d, self._codec)
+
+    def _setup(self) -> Any:
+        catalog = read_catalog(self._c, self._d, self._m)
+        opened = not self._d.in_transaction(self._c)
+        self._d.set_lock_wait(self._c, self._busy)
+        if opened and self._d.in_transaction(self._c):
+            self._c.commit()  # only the setting was in it: keep it (PostgreSQL)
+        return catalog
 
     def __repr__(self) -> str:
         return f"SqlCalendar(user={self._user!r}, dialect={self._d.name!r})"
@@ -143,8 +195,16 @@ class SqlCalendar:
             yield
         except self._errors as exc:
             message = f"Säljstöd database: {what} failed: {type(exc).__name__}: {redact(str(exc))}"
+            if self._d.is_busy(exc):
+                raise BusyError(
+                    f"{message} (another transaction held a lock for more than "
+                    f"{self._busy:g} s; try again)",
+                    retry_after=max(1.0, self._busy),
+                ) from exc
             kind: type[ListingError | ItemRejectedError | BackendUnavailableError]
-            if self._d.is_unavailable(exc):
+            if self._d.is_permission_denied(exc):
+                kind = PermissionDeniedError
+            elif self._d.is_unavailable(exc):
                 kind = BackendUnavailableError
             else:
                 kind = ListingError if listing else ItemRejectedError
@@ -247,12 +307,14 @@ class SqlCalendar:
         """
         if cursor.watermark is None:
             return self.list_all()
-        since = self._d.timestamp_param(cursor.watermark)
+        watermark = cursor.watermark
+        since = self._d.timestamp_param(watermark)
 
         def body() -> Listing:
             self._seen.clear()
             now = self._server_now()
-            rows = self._rows(self._q.changed, (self._user, since))
+            changed_since = self._codec.watermark(watermark, now)
+            rows = self._rows(self._q.changed, (self._user, changed_since))
             rows += self._rows(self._q.unlinked, (self._user,))
             items, broken, gone = self._split(rows)
             if self._q.removed is not None:
@@ -351,16 +413,21 @@ class SqlCalendar:
         a = self._m.activities
         if a.created_by is not None:
             values[a.created_by] = self._user
+        if a.owner is not None and a.partner_key is not None:
+            values[a.owner] = self._user  # the user is a column of the activity row
+            values[a.partner_key] = partner_key
         columns = [quote(name) for name in values]
         marks = ["?"] * len(values)
         sql = (
             f"INSERT INTO {self._q.activities} ({', '.join([*columns, *self._q.insert_columns])})"
-            f" VALUES ({', '.join([*marks, '1', self._d.now_sql])}) RETURNING {quote(a.id)}"
+            f" VALUES ({', '.join([*marks, *self._q.insert_values])}) RETURNING {quote(a.id)}"
         )
+        add = self._q.add_participant
 
         def body() -> Item:
             new_id = self._rows(sql, list(values.values()))[0][0]
-            self._d.execute(self._c, self._q.add_participant, (new_id, self._user, partner_key))
+            if add is not None:
+                self._d.execute(self._c, add, (new_id, self._user, partner_key))
             return self._read_back(str(new_id))
 
         return self._write("creating an activity", None, body)
@@ -381,6 +448,16 @@ class SqlCalendar:
 
     def _version_param(self, version: str) -> Any:
         return int(version) if version.isdigit() else version
+
+    def _stamped(self, item_id: str, item: Item, partner_key: str) -> Item:
+        """``item`` with the partner key just written (and the row's version, which a
+        host trigger may have bumped when the key lives on the activity row)."""
+        stamped = attrs.evolve(item, partner_key=partner_key)
+        if self._q.single:
+            head = self._head(item_id)
+            if head is not None:
+                stamped = attrs.evolve(stamped, version=str(head[0]))
+        return stamped
 
     def update(
         self,
@@ -418,7 +495,7 @@ class SqlCalendar:
                     ),
                 )
                 if cursor.rowcount == 1:
-                    return self._remember(attrs.evolve(cached, partner_key=partner_key))
+                    return self._remember(self._stamped(item_id, cached, partner_key))
             head = self._head(item_id)
             self._check_version(item_id, head, expected_version)
             current: Item | BrokenItem
@@ -445,100 +522,12 @@ class SqlCalendar:
                 self._d.execute(self._c, self._q.set_partner, (partner_key, db_id, self._user))
             if unchanged and isinstance(current, Item):
                 # only the partner key moved: no need to read the row back
-                return self._remember(
-                    attrs.evolve(current, partner_key=partner_key or current.partner_key)
-                )
+                if stamp and partner_key:
+                    return self._remember(self._stamped(item_id, current, partner_key))
+                return self._remember(current)
             return self._read_back(item_id)
 
         return self._write(f"updating activity {item_id}", item_id, body)
-
-    # -- many at once (the BulkWriter capability) -----------------------------------------
-
-    def create_many(self, requests: Sequence[tuple[Event, str]]) -> list[Item | BackendError]:
-        """Create ``(event, partner_key)`` activities; one result per request, in order.
-
-        Each create is its own unit, so one refused activity never fails the others.
-        """
-        results: list[Item | BackendError] = []
-        for event, partner_key in requests:
-            try:
-                results.append(self.create(event, partner_key=partner_key))
-            except BackendError as exc:
-                results.append(exc)
-        return results
-
-    def update_many(
-        self, requests: Sequence[tuple[str, Event, str, str | None]]
-    ) -> list[Item | BackendError]:
-        """Update ``(item_id, event, expected_version, partner_key)``; one result each.
-
-        The common case -- stamping partner keys on activities just listed, content
-        unchanged -- runs as one batch of guarded statements (one round trip on
-        PostgreSQL, through a pipeline). Anything else, and any request the batch could
-        not settle, goes through :meth:`update` on its own.
-        """
-        stamps: dict[int, Item] = {}
-        for index, (item_id, event, version, partner_key) in enumerate(requests):
-            cached = self._seen.get(item_id)
-            if (
-                cached is not None
-                and cached.version == version
-                and cached.event == event
-                and partner_key
-                and self._m.db_id(item_id) is not None
-            ):
-                stamps[index] = cached
-        done: dict[int, Item] = {}
-        if stamps:
-            try:
-                done = self._write(
-                    "stamping partner keys",
-                    None,
-                    lambda: self._stamp_all(
-                        {i: (requests[i][0], requests[i][2], requests[i][3]) for i in stamps}
-                    ),
-                )
-            except BackendError:
-                done = {}  # settle each one on its own below
-        results: list[Item | BackendError] = []
-        for index, (item_id, event, version, partner_key) in enumerate(requests):
-            if index in done:
-                results.append(done[index])
-                continue
-            try:
-                results.append(
-                    self.update(item_id, event, expected_version=version, partner_key=partner_key)
-                )
-            except BackendError as exc:
-                results.append(exc)
-        return results
-
-    def _stamp_all(self, stamps: dict[int, tuple[str, str, str | None]]) -> dict[int, Item]:
-        cursors: dict[int, Any] = {}
-        pipeline = self._c.pipeline() if self._d.name == "postgresql" else contextlib.nullcontext()
-        with pipeline:
-            for index, (item_id, version, partner_key) in stamps.items():
-                db_id = self._m.db_id(item_id)
-                cursor = self._d.cursor(self._c)
-                cursor.execute(
-                    self._d.sql(self._q.stamp),
-                    (
-                        partner_key,
-                        db_id,
-                        self._user,
-                        db_id,
-                        self._version_param(version),
-                        *self._q.alive_params,
-                    ),
-                )
-                cursors[index] = cursor
-        done: dict[int, Item] = {}
-        for index, cursor in cursors.items():
-            if cursor.rowcount == 1:
-                item_id, _version, partner_key = stamps[index]
-                stamped = attrs.evolve(self._seen[item_id], partner_key=partner_key)
-                done[index] = self._remember(stamped)
-        return done
 
     def delete(self, item_id: str, *, expected_version: str) -> None:
         """Take the activity off the user's calendar if it is still at the version.
@@ -554,13 +543,17 @@ class SqlCalendar:
         def body() -> None:
             self._check_version(item_id, self._head(item_id), expected_version)
             db_id = self._m.db_id(item_id)
-            others = self._rows(self._q.others, (db_id, self._user))[0][0]
-            if others:
+            others = 0
+            if self._q.others is not None:
+                others = self._rows(self._q.others, (db_id, self._user))[0][0]
+            if others and self._q.leave is not None:
+                self._keep(item_id, db_id, activity=False)
                 self._d.execute(self._c, self._q.leave, (db_id, self._user))
                 return
             version = self._version_param(expected_version)
             soft = self._m.soft_delete
             if soft is None:
+                self._keep(item_id, db_id, activity=True)
                 cursor = self._d.execute(self._c, self._q.delete, (db_id, version))
             elif soft.kind == "timestamp":
                 cursor = self._d.execute(self._c, self._q.soft_delete, (db_id, version))

@@ -1,50 +1,70 @@
-"""Where the activities live in the host's database, and how a row becomes an Event.
+"""Where the activities live in the host's database: :class:`SqlMapping` and its parts.
 
 :class:`SqlMapping` names the tables and columns (the defaults are the shipped reference
 schema); every name is checked to be a plain identifier and is always double-quoted,
 so a mapping read from a configuration file cannot inject SQL
-(:class:`~outlook_sync.errors.ConfigurationError` otherwise). :class:`RowCodec` is the
-one place where a database row turns into an :class:`~outlook_sync.model.Event` and
-back; a row that cannot be read becomes a :class:`~outlook_sync.model.BrokenItem` with
-the reason, never an exception that stops a listing.
+(:class:`~outlook_sync.errors.ConfigurationError` otherwise). :meth:`SqlMapping.from_config`
+builds one from the ``[saljstod.mapping]`` table of the TOML file.
 
-Storage conventions (documented in ``docs/sql.md``):
+Layouts beyond the reference schema (``docs/sql.md``, "Existing host schemas"):
 
-- ``starts_at``/``ends_at``: ``timestamptz`` on PostgreSQL; ISO-8601 text with offset
-  on SQLite (what the adapter writes). For a host that keeps local wall times without
-  offset (``timestamp without time zone``), ``naive_time_zone`` names their zone: they
-  are read in it and written as wall times in it. Without it, a value without offset
-  makes the row broken (it is never guessed).
-- ``time_zone``: the IANA zone the activity was written in; the instants are shown
-  in it. An unknown name keeps the instant as stored (nothing is lost).
-- All-day activities: the flag is set and the dates are the stored instants' dates
-  in the row's zone (UTC if none); the adapter writes midnight UTC. End is exclusive.
-- ``categories``: one text, names separated by ``category_separator``.
-- ``show_as``: text values, translated through ``show_as_values``; an unknown value
-  makes the row broken (it is not guessed).
+- **date and time in separate columns**: ``starts_at``/``ends_at`` hold the dates and
+  ``start_time``/``end_time`` the local wall times (read in ``naive_time_zone``, which is
+  then required). Without an ``all_day`` column a NULL start time means all-day.
+- **naive timestamps** (no offset): read and written as wall times in ``naive_time_zone``,
+  ``changed_at`` included.
+- **flags stored as integers or characters**: a :class:`Flag` codec names the two values;
+  integer columns are detected and written as ``1``/``0`` by themselves.
+- **the user as a column of the activity row**: ``participants=None`` and
+  ``activities.owner`` / ``activities.partner_key`` name the columns.
+- **per-column codecs**: ``codecs={"notes": MyCodec()}`` -- any object with
+  ``decode(raw) -> value`` and ``encode(value) -> raw`` (:class:`ColumnCodec`) converts
+  between the database value and the value the adapter expects for that field.
+
+Whether the columns' database types fit the mapping is checked when the
+:class:`~outlook_sync.adapters.sql.SqlCalendar` is built (``columns.py``).
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import importlib
 import zoneinfo
-from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import attrs
 
-from outlook_sync.adapters.sql.dialect import Dialect, quote, validate_identifier
-from outlook_sync.errors import ConfigurationError, InvalidEventError
-from outlook_sync.model import BrokenItem, Event, Item, ShowAs
+from outlook_sync.errors import ConfigurationError
+from outlook_sync.model import ShowAs
+from outlook_sync.sql.dialect import quote, validate_identifier
 
 __all__ = [
+    "CONTENT_FIELDS",
     "ActivityColumns",
+    "ColumnCodec",
     "DeletionLog",
+    "Flag",
     "ParticipantColumns",
-    "RowCodec",
     "SoftDelete",
     "SqlMapping",
 ]
+
+#: The model fields a mapping may give a column (and a codec), in selection order.
+CONTENT_FIELDS = (
+    "subject",
+    "starts_at",
+    "ends_at",
+    "start_time",
+    "end_time",
+    "all_day",
+    "time_zone",
+    "location",
+    "notes",
+    "categories",
+    "show_as",
+    "private",
+    "reminder_minutes",
+)
 
 
 def _names(cls: type, values: Mapping[str, object], *, prefix: str) -> None:
@@ -61,8 +81,13 @@ class ActivityColumns:
     table: str = "activities"
     id: str = "id"
     subject: str = "subject"
+    #: The start: a timestamp, or the start *date* when ``start_time`` is set.
     starts_at: str = "starts_at"
+    #: The end: a timestamp, or the end *date* when ``end_time`` is set.
     ends_at: str = "ends_at"
+    #: The local start time (``TIME`` or ``'HH:MM[:SS]'`` text) beside a date column.
+    start_time: str | None = None
+    end_time: str | None = None
     all_day: str | None = "all_day"
     time_zone: str | None = "time_zone"
     location: str | None = "location"
@@ -72,6 +97,10 @@ class ActivityColumns:
     private: str | None = "private"
     reminder_minutes: str | None = "reminder_minutes"
     created_by: str | None = "created_by"
+    #: The user whose activity it is, when there is no participants table.
+    owner: str | None = None
+    #: That user's Outlook appointment id (partner key), when there is no participants table.
+    partner_key: str | None = None
     #: Incremented on every change (by the host application or a trigger).
     version: str = "version"
     #: Set by the database server on every insert and update (trigger or default).
@@ -79,6 +108,16 @@ class ActivityColumns:
 
     def __attrs_post_init__(self) -> None:
         _names(ActivityColumns, attrs.asdict(self), prefix="activities")
+        if (self.start_time is None) != (self.end_time is None):
+            raise ConfigurationError(
+                "activities.start_time and activities.end_time go together",
+                key="activities.start_time",
+            )
+        if (self.owner is None) != (self.partner_key is None):
+            raise ConfigurationError(
+                "activities.owner and activities.partner_key go together",
+                key="activities.owner",
+            )
 
 
 @attrs.frozen(kw_only=True)
@@ -97,7 +136,11 @@ class ParticipantColumns:
 
 @attrs.frozen(kw_only=True)
 class DeletionLog:
-    """A table a trigger fills with ``(activity id, user, server time)`` on every removal."""
+    """A table a trigger fills with ``(activity id, user, server time)`` on every removal.
+
+    A removal includes a *reassignment* (the participants row's user, or the owner
+    column, changes): the trigger logs the previous user (see ``docs/sql.md``).
+    """
 
     table: str = "activity_deletions"
     activity_id: str = "activity_id"
@@ -114,12 +157,14 @@ class SoftDelete:
 
     ``kind="timestamp"``: deleted when the column is not NULL; the adapter writes the
     server time. ``kind="flag"``: deleted when the column equals ``deleted_value``
-    (``True`` for a boolean column, ``1`` for an integer one); the adapter writes it.
+    (``True`` for a boolean column, ``1`` for an integer one, ``"J"`` for a character
+    one); the adapter writes it, and writes ``alive_value`` when it restores the row.
     """
 
     column: str = "deleted_at"
     kind: Literal["timestamp", "flag"] = "timestamp"
-    deleted_value: bool | int = True
+    deleted_value: bool | int | str = True
+    alive_value: bool | int | str | None = None
 
     def __attrs_post_init__(self) -> None:
         validate_identifier(self.column, key="soft_delete.column")
@@ -127,6 +172,46 @@ class SoftDelete:
             raise ConfigurationError(
                 "soft_delete.kind must be 'timestamp' or 'flag'", key="soft_delete.kind"
             )
+
+
+@runtime_checkable
+class ColumnCodec(Protocol):
+    """The per-column hook: converts between a column's raw value and the adapter's.
+
+    ``decode`` gets the value the driver returned (never ``None``: NULL stays NULL) and
+    returns what the adapter expects for that field (text for text fields, a bool for
+    flags, a datetime/ISO text for timestamps, an int for reminder minutes); raising
+    ``ValueError`` makes the row a quarantined ``BrokenItem`` with the message.
+    ``encode`` gets the adapter's value (never ``None``) and returns the parameter to
+    store. Both must be pure and inverse to each other for values the host uses.
+    """
+
+    def decode(self, raw: Any) -> Any: ...
+
+    def encode(self, value: Any) -> Any: ...
+
+
+@attrs.frozen
+class Flag:
+    """A yes/no column stored as two values of the column's own type.
+
+    ``Flag("J", "N")`` for ``char(1)``, ``Flag(1, 0)`` for ``smallint``. Reading any
+    other value makes the row broken (it is never guessed).
+    """
+
+    true: bool | int | str
+    false: bool | int | str
+
+    def decode(self, raw: Any) -> bool:
+        value = raw.strip() if isinstance(raw, str) else raw
+        if value == self.true and type(value) is type(self.true):
+            return True
+        if value == self.false and type(value) is type(self.false):
+            return False
+        raise ValueError(f"{raw!r} is neither {self.true!r} nor {self.false!r}")
+
+    def encode(self, value: Any) -> Any:
+        return self.true if value else self.false
 
 
 def _default_show_as() -> dict[str, ShowAs]:
@@ -154,11 +239,13 @@ class SqlMapping:
 
     Raises:
         ConfigurationError: a name is not a plain identifier, no deletion capture is
-            configured, or a value is out of range. ``key`` names the setting.
+            configured, a layout needs a setting it lacks, or a value is out of range.
+            ``key`` names the setting.
     """
 
     activities: ActivityColumns = attrs.Factory(ActivityColumns)
-    participants: ParticipantColumns = attrs.Factory(ParticipantColumns)
+    #: ``None`` when the user is a column of the activity row (``activities.owner``).
+    participants: ParticipantColumns | None = attrs.Factory(ParticipantColumns)
     deletion_log: DeletionLog | None = attrs.Factory(DeletionLog)
     soft_delete: SoftDelete | None = None
     #: PostgreSQL schema holding the tables (``None``: the connection's search_path).
@@ -168,14 +255,34 @@ class SqlMapping:
     show_as_values: Mapping[str, ShowAs] = attrs.field(factory=_default_show_as)
     category_separator: str = ";"
     naive_time_zone: str | None = attrs.field(default=None, validator=_check_zone)
+    #: Per-field codecs (field name as in :data:`CONTENT_FIELDS`, or ``"changed_at"``).
+    codecs: Mapping[str, ColumnCodec] = attrs.field(factory=dict)
 
     def __attrs_post_init__(self) -> None:
+        a = self.activities
         if self.schema is not None:
             validate_identifier(self.schema, key="schema")
         if self.deletion_log is None and self.soft_delete is None:
             raise ConfigurationError(
                 "configure deletion_log, soft_delete or both: host deletions must be seen",
                 key="deletion_log",
+            )
+        if self.participants is None and a.owner is None:
+            raise ConfigurationError(
+                "without a participants table, name activities.owner and "
+                "activities.partner_key (the user and the Outlook id on the activity row)",
+                key="participants",
+            )
+        if self.participants is not None and a.owner is not None:
+            raise ConfigurationError(
+                "activities.owner is for schemas without a participants table: set "
+                "participants = None (TOML: participants = false)",
+                key="activities.owner",
+            )
+        if a.start_time is not None and self.naive_time_zone is None:
+            raise ConfigurationError(
+                "separate date and time columns hold local wall times: set naive_time_zone",
+                key="naive_time_zone",
             )
         if self.id_type not in ("integer", "text"):
             raise ConfigurationError("id_type must be 'integer' or 'text'", key="id_type")
@@ -186,6 +293,18 @@ class SqlMapping:
             )
         if not all(isinstance(v, ShowAs) for v in self.show_as_values.values()):
             raise ConfigurationError("show_as_values must map to ShowAs", key="show_as_values")
+        for name, codec in self.codecs.items():
+            if name not in (*CONTENT_FIELDS, "changed_at"):
+                raise ConfigurationError(
+                    f"codecs: {name!r} is not a mapped field; use one of "
+                    f"{', '.join(CONTENT_FIELDS)}, changed_at",
+                    key=f"codecs.{name}",
+                )
+            if not isinstance(codec, ColumnCodec):
+                raise ConfigurationError(
+                    f"codecs.{name} needs decode(raw) and encode(value) methods",
+                    key=f"codecs.{name}",
+                )
 
     def table(self, name: str) -> str:
         """The quoted, schema-qualified form of a table name."""
@@ -200,219 +319,102 @@ class SqlMapping:
         except ValueError:
             return None
 
+    @classmethod
+    def from_config(cls, table: Mapping[str, Any]) -> SqlMapping:
+        """A mapping from the ``[saljstod.mapping]`` TOML table (``docs/sql.md``).
 
-#: The content columns in the order RowCodec selects them (after id, version, changed_at,
-#: partner key).
-_CONTENT = (
-    "subject",
-    "starts_at",
-    "ends_at",
-    "all_day",
-    "time_zone",
-    "location",
-    "notes",
-    "categories",
-    "show_as",
-    "private",
-    "reminder_minutes",
-)
-_TEXT = frozenset({"subject", "time_zone", "location", "notes", "categories", "show_as"})
-
-
-class _Broken(Exception):
-    """A row cannot be read; the message is the quarantine reason."""
-
-
-class RowCodec:
-    """Converts activity rows <-> events for one mapping and dialect."""
-
-    def __init__(self, mapping: SqlMapping, dialect: Dialect) -> None:
-        self._m = mapping
-        self._d = dialect
-        self._show_as = dict(mapping.show_as_values)
-        self._show_as_db: dict[ShowAs, str] = {}
-        for text, value in self._show_as.items():
-            self._show_as_db.setdefault(value, text)
-        self._naive = (
-            None if mapping.naive_time_zone is None else zoneinfo.ZoneInfo(mapping.naive_time_zone)
-        )
-        self._zones: dict[str, dt.tzinfo | None] = {}
-
-    # -- reading -----------------------------------------------------------------
-
-    def select_list(self, a: str = "a", p: str = "p") -> str:
-        """The columns to select, with table aliases ``a`` (activity) and ``p`` (participant)."""
-        cols = self._m.activities
-        partner = self._m.participants.partner_key
-        out = [
-            f"{a}.{quote(cols.id)}",
-            f"{a}.{quote(cols.version)}",
-            f"{a}.{quote(cols.changed_at)}",
-            f"{p}.{quote(partner)}",
-        ]
-        for name in _CONTENT:
-            column = getattr(cols, name)
-            if column is None:
-                out.append("NULL")
-            elif name in _TEXT and self._d.name == "sqlite":
-                # Read bytes and decode here: a row with broken UTF-8 must become a
-                # BrokenItem, not an exception that ends the whole listing.
-                out.append(f"CAST({a}.{quote(column)} AS BLOB)")
-            else:
-                out.append(f"{a}.{quote(column)}")
-        return ", ".join(out)
-
-    def item(self, row: Sequence[Any]) -> Item | BrokenItem:
-        """The Item for a row selected with :meth:`select_list`, or a BrokenItem."""
-        item_id = str(row[0])
-        partner = self.partner(row[3])
-        try:
-            content = row[4 : 4 + len(_CONTENT)]
-            event = self._event(content, last_modified=self._d.timestamp_value(row[2]))
-            return Item(id=item_id, version=str(row[1]), event=event, partner_key=partner)
-        except _Broken as exc:
-            reason = str(exc)
-        except InvalidEventError as exc:
-            reason = str(exc)
-        except (ValueError, TypeError, OverflowError) as exc:
-            reason = f"unreadable row: {exc}"
-        return BrokenItem(id=item_id, reason=reason, partner_key=partner)
-
-    @staticmethod
-    def partner(raw: Any) -> str | None:
-        """A partner key as read from the participants row."""
-        if raw is None or raw == "":
-            return None
-        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-        return text[:1024]
-
-    def _text(self, name: str, raw: Any) -> str:
-        if raw is None:
-            return ""
-        if isinstance(raw, bytes | memoryview):
-            try:
-                return bytes(raw).decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise _Broken(f"{name} is not valid UTF-8 (broken encoding)") from exc
-        return str(raw)
-
-    def _zone(self, name: str) -> dt.tzinfo | None:
-        if name not in self._zones:
-            try:
-                self._zones[name] = zoneinfo.ZoneInfo(name)
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                self._zones[name] = None  # unknown zone: keep the stored instant
-        return self._zones[name]
-
-    def _instant(self, name: str, raw: Any, zone: dt.tzinfo | None, all_day: bool) -> dt.datetime:
-        if raw is None:
-            raise _Broken(f"{name} is NULL")
-        value: object = raw
-        if isinstance(raw, str | bytes):
-            text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-            try:
-                value = dt.datetime.fromisoformat(text.strip())
-            except ValueError:
-                raise _Broken(f"{name} {text[:40]!r} is not an ISO 8601 timestamp") from None
-        elif isinstance(raw, dt.date) and not isinstance(raw, dt.datetime):
-            value = dt.datetime.combine(raw, dt.time())
-        if not isinstance(value, dt.datetime):
-            raise _Broken(f"{name} is a {type(raw).__name__}, not a timestamp")
-        if value.tzinfo is None:
-            if all_day:  # a plain date, or a local midnight: the date is what counts
-                return value.replace(tzinfo=zone or dt.UTC)
-            if self._naive is None:
-                raise _Broken(f"{name} has no UTC offset (naive) and no naive_time_zone is set")
-            value = value.replace(tzinfo=self._naive)
-        return value if zone is None else value.astimezone(zone)
-
-    def _event(self, values: Sequence[Any], *, last_modified: dt.datetime) -> Event:
-        v = dict(zip(_CONTENT, values, strict=True))
-        text = {name: self._text(name, v[name]) for name in _TEXT}
-        zone = self._zone(text["time_zone"]) if text["time_zone"] else None
-        all_day = self._flag("all_day", v["all_day"])
-        start_zone = zone or (dt.UTC if all_day else None)
-        start = self._instant("starts_at", v["starts_at"], start_zone, all_day)
-        end = self._instant("ends_at", v["ends_at"], start_zone, all_day)
-        show_as = ShowAs.BUSY
-        if self._m.activities.show_as is not None and v["show_as"] is not None:
-            if text["show_as"] not in self._show_as:
-                raise _Broken(f"show_as {text['show_as'][:40]!r} is not a known value")
-            show_as = self._show_as[text["show_as"]]
-        reminder = v["reminder_minutes"]
-        if reminder is not None and (isinstance(reminder, bool) or not isinstance(reminder, int)):
-            raise _Broken(f"reminder_minutes {reminder!r} is not an integer")
-        separator = self._m.category_separator
-        return Event(
-            subject=text["subject"],
-            start=start.date() if all_day else start,
-            end=end.date() if all_day else end,
-            all_day=all_day,
-            location=text["location"],
-            body=text["notes"],
-            categories=tuple(c for c in text["categories"].split(separator) if c.strip()),
-            show_as=show_as,
-            private=self._flag("private", v["private"]),
-            reminder_minutes=reminder,
-            last_modified=last_modified,
-        )
-
-    @staticmethod
-    def _flag(name: str, raw: Any) -> bool:
-        if raw is None:
-            return False
-        if isinstance(raw, bool):
-            return raw
-        if isinstance(raw, int) and raw in (0, 1):
-            return bool(raw)
-        raise _Broken(f"{name} {raw!r} is not a boolean")
-
-    # -- writing -----------------------------------------------------------------
-
-    def values(self, event: Event) -> dict[str, Any]:
-        """Column name -> parameter for the mapped content columns of ``event``.
+        Sub-tables ``activities``, ``participants`` (or ``participants = false``),
+        ``deletion_log`` (or ``false``), ``soft_delete``, ``show_as_values`` (host value
+        -> show-as name), ``flags`` (field -> ``[true value, false value]``) and
+        ``codecs`` (field -> ``"package.module:attribute"``, an object or a class
+        instantiated without arguments); plain keys ``schema``, ``id_type``,
+        ``category_separator``, ``naive_time_zone``.
 
         Raises:
-            InvalidEventError: a value the mapping cannot store (e.g. a show-as with no
-                database value in ``show_as_values``).
+            ConfigurationError: an unknown key, a wrong type, or anything
+                :class:`SqlMapping` refuses (``key`` is prefixed with ``mapping.``).
         """
-        cols = self._m.activities
-        if event.all_day:
-            start: Any = dt.datetime.combine(event.start, dt.time(), dt.UTC)
-            end: Any = dt.datetime.combine(event.end, dt.time(), dt.UTC)
-            zone = None
-        else:
-            assert isinstance(event.start, dt.datetime)
-            assert isinstance(event.end, dt.datetime)
-            start, end = event.start, event.end
-            zone = start.tzinfo.key if isinstance(start.tzinfo, zoneinfo.ZoneInfo) else None
-        if self._naive is not None:
-            # the host keeps local wall times without offset (timestamp without time zone)
-            start = start.astimezone(self._naive).replace(tzinfo=None)
-            end = end.astimezone(self._naive).replace(tzinfo=None)
-        if self._d.name == "sqlite":
-            start, end = start.isoformat(), end.isoformat()
-        show_as = self._show_as_db.get(event.show_as)
-        if show_as is None and cols.show_as is not None:
-            raise InvalidEventError(
-                f"show_as {event.show_as.value!r} has no database value in the mapping",
-                field="show_as",
+        try:
+            return _from_config(cls, table)
+        except ConfigurationError as exc:
+            key = f"mapping.{exc.key}" if getattr(exc, "key", None) else "mapping"
+            raise ConfigurationError(f"mapping: {exc}", key=key) from None
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(f"mapping: {exc}", key="mapping") from None
+
+
+_PARTS: dict[str, type] = {
+    "activities": ActivityColumns,
+    "participants": ParticipantColumns,
+    "deletion_log": DeletionLog,
+    "soft_delete": SoftDelete,
+}
+_PLAIN = ("schema", "id_type", "category_separator", "naive_time_zone")
+
+
+def _part(cls: type, name: str, value: Any) -> Any:
+    if value is False and name in ("participants", "deletion_log", "soft_delete"):
+        return None
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(f"{name} must be a table", key=name)
+    known = {f.name for f in attrs.fields(cls)}
+    unknown = set(value) - known
+    if unknown:
+        raise ConfigurationError(
+            f"unknown key {name}.{sorted(unknown)[0]}; known: {', '.join(sorted(known))}",
+            key=f"{name}.{sorted(unknown)[0]}",
+        )
+    # TOML has no null: false marks a column the host does not have
+    return cls(**{k: (None if v is False else v) for k, v in value.items()})
+
+
+def _codec(name: str, spec: Any) -> Any:
+    if not isinstance(spec, str) or ":" not in spec:
+        raise ConfigurationError(
+            f"codecs.{name} must be 'package.module:attribute'", key=f"codecs.{name}"
+        )
+    module_name, _sep, attribute = spec.partition(":")
+    try:
+        found = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigurationError(
+            f"codecs.{name}: cannot import {spec!r}: {exc}", key=f"codecs.{name}"
+        ) from None
+    return found() if isinstance(found, type) else found
+
+
+def _from_config(cls: type[SqlMapping], table: Mapping[str, Any]) -> SqlMapping:
+    known = {*_PARTS, *_PLAIN, "show_as_values", "flags", "codecs"}
+    unknown = set(table) - known
+    if unknown:
+        first = sorted(unknown)[0]
+        raise ConfigurationError(
+            f"unknown key {first}; known: {', '.join(sorted(known))}", key=first
+        )
+    kwargs: dict[str, Any] = {k: table[k] for k in _PLAIN if k in table}
+    for name, part in _PARTS.items():
+        if name in table:
+            kwargs[name] = _part(part, name, table[name])
+    if "show_as_values" in table:
+        values = table["show_as_values"]
+        if not isinstance(values, Mapping):
+            raise ConfigurationError("show_as_values must be a table", key="show_as_values")
+        try:
+            kwargs["show_as_values"] = {str(k): ShowAs(v) for k, v in values.items()}
+        except ValueError:
+            raise ConfigurationError(
+                f"show_as_values: use {', '.join(s.value for s in ShowAs)}",
+                key="show_as_values",
+            ) from None
+    codecs: dict[str, Any] = {}
+    for name, pair in dict(table.get("flags", {})).items():
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise ConfigurationError(
+                f"flags.{name} must be [true value, false value]", key=f"flags.{name}"
             )
-        content: dict[str, Any] = {
-            "subject": event.subject,
-            "starts_at": start,
-            "ends_at": end,
-            "all_day": event.all_day,
-            "time_zone": zone,
-            "location": event.location,
-            "notes": event.body,
-            "categories": self._m.category_separator.join(event.categories),
-            "show_as": show_as,
-            "private": event.private,
-            "reminder_minutes": event.reminder_minutes,
-        }
-        return {
-            getattr(cols, name): value
-            for name, value in content.items()
-            if getattr(cols, name) is not None
-        }
+        codecs[name] = Flag(pair[0], pair[1])
+    for name, spec in dict(table.get("codecs", {})).items():
+        codecs[name] = _codec(name, spec)
+    if codecs:
+        kwargs["codecs"] = codecs
+    return cls(**kwargs)

@@ -27,9 +27,9 @@ user's unlinked activities" (``outlook_id IS NULL``) and for partner-key lookups
 
 from __future__ import annotations
 
-from outlook_sync.adapters.sql.migrations import Migration
+from outlook_sync.sql.migrations import Migration
 
-__all__ = ["COMPONENT", "MIGRATIONS"]
+__all__ = ["ARCHIVE_COMPONENT", "ARCHIVE_MIGRATIONS", "COMPONENT", "MIGRATIONS"]
 
 COMPONENT = "saljstod"
 
@@ -164,10 +164,80 @@ $body$""",
 FOR EACH ROW EXECUTE FUNCTION activity_participants_removed()""",
 )
 
+# v2: reassigning an activity (the participants row gets another user or activity) is
+# a removal for the previous user -- logged, so it leaves their Outlook -- and the row's
+# partner key (the previous user's Outlook id) is cleared, so the new user's next sync
+# lists it as unlinked and creates it in their Outlook.
+_SQLITE_V2 = (
+    f"""CREATE TRIGGER activity_participants_moved
+AFTER UPDATE OF activity_id, user_id ON activity_participants
+FOR EACH ROW WHEN NEW.user_id IS NOT OLD.user_id OR NEW.activity_id IS NOT OLD.activity_id
+BEGIN
+    INSERT INTO activity_deletions (activity_id, user_id, deleted_at)
+    VALUES (OLD.activity_id, OLD.user_id, {_NOW});
+    UPDATE activity_participants SET outlook_id = NULL
+    WHERE activity_id = NEW.activity_id AND user_id = NEW.user_id;
+END""",
+)
+
+_POSTGRES_V2 = (
+    """CREATE FUNCTION activity_participants_moved() RETURNS trigger LANGUAGE plpgsql
+SET search_path FROM CURRENT AS $body$
+BEGIN
+    IF NEW.user_id IS DISTINCT FROM OLD.user_id
+       OR NEW.activity_id IS DISTINCT FROM OLD.activity_id THEN
+        INSERT INTO activity_deletions (activity_id, user_id, deleted_at)
+        VALUES (OLD.activity_id, OLD.user_id, clock_timestamp());
+        NEW.outlook_id := NULL;
+    END IF;
+    RETURN NEW;
+END
+$body$""",
+    """CREATE TRIGGER activity_participants_moved BEFORE UPDATE ON activity_participants
+FOR EACH ROW EXECUTE FUNCTION activity_participants_moved()""",
+)
+
+#: The adapter's own table for restoring deleted activities (any host schema).
+_ARCHIVE_V1 = (
+    """CREATE TABLE IF NOT EXISTS outlook_sync_activity_archive (
+    activity_table TEXT NOT NULL,
+    activity_id TEXT NOT NULL,
+    user_name TEXT NOT NULL,
+    activity_row TEXT,
+    participant_row TEXT,
+    archived_at TEXT NOT NULL,
+    PRIMARY KEY (activity_table, activity_id, user_name)
+)""",
+    "CREATE INDEX IF NOT EXISTS outlook_sync_activity_archive_age"
+    " ON outlook_sync_activity_archive (archived_at)",
+)
+
 MIGRATIONS = (
     Migration(
         version=1,
         description="activities, participants, deletion log, server-side stamps",
         statements={"sqlite": _SQLITE_V1, "postgresql": _POSTGRES_V1},
+    ),
+    Migration(
+        version=2,
+        description="a reassigned participant is a removal for the previous user",
+        statements={"sqlite": _SQLITE_V2, "postgresql": _POSTGRES_V2},
+    ),
+    Migration(
+        version=3,
+        description="full rows of activities the sync deleted, for restore",
+        statements={"sqlite": _ARCHIVE_V1, "postgresql": _ARCHIVE_V1},
+    ),
+)
+
+#: The archive on its own, for host schemas (``upgrade(..., reference_schema=False,
+#: archive=True)``); the reference schema has it from its version 3.
+ARCHIVE_COMPONENT = "saljstod_archive"
+
+ARCHIVE_MIGRATIONS = (
+    Migration(
+        version=1,
+        description="full rows of activities the sync deleted, for restore",
+        statements={"sqlite": _ARCHIVE_V1, "postgresql": _ARCHIVE_V1},
     ),
 )
