@@ -13,8 +13,9 @@ Reading a master (``IsRecurring`` and ``RecurrenceState`` olApptMaster, 1)
     (``Deleted``) or a changed one (its ``AppointmentItem`` holds the occurrence's own
     content). ``Exception.OriginalDate`` is a *local* wall-clock time, and for a deleted
     occurrence only its date is reliable ("it will not return the original time if deletion
-    has occurred"): Outlook's patterns repeat at most once a day, so the occurrence of the
-    series on that local date is the one meant.
+    has occurred"): the series' occurrence on that local date is the one meant, and where
+    one local date holds two (a series in a zone whose daylight-saving dates differ from
+    Windows' zone), ``GetOccurrence`` tells which one is gone (``_cancelled_on``).
     https://learn.microsoft.com/en-us/office/vba/api/outlook.recurrencepattern
     https://learn.microsoft.com/en-us/office/vba/api/outlook.exceptions
     https://learn.microsoft.com/en-us/office/vba/api/outlook.exception.originaldate
@@ -58,6 +59,7 @@ from typing import Any
 
 import attrs
 
+from outlook_sync.adapters.outlook_com.errors import ComFailure, classify, is_com_error
 from outlook_sync.model import Event
 from outlook_sync.recurrence import (
     ComRecurrencePattern,
@@ -86,6 +88,11 @@ OL_TEXT = 1
 SERIES_FIELD = "SaljstodSeries"
 #: Outlook's "no date": a pattern without end reports it as PatternEndDate.
 _NONE_YEAR = 4501
+
+#: COM failures that say nothing about the series (Outlook busy, gone or offline).
+_TRANSIENT = frozenset(
+    {ComFailure.BUSY, ComFailure.GONE, ComFailure.NETWORK, ComFailure.NO_OBJECT_MODEL}
+)
 
 ReadEvent = Callable[[Any], Event]
 WriteEvent = Callable[[Any, Event], None]
@@ -160,10 +167,11 @@ def read_recurrence(
     )
     cancelled: list[OriginalStart] = []
     changed: list[tuple[OriginalStart, Event]] = []
+    deleted_on: dict[dt.date, int] = {}
     for exception in pattern.Exceptions:
         original = _wall(exception.OriginalDate, "OriginalDate")
         if bool(exception.Deleted):
-            cancelled.append(_on_local_date(recurrence, original.date(), local_zone))
+            deleted_on[original.date()] = deleted_on.get(original.date(), 0) + 1
             continue
         key: OriginalStart
         if recurrence.all_day:
@@ -172,6 +180,8 @@ def read_recurrence(
             key = localize(original, local_zone).astimezone(UTC)
         event = attrs.evolve(read_event(exception.AppointmentItem), last_modified=None)
         changed.append((key, event))
+    for day, count in sorted(deleted_on.items()):
+        cancelled.extend(_cancelled_on(recurrence, pattern, day, count, local_zone))
     if not cancelled and not changed:
         return recurrence
     return attrs.evolve(recurrence, cancelled=cancelled, changed=changed)
@@ -204,20 +214,56 @@ def write_hint(item: Any, recurrence: Recurrence, pattern: ComRecurrencePattern)
     field.Value = f"{recurrence.time_zone} {end}"
 
 
-def _on_local_date(
-    recurrence: Recurrence, day: dt.date, local_zone: zoneinfo.ZoneInfo
-) -> OriginalStart:
-    """The original start of the series' occurrence on ``day`` (local to Windows)."""
+def _cancelled_on(
+    recurrence: Recurrence,
+    pattern: Any,
+    day: dt.date,
+    count: int,
+    local_zone: zoneinfo.ZoneInfo,
+) -> list[OriginalStart]:
+    """The original starts of the ``count`` cancelled occurrences on local date ``day``.
+
+    A deleted exception names only its local date. Outlook's patterns repeat at most once a
+    day *in the series' zone*, but seen from another zone one local date can hold two
+    occurrences while the two zones' daylight-saving dates differ (a daily 18:00
+    America/New_York series seen from Stockholm: 7 March at 00:00 and 8 March at 23:00 both
+    fall on 8 March). Then each candidate is probed with ``GetOccurrence(its local
+    start)``, which "generates an error if no appointment of that series exists" at that
+    time: the cancelled ones are those it refuses.
+    https://learn.microsoft.com/en-us/office/vba/api/outlook.recurrencepattern.getoccurrence
+
+    Raises:
+        InvalidRecurrenceError: the probes do not account for exactly ``count`` occurrences.
+    """
     if recurrence.all_day:
-        return day
+        return [day]
     low = localize(dt.datetime.combine(day, dt.time()), local_zone)
     high = localize(dt.datetime.combine(day + dt.timedelta(days=1), dt.time()), local_zone)
-    found = list(recurrence.occurrences_between(low, high))
-    if len(found) != 1:
+    found: list[OriginalStart] = list(recurrence.occurrences_between(low, high))
+    if len(found) > count:
+        found = [start for start in found if not _exists(pattern, start, local_zone)]
+    if len(found) != count:
         raise InvalidRecurrenceError(
-            f"a cancelled occurrence on {day.isoformat()} matches {len(found)} occurrences"
+            f"{count} cancelled occurrence(s) on {day.isoformat()} match {len(found)} "
+            "occurrences of the series"
         )
-    return found[0]
+    return found
+
+
+def _exists(pattern: Any, start: OriginalStart, local_zone: zoneinfo.ZoneInfo) -> bool:
+    """Whether ``GetOccurrence`` still finds an occurrence (plain or changed) at ``start``.
+
+    Only Outlook's "no such occurrence" answer means absent; Outlook being busy, closed or
+    offline propagates (the caller's retry and translation apply).
+    """
+    assert isinstance(start, dt.datetime)
+    try:
+        pattern.GetOccurrence(start.astimezone(local_zone).replace(tzinfo=None))
+    except Exception as exc:
+        if not is_com_error(exc) or classify(exc) in _TRANSIENT:
+            raise
+        return False
+    return True
 
 
 def needs_rewrite(current: Event, wanted: Event) -> bool:
