@@ -127,8 +127,8 @@ def test_sync_copies_and_summarises_then_a_second_sync_does_nothing(cli: Cli) ->
     cli.saljstod.add(meeting("Kundmöte"))
     cli.outlook.add(meeting("Tandläkare", day=3))
     assert cli("sync") == ExitCode.OK
-    assert "Outlook   full        created 1" in cli.out
-    assert "Säljstöd  full        created 1" in cli.out
+    assert "created 1 in Outlook: Kundmöte" in cli.out
+    assert "created 1 in Säljstöd: Tandläkare" in cli.out
     assert len(cli.outlook.items()) == len(cli.saljstod.items()) == 2
 
     code, data = cli.json("sync")
@@ -156,7 +156,7 @@ def test_progress_is_shown_on_request_and_the_summary_follows(cli: Cli) -> None:
     assert cli("sync", "--progress") == ExitCode.OK
     assert "Reading calendars: 0/2" in cli.err
     assert "Writing changes: 3/3" in cli.err
-    assert "Sync for anna: ok" in cli.out
+    assert "Synced anna: ok" in cli.out
 
 
 def test_full_sync_now_lists_everything_again(cli: Cli) -> None:
@@ -171,7 +171,7 @@ def test_set_last_sync_takes_a_date_in_local_time_or_an_offset(cli: Cli) -> None
     assert cli("set-last-sync", "2026-11-01T08:00+01:00") == ExitCode.OK
     _, data = cli.json("status")
     assert dt.datetime.fromisoformat(data["last_sync"]) == dt.datetime(2026, 11, 1, 7, tzinfo=UTC)
-    assert cli("set-last-sync", "2026-11-31") == ExitCode.CONFIG_ERROR
+    assert cli("set-last-sync", "2026-11-31") == ExitCode.USAGE
     assert "DATE '2026-11-31' is not an ISO date" in cli.err
 
 
@@ -185,15 +185,15 @@ def test_conflicts_pending_until_cleared(cli: Cli) -> None:
     cli.saljstod.update(s_id, meeting("Kundmöte", location="Stockholm"))
     cli.outlook.update(o_id, meeting("Kundmöte", location="Göteborg"))
     assert cli("sync") == ExitCode.CONFLICTS_PENDING
-    assert "1 conflict(s) pending" in cli.out
+    assert "1 conflict pending" in cli.out
 
     assert cli("conflicts") == ExitCode.CONFLICTS_PENDING
-    assert "both_changed" in cli.out
+    assert "both changed" in cli.out
     assert "location" in cli.out
     assert s_id in cli.out
     assert cli("status") == ExitCode.CONFLICTS_PENDING
     assert cli("conflicts", "--clear") == ExitCode.OK
-    assert "Cleared 1 conflict(s)." in cli.out
+    assert "Cleared 1 conflict." in cli.out
     assert cli("conflicts") == ExitCode.OK
     assert cli("sync") == ExitCode.OK
 
@@ -394,7 +394,7 @@ def test_watch_syncs_until_told_to_stop(cli: Cli) -> None:
     assert cli("watch", "--max-syncs", "2", "--interval", "0.05") == ExitCode.OK
     lines = cli.out.strip().splitlines()
     assert len(lines) == 2
-    assert "ok: 1 writes" in lines[0]
+    assert "ok: 2 writes" in lines[0]
     assert "ok: 0 writes" in lines[1]
     assert "Ctrl-C stops" in cli.err
 
@@ -482,8 +482,11 @@ def test_a_sql_saljstod_database_is_created_by_db_upgrade_then_synced(
         encoding="utf-8",
     )
     cli = Cli(path, capsys)
-    assert cli("plan") == ExitCode.BACKEND_UNREACHABLE
+    assert cli("plan") == ExitCode.CONFIG_ERROR  # never a new empty database
+    assert "no SQLite database at" in cli.err
     assert "outlook-sync db upgrade" in cli.err
+    assert not (tmp_path / "crm.db").exists()
+    assert not (tmp_path / "outlook-sync-state.db").exists()
 
     code, data = cli.json("db", "upgrade")
     assert code == ExitCode.OK
@@ -522,12 +525,12 @@ def test_outlook_over_graph_against_the_local_emulator(
         cli.saljstod.add(meeting("Kundmöte"))
         environ = {"GRAPH_TOKEN": "test-token-4711"}
         assert cli("-vv", "sync", environ=environ) == ExitCode.OK
-        assert "Outlook   full        created 1" in cli.out
+        assert "created 1 in Outlook: Kundmöte" in cli.out
         assert "test-token-4711" not in cli.err  # debug logs, yet no token
         assert cli("open", "S1", environ=environ) == ExitCode.OK
         assert cli.out.startswith("http")
         assert cli("sync", environ=environ) == ExitCode.OK
-        assert "created 0" in cli.out
+        assert "nothing to do" in cli.out
 
 
 def test_the_command_line_page_documents_every_command_and_exit_code() -> None:

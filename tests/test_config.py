@@ -47,9 +47,10 @@ def test_the_example_that_init_writes_is_valid_and_names_real_backends(tmp_path:
     assert "#" in EXAMPLE  # commented
 
 
-def test_the_demo_configuration_is_valid() -> None:
-    config = parse_config(tomllib.loads(DEMO))
-    assert config.saljstod.get("demo") is True
+def test_the_demo_configuration_is_valid_and_keeps_everything_on_disk() -> None:
+    config = parse_config(tomllib.loads(DEMO), path=Path("/demo/outlook-sync.toml"))
+    assert {config.saljstod.name, config.outlook.name, config.state.name} == {"sql", "sqlite"}
+    assert config.state.get("path") == Path("/demo/outlook-sync-state.db")
 
 
 def test_a_missing_user_is_named() -> None:

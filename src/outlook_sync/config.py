@@ -27,7 +27,7 @@ import datetime as dt
 import difflib
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +35,14 @@ import attrs
 
 from outlook_sync.errors import ConfigurationError
 from outlook_sync.policy import SyncPolicy
+from outlook_sync.scope import FIELD_UNITS, Direction, SyncFilter
 
 __all__ = [
     "BACKENDS",
     "DEFAULT_CONFIG_NAME",
+    "FILTER_KEYS",
+    "POLICY_KEYS",
+    "TOP_LEVEL",
     "BackendConfig",
     "BackendSpec",
     "Config",
@@ -410,16 +414,23 @@ def _typed(key: str, kind: str, value: Any, base: Path | None) -> Any:
     return value
 
 
-def _backend(data: Mapping[str, Any], section: str, role: str, base: Path | None) -> BackendConfig:
+def _backend(
+    data: Mapping[str, Any],
+    section: str,
+    role: str,
+    base: Path | None,
+    backends: Sequence[BackendSpec] = BACKENDS,
+) -> BackendConfig:
     table = _table(data, section, required=True)
     name = table.get("backend")
-    allowed = sorted(s.name for s in BACKENDS if role in s.roles)
+    allowed = sorted(s.name for s in backends if role in s.roles)
     if name is None:
         raise ConfigurationError(
             f"{section}.backend is missing; choose one of {', '.join(allowed)}",
             key=f"{section}.backend",
         )
-    spec = _BACKENDS_BY_NAME.get(name) if isinstance(name, str) else None
+    by_name = {spec.name: spec for spec in backends}
+    spec = by_name.get(name) if isinstance(name, str) else None
     if spec is None or role not in spec.roles:
         raise ConfigurationError(
             f"{section}.backend = {name!r} is not a {role} backend; choose one of "
@@ -444,7 +455,8 @@ def _backend(data: Mapping[str, Any], section: str, role: str, base: Path | None
     return BackendConfig(section=section, spec=spec, options=options)
 
 
-_POLICY_KEYS: dict[str, tuple[str, str]] = {
+#: ``[policy]`` keys: (SyncPolicy attribute, kind).
+POLICY_KEYS: dict[str, tuple[str, str]] = {
     # config key: (SyncPolicy attribute, kind)
     "conflict": ("conflict", "str"),
     "merge_fallback": ("merge_fallback", "str"),
@@ -461,9 +473,9 @@ def _policy(data: Mapping[str, Any]) -> SyncPolicy:
     table = _table(data, "policy", required=False)
     kwargs: dict[str, Any] = {}
     for key, value in table.items():
-        if key not in _POLICY_KEYS:
-            raise _unknown(f"policy.{key}", list(_POLICY_KEYS))
-        attr, kind = _POLICY_KEYS[key]
+        if key not in POLICY_KEYS:
+            raise _unknown(f"policy.{key}", list(POLICY_KEYS))
+        attr, kind = POLICY_KEYS[key]
         if kind in ("days", "minutes"):
             number = _typed(f"policy.{key}", "float", value, None)
             if number < 0:
@@ -481,7 +493,7 @@ def _policy_value(attr: str | None, kwargs: dict[str, Any]) -> SyncPolicy:
         return SyncPolicy(**kwargs)
     except ConfigurationError as exc:
         name = attr or exc.key or ""
-        key = next((k for k, (a, _) in _POLICY_KEYS.items() if a == name), name)
+        key = next((k for k, (a, _) in POLICY_KEYS.items() if a == name), name)
         raise ConfigurationError(f"policy.{key}: {exc}", key=f"policy.{key}") from exc
 
 
@@ -506,19 +518,127 @@ def _logging(data: Mapping[str, Any], base: Path | None) -> LoggingConfig:
     return LoggingConfig(level=level, format=fmt, file=path)
 
 
-def parse_config(data: Mapping[str, Any], *, path: Path | None = None) -> Config:
+#: The top-level keys and sections of the file.
+TOP_LEVEL = (
+    "user", "saljstod", "outlook", "state", "policy", "filter", "directions", "watch", "logging"
+)
+
+#: ``[filter]`` keys: (SyncFilter attribute, kind).
+FILTER_KEYS: dict[str, str] = {
+    "categories": "names",
+    "exclude_categories": "names",
+    "include_private": "bool",
+    "start_from": "when",
+    "start_until": "when",
+}
+
+#: ``[directions]``: ``default`` sets every field unit; a unit's own key overrides it.
+DIRECTION_DEFAULT_KEY = "default"
+
+
+def _when(key: str, value: Any) -> dt.datetime | dt.date:
+    """A TOML date (kept a date), or date-time (local time when it has no offset)."""
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo is not None else value.astimezone()
+    if isinstance(value, dt.date):
+        return value
+    raise ConfigurationError(
+        f"{key} must be a TOML date (2026-01-01) or date-time (2026-01-01T08:00:00+01:00), "
+        f"not {type(value).__name__} {value!r}",
+        key=key,
+    )
+
+
+def _filter(data: Mapping[str, Any]) -> SyncFilter | None:
+    table = _table(data, "filter", required=False)
+    if not table:
+        return None
+    kwargs: dict[str, Any] = {}
+    for key, value in table.items():
+        kind = FILTER_KEYS.get(key)
+        name = f"filter.{key}"
+        if kind is None:
+            raise _unknown(name, list(FILTER_KEYS))
+        if kind == "names":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigurationError(
+                    f'{name} must be a list of strings, e.g. ["Kund"]', key=name
+                )
+            kwargs[key] = frozenset(value)
+        elif kind == "bool":
+            kwargs[key] = _typed(name, "bool", value, None)
+        else:
+            kwargs[key] = _when(name, value)
+    try:
+        made = SyncFilter(**kwargs)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"filter.{exc.key}: {exc}", key=f"filter.{exc.key}") from exc
+    lower, upper = made.start_from, made.start_until
+    if lower is not None and upper is not None and _instant(upper) <= _instant(lower):
+        raise ConfigurationError(
+            "filter.start_until must be after filter.start_from", key="filter.start_until"
+        )
+    return made
+
+
+def _instant(value: dt.datetime | dt.date) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value
+    return dt.datetime.combine(value, dt.time(), tzinfo=dt.UTC)
+
+
+def _directions(data: Mapping[str, Any]) -> tuple[tuple[str, Direction], ...] | None:
+    table = _table(data, "directions", required=False)
+    if not table:
+        return None
+    known = [DIRECTION_DEFAULT_KEY, *FIELD_UNITS]
+    choices = ", ".join(d.value for d in Direction)
+    chosen: dict[str, Direction] = {}
+    for key, value in table.items():
+        name = f"directions.{key}"
+        if key not in known:
+            raise _unknown(name, known)
+        try:
+            chosen[key] = Direction(value)
+        except ValueError:
+            raise ConfigurationError(f"{name} = {value!r}; use {choices}", key=name) from None
+    default = chosen.pop(DIRECTION_DEFAULT_KEY, Direction.BOTH)
+    units = {unit: chosen.get(unit, default) for unit in FIELD_UNITS}
+    return tuple(sorted((u, d) for u, d in units.items() if d is not Direction.BOTH))
+
+
+def _with_scope(policy: SyncPolicy, data: Mapping[str, Any]) -> SyncPolicy:
+    """The policy with the ``[filter]`` and ``[directions]`` sections applied."""
+    changes: dict[str, Any] = {}
+    chosen_filter = _filter(data)
+    if chosen_filter is not None:
+        changes["filter"] = chosen_filter
+    directions = _directions(data)
+    if directions is not None:
+        changes["directions"] = directions
+    return attrs.evolve(policy, **changes) if changes else policy
+
+
+def parse_config(
+    data: Mapping[str, Any],
+    *,
+    path: Path | None = None,
+    backends: Sequence[BackendSpec] = BACKENDS,
+) -> Config:
     """Validate an already-parsed TOML document.
 
     Args:
         data: the document, as ``tomllib`` returns it.
         path: the file it came from; relative paths in it are relative to its folder.
+        backends: the backends it may name (default: the built-in ones; the command
+            line adds the installed third-party ones).
 
     Raises:
         ConfigurationError: a key is unknown, missing or of the wrong kind (``key``
             names it).
     """
     base = path.parent if path is not None else None
-    top = ["user", "saljstod", "outlook", "state", "policy", "watch", "logging"]
+    top = list(TOP_LEVEL)
     for key in data:
         if key not in top:
             raise _unknown(key, top)
@@ -536,7 +656,7 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None = None) -> Config
     if interval <= 0:
         raise ConfigurationError("watch.interval_seconds must be > 0", key="watch.interval_seconds")
     if "state" in data:
-        state = _backend(data, "state", "state", base)
+        state = _backend(data, "state", "state", base, backends)
     elif base is not None:  # the default: a SQLite file beside the configuration file
         state = BackendConfig(
             section="state",
@@ -548,10 +668,10 @@ def parse_config(data: Mapping[str, Any], *, path: Path | None = None) -> Config
     return Config(
         path=path,
         user=user.strip(),
-        saljstod=_backend(data, "saljstod", "calendar", base),
-        outlook=_backend(data, "outlook", "calendar", base),
+        saljstod=_backend(data, "saljstod", "calendar", base, backends),
+        outlook=_backend(data, "outlook", "calendar", base, backends),
         state=state,
-        policy=_policy(data),
+        policy=_with_scope(_policy(data), data),
         watch_interval=interval,
         logging=_logging(data, base),
     )
@@ -570,8 +690,12 @@ def find_config(
     return Path(DEFAULT_CONFIG_NAME)
 
 
-def load_config(path: str | os.PathLike[str]) -> Config:
+def load_config(
+    path: str | os.PathLike[str], *, backends: Sequence[BackendSpec] = BACKENDS
+) -> Config:
     """Read and validate the configuration file at ``path``.
+
+    ``backends``: see :func:`parse_config`.
 
     Raises:
         ConfigurationError: the file is missing, is not valid TOML (the message gives
@@ -591,4 +715,4 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"{file} is not valid TOML: {exc}") from exc
-    return parse_config(data, path=file.resolve())
+    return parse_config(data, path=file.resolve(), backends=backends)

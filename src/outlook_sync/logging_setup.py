@@ -42,7 +42,9 @@ __all__ = [
 ]
 
 #: The structured fields outlook_sync's log records may carry.
-FIELDS = ("user", "side", "item_id", "operation", "phase", "count", "backend")
+FIELDS = (
+    "user", "side", "item_id", "operation", "subject", "phase", "count", "backend"
+)
 
 ROOT = "outlook_sync"
 _HANDLER_MARK = "_outlook_sync_handler"

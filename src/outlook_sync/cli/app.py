@@ -11,75 +11,30 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
-from typing import TextIO
+import traceback
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from importlib.metadata import PackageNotFoundError, version
 
-import attrs
-
+from outlook_sync.cli import commands
+from outlook_sync.cli.context import Command, Context
 from outlook_sync.cli.exit_codes import ExitCode
-from outlook_sync.cli.registry import Wiring, wired
+from outlook_sync.cli.failures import describe, exit_code, one_line
 from outlook_sync.cli.render import dump_json
-from outlook_sync.config import Config, find_config, load_config
-from outlook_sync.errors import (
-    BackendError,
-    BackendUnavailableError,
-    ConfigurationError,
-    ItemNotFoundError,
-    ItemRejectedError,
-    MassDeleteRefusedError,
-    OutlookSyncError,
-    StateError,
-    SyncInProgressError,
-    VersionConflictError,
-)
+from outlook_sync.config import Config
+from outlook_sync.errors import ConfigurationError
 from outlook_sync.logging_setup import component_logger, logging_configured
 
 __all__ = ["Context", "build_parser", "main"]
 
 log = component_logger("cli")
 
-Command = Callable[["Context"], ExitCode]
 
-
-@attrs.define
-class Context:
-    """What a command gets: its arguments, the environment, and where to write."""
-
-    args: argparse.Namespace
-    environ: Mapping[str, str]
-    out: TextIO
-    err: TextIO
-    _config: Config | None = None
-
-    @property
-    def json(self) -> bool:
-        """``--json`` was given."""
-        return bool(getattr(self.args, "json", False))
-
-    @property
-    def config(self) -> Config:
-        """The configuration (loaded on first use).
-
-        Raises:
-            ConfigurationError: the file is missing or invalid.
-        """
-        if self._config is None:
-            self._config = load_config(find_config(self.args.config, self.environ))
-        return self._config
-
-    def wired(self, *, calendars: bool = True) -> AbstractContextManager[Wiring]:
-        """The calendars, state store and synchronizer the configuration names."""
-        return wired(self.config, self.environ, calendars=calendars)
-
-    def say(self, text: str = "") -> None:
-        """Write a line of results."""
-        self.out.write(text + "\n")
-
-    def warn(self, text: str) -> None:
-        """Write a line for the person at the terminal (standard error)."""
-        self.err.write(text + "\n")
-        self.err.flush()
+def _version() -> str:
+    try:
+        return version("outlook_sync")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "unknown"
 
 
 def _secrets(config: Config, environ: Mapping[str, str]) -> list[str]:
@@ -96,8 +51,6 @@ def _secrets(config: Config, environ: Mapping[str, str]) -> list[str]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``outlook-sync`` argument parser."""
-    from outlook_sync.cli import commands
-
     parser = argparse.ArgumentParser(
         prog="outlook-sync",
         description="Two-way sync of the Säljstöd CRM calendar and Outlook.",
@@ -115,6 +68,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--verbose", "-v", action="count", default=0, help="log more (-v info, -vv debug)"
     )
     parser.add_argument("--quiet", "-q", action="store_true", help="log errors only")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an unexpected error"
+    )
+    parser.add_argument(
+        "--lang",
+        metavar="LANG",
+        help="language of the messages: en or sv (default: from LANGUAGE, LC_ALL, LANG)",
+    )
+    parser.add_argument("--version", action="version", version=f"outlook-sync {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     as_json = argparse.ArgumentParser(add_help=False)
@@ -245,51 +207,20 @@ def build_parser() -> argparse.ArgumentParser:
         "path", nargs="?", help="where to write (default: --config or ./outlook-sync.toml)"
     )
     cmd.add_argument(
-        "--demo", action="store_true", help="a self-contained demo with in-memory calendars"
+        "--demo",
+        action="store_true",
+        help="a self-contained demo: sample calendars and state in SQLite files beside it",
     )
     cmd.add_argument("--force", action="store_true", help="overwrite an existing file")
+    add("schema", commands.schema, "print the JSON Schema of the configuration file")
     return parser
-
-
-def _exit_code(exc: BaseException) -> ExitCode:
-    if isinstance(exc, ConfigurationError):
-        return ExitCode.CONFIG_ERROR
-    if isinstance(exc, SyncInProgressError):
-        return ExitCode.SYNC_IN_PROGRESS
-    if isinstance(exc, BackendUnavailableError):
-        return ExitCode.BACKEND_UNREACHABLE
-    if isinstance(exc, MassDeleteRefusedError):
-        return ExitCode.MASS_DELETE_REFUSED
-    if isinstance(exc, ItemNotFoundError | VersionConflictError | ItemRejectedError):
-        return ExitCode.ERROR
-    if isinstance(exc, BackendError):
-        return ExitCode.BACKEND_UNREACHABLE
-    return ExitCode.ERROR
-
-
-def _describe(exc: OutlookSyncError, ctx: Context) -> str:
-    if isinstance(exc, ConfigurationError):
-        where = ctx._config.path if ctx._config is not None else None
-        where_text = f" ({where})" if where else ""
-        return f"configuration error{where_text}: {exc}"
-    if isinstance(exc, SyncInProgressError):
-        return f"{exc} (try again when it has finished)"
-    if isinstance(exc, BackendError):
-        side = f"{exc.side}: " if exc.side else ""
-        hint = ""
-        if any(text in str(exc) for text in ("no such table", "does not exist")):
-            hint = " (a new database? run `outlook-sync db upgrade` first)"
-        return f"backend error: {side}{exc}{hint}"
-    if isinstance(exc, StateError):
-        return f"state store error: {exc}"
-    return str(exc)
 
 
 @contextmanager
 def _logging_for(ctx: Context) -> Iterator[None]:
     args = ctx.args
     try:
-        config: Config | None = ctx.config if args.command != "init" else None
+        config: Config | None = ctx.config if args.command not in ("init", "schema") else None
     except ConfigurationError:
         config = None  # reported by the command itself, with its exit code
     level: str = config.logging.level if config else "warning"
@@ -307,18 +238,52 @@ def _logging_for(ctx: Context) -> Iterator[None]:
         yield
 
 
+def _report(ctx: Context, exc: BaseException) -> ExitCode:
+    """Tell the user about ``exc`` in one line (JSON too with ``--json``)."""
+    code = exit_code(exc)
+    message = one_line(describe(exc, ctx))
+    config = ctx.loaded_config
+    if config is not None:
+        for secret in _secrets(config, ctx.environ):
+            message = message.replace(secret, "***")
+    log.debug("command %s failed", ctx.args.command, exc_info=True)
+    ctx.warn(f"outlook-sync: {message}")
+    if ctx.args.debug:
+        ctx.warn("".join(traceback.format_exception(exc)).rstrip())
+    if ctx.json:  # scripts read one JSON document on standard output, errors too
+        key = exc.key if isinstance(exc, ConfigurationError) else None
+        dump_json({"error": message, "key": key, "exit_code": int(code)}, ctx.out)
+    return code
+
+
+def _quiet_broken_pipe(ctx: Context) -> ExitCode:
+    """The reader went away (``outlook-sync status | head``): stop quietly.
+
+    Standard output is pointed at ``os.devnull`` so that the interpreter's final flush
+    does not fail again on the closed pipe.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, ctx.out.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (tests)
+        pass
+    return ExitCode.OK
+
+
 def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None = None) -> int:
     """Run ``outlook-sync`` with ``argv`` (default: ``sys.argv[1:]``); return the exit code.
 
+    Never raises (``SystemExit`` aside) and never shows a traceback unless ``--debug``.
+
     Args:
         argv: the arguments, without the program name.
-        environ: where secrets and ``OUTLOOK_SYNC_CONFIG`` are read (default: the
-            process environment).
+        environ: where secrets, ``OUTLOOK_SYNC_CONFIG`` and the language are read
+            (default: the process environment).
     """
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help, or a usage error argparse already reported
+    except SystemExit as exc:  # --help, --version, or a usage error argparse reported
         return int(exc.code) if isinstance(exc.code, int) else ExitCode.USAGE
     ctx = Context(
         args=args,
@@ -329,15 +294,16 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
     handler: Command = args.handler
     try:
         with _logging_for(ctx):
-            return int(handler(ctx))
+            code = int(handler(ctx))
+            ctx.out.flush()
+            return code
     except KeyboardInterrupt:
-        ctx.warn("outlook-sync: interrupted")
+        ctx.warn("outlook-sync: " + ctx.t("interrupted"))
         return ExitCode.INTERRUPTED
-    except OutlookSyncError as exc:
-        log.debug("command %s failed", args.command, exc_info=True)
-        message, code = _describe(exc, ctx), _exit_code(exc)
-        ctx.warn(f"outlook-sync: {message}")
-        if ctx.json:  # scripts read one JSON document on standard output, errors too
-            key = exc.key if isinstance(exc, ConfigurationError) else None
-            dump_json({"error": message, "key": key, "exit_code": int(code)}, ctx.out)
-        return code
+    except BrokenPipeError:
+        return _quiet_broken_pipe(ctx)
+    except Exception as exc:  # every error: one line and an exit code, never a traceback
+        try:
+            return _report(ctx, exc)
+        except BrokenPipeError:
+            return _quiet_broken_pipe(ctx)

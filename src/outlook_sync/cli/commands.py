@@ -9,11 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from outlook_sync.cli.context import Context, UsageError
 from outlook_sync.cli.exit_codes import ExitCode
+from outlook_sync.cli.itemlog import Written
 from outlook_sync.cli.maintenance import (
     conflicts,
     db_upgrade,
@@ -21,13 +23,19 @@ from outlook_sync.cli.maintenance import (
     init,
     quarantine,
     restore,
+    schema,
 )
 from outlook_sync.cli.render import (
+    STATE_TEXT,
     ProgressDisplay,
+    display_width,
     dump_json,
     label,
+    local_time,
+    pad,
     plan_dict,
     plan_rows,
+    summary,
     table,
 )
 from outlook_sync.errors import ConfigurationError, ItemNotFoundError
@@ -40,7 +48,6 @@ from outlook_sync.status import StatusBoard
 from outlook_sync.watch import Watcher
 
 if TYPE_CHECKING:
-    from outlook_sync.cli.app import Context
     from outlook_sync.cli.registry import Wiring
 
 __all__ = [
@@ -53,6 +60,7 @@ __all__ = [
     "quarantine",
     "report_code",
     "restore",
+    "schema",
     "set_last_sync",
     "status",
     "sync",
@@ -109,22 +117,32 @@ def _progress(ctx: Context) -> ProgressDisplay:
     return ProgressDisplay(ctx.err, enabled=enabled and not ctx.json)
 
 
-def _show_report(ctx: Context, report: SyncReport, pending: int, code: ExitCode) -> None:
+def _show_report(
+    ctx: Context, report: SyncReport, pending: int, code: ExitCode, written: Sequence[Written]
+) -> None:
     if ctx.json:
         dump_json(
             {**report.to_dict(), "pending_conflicts": pending, "exit_code": int(code)}, ctx.out
         )
         return
-    ctx.say(str(report))
+    t = ctx.t
+    for line in summary(report, written, t):
+        ctx.say(line)
     if report.refused:
         ctx.say(
-            "Nothing was written. Check `outlook-sync plan`, then run "
-            "`outlook-sync sync --confirm-mass-delete` if the deletions are wanted."
+            t(
+                "Nothing was written. Check `outlook-sync plan`, then run "
+                "`outlook-sync sync --confirm-mass-delete` if the deletions are wanted."
+            )
         )
     if report.error:
-        ctx.say("Nothing was written; the next sync tries again.")
+        ctx.say(t("Nothing was written; the next sync tries again."))
     if pending:
-        ctx.say(f"{pending} conflict(s) pending: see `outlook-sync conflicts`.")
+        ctx.say(t.plural(
+            "{count} conflict pending: see `outlook-sync conflicts`.",
+            "{count} conflicts pending: see `outlook-sync conflicts`.",
+            pending,
+        ))
 
 
 # -- sync / plan ------------------------------------------------------------------------
@@ -151,13 +169,13 @@ def sync(ctx: Context) -> ExitCode:
         report.total_writes,
         extra=fields(user=report.user, operation="full_sync" if ctx.args.full else "sync"),
     )
-    _show_report(ctx, report, pending, code)
+    _show_report(ctx, report, pending, code, wiring.written)
     return code
 
 
 def plan(ctx: Context) -> ExitCode:
     """``outlook-sync plan``: the dry run."""
-    with ctx.wired() as wiring:
+    with ctx.wired(writes=False) as wiring:
         the_plan = wiring.sync.plan(confirm_mass_delete=ctx.args.confirm_mass_delete)
     code = ExitCode.MASS_DELETE_REFUSED if the_plan.refused else ExitCode.OK
     if ctx.json:
@@ -199,7 +217,9 @@ def _activity_status(wiring: Wiring, activity: str) -> dict[str, Any]:
         "activity_id": found.saljstod_id,
         "state": found.state.value,
         "outlook_id": found.outlook_id,
-        "synced_as_of": found.synced_as_of.isoformat() if found.synced_as_of else None,
+        "synced_as_of": (
+            found.synced_as_of.isoformat(timespec="seconds") if found.synced_as_of else None
+        ),
         "reason": found.reason,
         "conflicts": len(found.conflicts),
     }
@@ -208,12 +228,12 @@ def _activity_status(wiring: Wiring, activity: str) -> dict[str, Any]:
 def _last_error(trouble: tuple[dt.datetime, str] | None) -> dict[str, str] | None:
     if trouble is None:
         return None
-    return {"at": trouble[0].isoformat(), "message": trouble[1]}
+    return {"at": trouble[0].isoformat(timespec="seconds"), "message": trouble[1]}
 
 
 def status(ctx: Context) -> ExitCode:
     """``outlook-sync status [ACTIVITY_ID]``."""
-    with ctx.wired(calendars=False) as wiring:
+    with ctx.wired(calendars=False, writes=False) as wiring:
         user, state = wiring.config.user, wiring.state
         if ctx.args.activity:
             data = _activity_status(wiring, ctx.args.activity)
@@ -225,7 +245,7 @@ def status(ctx: Context) -> ExitCode:
                 "user": user,
                 "saljstod": wiring.config.saljstod.name,
                 "outlook": wiring.config.outlook.name,
-                "last_sync": last.isoformat() if last else None,
+                "last_sync": last.isoformat(timespec="seconds") if last else None,
                 "links": state.link_count(user),
                 "conflicts_pending": pending_conflicts,
                 "quarantined": len(state.quarantine(user)),
@@ -236,43 +256,65 @@ def status(ctx: Context) -> ExitCode:
     if ctx.json:
         dump_json(data, ctx.out)
     elif ctx.args.activity:
-        ctx.say(f"Activity {data['activity_id']}: {data['state'].replace('_', ' ')}")
-        for title, key in (("Outlook item", "outlook_id"), ("synced as of", "synced_as_of"),
-                           ("reason", "reason")):  # fmt: skip
-            if data[key]:
-                ctx.say(f"  {title + ':':<14} {data[key]}")
-        if data["conflicts"]:
-            ctx.say(f"  {'conflicts:':<14} {data['conflicts']} (see `outlook-sync conflicts`)")
+        _say_activity(ctx, data)
     else:
-        ctx.say(
-            f"User:               {data['user']}  "
-            f"(Säljstöd: {data['saljstod']}, Outlook: {data['outlook']})"
-        )
-        ctx.say(f"Last sync:          {data['last_sync'] or 'never (the next sync is full)'}")
-        ctx.say(f"Linked items:       {data['links']}")
-        ctx.say(f"Conflicts pending:  {data['conflicts_pending']}")
-        ctx.say(f"Quarantined items:  {data['quarantined']}")
-        ctx.say(f"Waiting for retry:  {data['pending_retries']}")
-        ctx.say(f"Restorable deleted: {data['restorable_deleted']}")
-        trouble = data["last_error"]
-        shown = f"{trouble['message']} ({trouble['at']})" if trouble else "none"
-        ctx.say(f"Last error:         {shown}")
+        _say_status(ctx, data)
     return ExitCode.CONFLICTS_PENDING if pending_conflicts else ExitCode.OK
+
+
+def _say_activity(ctx: Context, data: dict[str, Any]) -> None:
+    t = ctx.t
+    state = t(STATE_TEXT.get(data["state"], data["state"]))
+    ctx.say(t("Activity {id}: {state}", id=data["activity_id"], state=state))
+    rows = [
+        (t("Outlook item"), data["outlook_id"]),
+        (t("synced as of"), local_time(data["synced_as_of"])),
+        (t("reason"), t(data["reason"]) if data["reason"] else None),
+    ]
+    if data["conflicts"]:
+        rows.append((t("conflicts"), t("{count} (see `outlook-sync conflicts`)",
+                                       count=data["conflicts"])))
+    width = max(display_width(title) for title, _ in rows) + 2
+    for title, value in rows:
+        if value:
+            ctx.say("  " + pad(title + ":", width) + " " + str(value))
+
+
+def _say_status(ctx: Context, data: dict[str, Any]) -> None:
+    t = ctx.t
+    trouble = data["last_error"]
+    rows = [
+        (t("User"), t("{user}  (Säljstöd: {saljstod}, Outlook: {outlook})", **data)),
+        (t("Last sync"), local_time(data["last_sync"]) or t("never (the next sync is full)")),
+        (t("Linked items"), data["links"]),
+        (t("Conflicts pending"), data["conflicts_pending"]),
+        (t("Quarantined items"), data["quarantined"]),
+        (t("Waiting for retry"), data["pending_retries"]),
+        (t("Restorable deleted"), data["restorable_deleted"]),
+        (
+            t("Last error"),
+            f"{trouble['message']} ({local_time(trouble['at'])})" if trouble else t("none"),
+        ),
+    ]
+    width = max(display_width(title) for title, _ in rows) + 2
+    for title, value in rows:
+        ctx.say(pad(title + ":", width) + str(value))
 
 
 def parse_when(text: str) -> dt.datetime:
     """An ISO date or date-time; without an offset it is local time.
 
+    A date alone is local midnight.
+
     Raises:
-        ConfigurationError: not a date (``key="DATE"``).
+        UsageError: not a date.
     """
     try:
         value = dt.datetime.fromisoformat(text.strip())
     except ValueError:
-        raise ConfigurationError(
+        raise UsageError(
             f"DATE {text!r} is not an ISO date or date-time (e.g. 2026-11-01 or "
-            "2026-11-01T08:00+01:00)",
-            key="DATE",
+            "2026-11-01T08:00+01:00)"
         ) from None
     return value if value.tzinfo is not None else value.astimezone()
 
@@ -280,14 +322,26 @@ def parse_when(text: str) -> dt.datetime:
 def set_last_sync(ctx: Context) -> ExitCode:
     """``outlook-sync set-last-sync DATE``."""
     when = parse_when(ctx.args.date)
+    if when > dt.datetime.now(dt.UTC):
+        raise UsageError(
+            ctx.t(
+                "DATE {date} is in the future: a sync from then would skip every change "
+                "made until then; give a date in the past (or run `outlook-sync sync "
+                "--full`)",
+                date=local_time(when),
+            )
+        )
     with ctx.wired(calendars=False) as wiring:
         wiring.sync.set_last_sync(when)
     if ctx.json:
         dump_json({"last_sync": when.isoformat()}, ctx.out)
     else:
         ctx.say(
-            f"Last sync set to {when.isoformat()}: the next sync processes the changes "
-            "made from and including then."
+            ctx.t(
+                "Last sync set to {when}: the next sync processes the changes made from "
+                "and including then.",
+                when=local_time(when),
+            )
         )
     return ExitCode.OK
 
@@ -319,10 +373,10 @@ def watch(ctx: Context) -> ExitCode:
                 record = {**report.to_dict(), "pending_conflicts": pending, "exit_code": int(code)}
                 dump_json(record, ctx.out)
             else:
-                stamp = (report.finished_at or dt.datetime.now(dt.UTC)).astimezone()
+                stamp = local_time(report.finished_at or dt.datetime.now(dt.UTC))
                 state = "ok" if code is ExitCode.OK else code.name.lower().replace("_", " ")
                 ctx.say(
-                    f"{stamp:%Y-%m-%d %H:%M:%S} {state}: {report.total_writes} writes, "
+                    f"{stamp} {ctx.t(state)}: {report.total_writes} writes, "
                     f"{len(report.conflicts)} conflicts, {len(report.failures)} failures"
                 )
             ctx.out.flush()
@@ -361,8 +415,11 @@ def open_item(ctx: Context) -> ExitCode:
         links = wiring.state.links(wiring.config.user, saljstod_ids=[activity], outlook_ids=())
         if not links or links[0].gone is not None:
             raise ItemNotFoundError(
-                f"Säljstöd activity {activity} is not linked to an Outlook item (has it been "
-                "synced? see `outlook-sync status " + activity + "`)",
+                ctx.t(
+                    "Säljstöd activity {activity} is not linked to an Outlook item (has it "
+                    "been synced? see `outlook-sync status {activity}`)",
+                    activity=activity,
+                ),
                 side="saljstod",
                 item_id=activity,
             )

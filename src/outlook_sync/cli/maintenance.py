@@ -6,73 +6,131 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from outlook_sync.cli.context import Context
 from outlook_sync.cli.duplicates import find_duplicates, merge_duplicates
 from outlook_sync.cli.exit_codes import ExitCode
-from outlook_sync.cli.registry import sql_connection
+from outlook_sync.cli.registry import demo_events, known_backends, sql_connection
 from outlook_sync.cli.render import (
+    KIND_TEXT,
     conflict_dict,
     deleted_dict,
     dump_json,
     label,
+    local_time,
     quarantined_dict,
     table,
     when,
 )
-from outlook_sync.cli.template import DEMO, EXAMPLE
-from outlook_sync.config import find_config, parse_config
+from outlook_sync.cli.template import DEMO, DEMO_OUTLOOK, DEMO_SALJSTOD, DEMO_STATE, EXAMPLE
+from outlook_sync.config import Config, find_config, parse_config
+from outlook_sync.config_schema import json_schema
 from outlook_sync.errors import ConfigurationError, ItemNotFoundError
+from outlook_sync.i18n import Translator
+from outlook_sync.logging_setup import component_logger, fields
 from outlook_sync.model import Side
 from outlook_sync.protocols import StateChange
+from outlook_sync.records import Conflict
 
-if TYPE_CHECKING:
-    from outlook_sync.cli.app import Context
+#: Who cleared what: lines an auditor can find (``outlook_sync.audit``).
+audit_log = component_logger("audit")
 
-__all__ = ["conflicts", "db_upgrade", "duplicates", "init", "quarantine", "restore"]
+
+__all__ = [
+    "conflicts", "db_upgrade", "duplicates", "init", "quarantine", "restore", "schema"
+]
 
 
 def conflicts(ctx: Context) -> ExitCode:
-    """``outlook-sync conflicts [--clear]``: the conflict log, resolved by clearing it."""
-    with ctx.wired(calendars=False) as wiring:
+    """``outlook-sync conflicts [--clear]``: the conflict log, per field both values and
+    the winner; ``--clear`` resolves it and leaves an audit line in the log."""
+    t = ctx.t
+    with ctx.wired(calendars=False, writes=bool(ctx.args.clear)) as wiring:
         user = wiring.config.user
         entries = wiring.state.conflicts(user)
-        if ctx.args.clear:
+        if ctx.args.clear and entries:
             wiring.state.clear_conflicts(user)
+            audit_log.warning(
+                "conflict log cleared for %s by %s: %d entr%s (%s)",
+                user,
+                _operator(ctx),
+                len(entries),
+                "y" if len(entries) == 1 else "ies",
+                ", ".join(f"{c.saljstod_id or '-'}/{c.outlook_id or '-'}" for c in entries),
+                extra=fields(user=user, operation="clear_conflicts", count=len(entries)),
+            )
     if ctx.json:
         dump_json(
             {"conflicts": [conflict_dict(c) for c in entries], "cleared": bool(ctx.args.clear)},
             ctx.out,
         )
     elif not entries:
-        ctx.say("No conflicts.")
+        ctx.say(t("No conflicts."))
     else:
-        rows = [
-            [
-                c.kind,
-                c.resolution,
-                ", ".join(c.fields) or "-",
-                c.saljstod_id or "-",
-                c.outlook_id or "-",
-                conflict_dict(c)["subject"] or "",
-            ]
-            for c in entries
-        ]
-        ctx.say(table(["KIND", "RESOLVED BY", "FIELDS", "SÄLJSTÖD", "OUTLOOK", "SUBJECT"], rows))
+        for number, entry in enumerate(entries):
+            if number:
+                ctx.say()
+            _say_conflict(ctx, entry)
+        ctx.say()
         if ctx.args.clear:
-            ctx.say(f"Cleared {len(entries)} conflict(s).")
+            ctx.say(t.plural("Cleared {count} conflict.", "Cleared {count} conflicts.",
+                             len(entries)))
         else:
             ctx.say(
-                "The sync has resolved these by the policy; check the items, then "
-                "`outlook-sync conflicts --clear`."
+                t(
+                    "The sync has resolved these by the policy; check the items, then "
+                    "`outlook-sync conflicts --clear`."
+                )
             )
     return ExitCode.CONFLICTS_PENDING if entries and not ctx.args.clear else ExitCode.OK
+
+
+def _operator(ctx: Context) -> str:
+    """Who ran the command, for the audit line (the login name; never a secret)."""
+    for name in ("USER", "USERNAME", "LOGNAME"):
+        if ctx.environ.get(name):
+            return ctx.environ[name]
+    return "unknown"
+
+
+def _say_conflict(ctx: Context, entry: Conflict) -> None:
+    t = ctx.t
+    data = conflict_dict(entry)
+    ctx.say(
+        t(
+            "{kind} (Säljstöd {saljstod}, Outlook {outlook}): {subject} — resolved by "
+            "{resolution}",
+            kind=t(KIND_TEXT.get(entry.kind, entry.kind.replace("_", " "))),
+            saljstod=entry.saljstod_id or "-",
+            outlook=entry.outlook_id or "-",
+            subject=data["subject"] or "",
+            resolution=entry.resolution,
+        )
+    )
+    if data["values"]:
+        rows = [
+            [v["field"], v["saljstod"], v["outlook"], label_of(v["winner"], t)]
+            for v in data["values"]
+        ]
+        header = [t("FIELD"), t("SÄLJSTÖD"), t("OUTLOOK"), t("WINNER")]
+        for line in table(header, rows).splitlines():
+            ctx.say("  " + line)
+    elif entry.detail:
+        ctx.say("  " + entry.detail)
+
+
+def label_of(side: str | None, t: Translator) -> str:
+    """``Säljstöd``, ``Outlook``, or "both kept" for a conflict's winner."""
+    if side is None:
+        return t("both kept")
+    return label(Side(side))
 
 
 def quarantine(ctx: Context) -> ExitCode:
     """``outlook-sync quarantine [--clear [ID ...]]``."""
     clear: list[str] | None = ctx.args.clear
-    with ctx.wired(calendars=False) as wiring:
+    with ctx.wired(calendars=False, writes=clear is not None) as wiring:
         user = wiring.config.user
         entries = wiring.state.quarantine(user)
         chosen = (
@@ -82,7 +140,11 @@ def quarantine(ctx: Context) -> ExitCode:
         )
         unknown = sorted(set(clear or ()) - {q.item_id for q in entries})
         if unknown:
-            raise ItemNotFoundError(f"not in quarantine: {', '.join(unknown)}")
+            raise ItemNotFoundError(
+                ctx.t("not in quarantine: {ids} (see `outlook-sync quarantine`)",
+                      ids=", ".join(unknown)),
+                item_id=unknown[0],
+            )
         if chosen:
             wiring.state.commit(
                 user, StateChange(unquarantine=tuple((q.side, q.item_id) for q in chosen))
@@ -112,7 +174,7 @@ def quarantine(ctx: Context) -> ExitCode:
 def restore(ctx: Context) -> ExitCode:
     """``outlook-sync restore [ITEM_ID] [--side S]``."""
     item: str | None = ctx.args.item
-    with ctx.wired(calendars=item is not None) as wiring:
+    with ctx.wired(calendars=item is not None, writes=item is not None) as wiring:
         entries = wiring.state.deleted_items(wiring.config.user)
         if item is None:
             return _list_deleted(ctx, entries)
@@ -123,13 +185,15 @@ def restore(ctx: Context) -> ExitCode:
         ]
         if not matches:
             raise ItemNotFoundError(
-                f"no deleted item {item} is kept (see `outlook-sync restore` for the list)",
+                ctx.t("no deleted item {item} is kept (see `outlook-sync restore` for the list)",
+                      item=item),
                 item_id=item,
             )
         if len(matches) > 1:
             raise ConfigurationError(f"{item} was deleted on both sides; add --side", key="--side")
         entry = matches[0]
-        restored = wiring.sync.restore(entry.side, entry.item_id)
+        outcome = wiring.sync.restore(entry.side, entry.item_id)
+        restored = outcome.item
     if ctx.json:
         dump_json(
             {"side": entry.side.value, "item_id": entry.item_id, "restored_id": restored.id},
@@ -154,7 +218,7 @@ def _list_deleted(ctx: Context, entries: list[Any]) -> ExitCode:
             [
                 label(e.side),
                 e.item_id,
-                f"{e.deleted_at:%Y-%m-%d %H:%M}",
+                local_time(e.deleted_at),
                 when(e.event),
                 e.event.subject,
             ]
@@ -272,7 +336,7 @@ def _upgrade(ctx: Context) -> list[dict[str, Any]]:
                 "this version of outlook_sync cannot upgrade the Säljstöd schema",
                 key="saljstod.backend",
             )
-        connection, dialect = sql_connection(config.saljstod, ctx.environ)
+        connection, dialect = sql_connection(config.saljstod, ctx.environ, create=True)
         try:
             versions = upgrade(connection, dialect=dialect, state=False)
         finally:
@@ -299,20 +363,68 @@ def db_upgrade(ctx: Context) -> ExitCode:
     return ExitCode.OK
 
 
+# -- schema ---------------------------------------------------------------------------------
+
+
+def schema(ctx: Context) -> ExitCode:
+    """``outlook-sync schema``: the JSON Schema of the configuration file, with the
+    installed third-party backends."""
+    dump_json(json_schema(known_backends()), ctx.out)
+    return ExitCode.OK
+
+
 # -- init ---------------------------------------------------------------------------------
 
 
 def init(ctx: Context) -> ExitCode:
-    """``outlook-sync init [PATH] [--demo] [--force]``."""
-    path = Path(ctx.args.path) if ctx.args.path else find_config(ctx.args.config, ctx.environ)
-    if path.exists() and not ctx.args.force:
-        ctx.warn(f"outlook-sync: {path} exists; add --force to overwrite it")
-        return ExitCode.ERROR
-    text = DEMO if ctx.args.demo else EXAMPLE
+    """``outlook-sync init [PATH] [--demo] [--force]``.
+
+    ``--demo`` also creates the demo's two SQLite calendars (the Säljstöd one with a few
+    sample activities) beside the file; its state is kept on disk too.
+    """
     import tomllib
 
-    parse_config(tomllib.loads(text), path=path.resolve())  # never write an invalid file
+    path = Path(ctx.args.path) if ctx.args.path else find_config(ctx.args.config, ctx.environ)
+    text = DEMO if ctx.args.demo else EXAMPLE
+    extra = [path.parent / name for name in (DEMO_SALJSTOD, DEMO_OUTLOOK, DEMO_STATE)]
+    targets = [path, *extra] if ctx.args.demo else [path]
+    existing = [p for p in targets if p.exists()]
+    if existing and not ctx.args.force:
+        ctx.warn(
+            "outlook-sync: "
+            + ctx.t("{files} exists; add --force to overwrite it",
+                    files=", ".join(str(p) for p in existing))
+        )
+        return ExitCode.ERROR
+    config = parse_config(tomllib.loads(text), path=path.resolve())  # never an invalid file
     path.parent.mkdir(parents=True, exist_ok=True)
+    if ctx.args.demo:
+        for old in extra:
+            old.unlink(missing_ok=True)
+        _create_demo(config, ctx)
     path.write_text(text, encoding="utf-8")
-    ctx.say(f"Wrote {path}. Edit it, then try `outlook-sync --config {path} plan`.")
+    ctx.say(
+        ctx.t("Wrote {path}. Edit it, then try `outlook-sync --config {path} plan`.", path=path)
+        if not ctx.args.demo
+        else ctx.t(
+            "Wrote {path} and the demo calendars beside it. Try `outlook-sync --config "
+            "{path} plan`, then `sync` and `status`.",
+            path=path,
+        )
+    )
     return ExitCode.OK
+
+
+def _create_demo(config: Config, ctx: Context) -> None:
+    """Create the demo's two calendars and seed the Säljstöd one."""
+    sql = _sql_module("saljstod")
+    for backend, seed in ((config.saljstod, True), (config.outlook, False)):
+        connection, dialect = sql_connection(backend, ctx.environ, create=True)
+        try:
+            sql.upgrade(connection, dialect=dialect, state=False)
+            if seed:
+                calendar = sql.SqlCalendar(connection, user=config.user, dialect=dialect)
+                for event in demo_events():
+                    calendar.create(event, partner_key="")
+        finally:
+            connection.close()

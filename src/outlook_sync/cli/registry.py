@@ -10,6 +10,12 @@ run every other backend. When the import fails, the factory raises
 :class:`~outlook_sync.errors.ConfigurationError` naming the missing extra
 (``pip install 'outlook_sync[graph]'``) and the configuration key that chose it.
 
+Third-party backends plug in by ``pip install``: a distribution declares an entry point
+in the group ``outlook_sync.backends`` (:data:`ENTRY_POINT_GROUP`) whose object is a
+:class:`BackendPlugin` — the backend's :class:`~outlook_sync.config.BackendSpec` (its
+name and options, validated like the built-in ones) and its factories. The
+configuration then names it like any other backend; nothing here needs an edit.
+
 ``memory`` calendars and state stores are kept per process by name, so that calling
 ``outlook-sync`` several times in one process (tests, a demo in a notebook) sees the same
 calendars. They are gone when the process ends.
@@ -22,13 +28,16 @@ import importlib
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
+from importlib.metadata import entry_points
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import attrs
 
 from outlook_sync.adapters.memory import InMemoryCalendar
-from outlook_sync.config import BACKENDS, BackendConfig, Config
+from outlook_sync.cli.itemlog import Journal, LoggingSynchronizer, Written, logged_calendar
+from outlook_sync.config import BACKENDS, BackendConfig, BackendSpec, Config
 from outlook_sync.engine import Synchronizer
 from outlook_sync.errors import BackendUnavailableError, ConfigurationError
 from outlook_sync.model import Event, Side
@@ -37,11 +46,16 @@ from outlook_sync.state.memory import MemoryStateStore
 
 __all__ = [
     "CALENDAR_FACTORIES",
+    "ENTRY_POINT_GROUP",
     "STATE_FACTORIES",
+    "BackendPlugin",
     "Wiring",
     "build_calendar",
     "build_state",
+    "demo_events",
     "forget_memory",
+    "known_backends",
+    "load_plugins",
     "memory_calendar",
     "memory_state",
     "sql_connection",
@@ -76,7 +90,7 @@ def memory_calendar(name: str, *, side: Side | None = None, demo: bool = False) 
         prefix = {Side.SALJSTOD: "S", Side.OUTLOOK: "O"}.get(side, "item-") if side else "item-"
         calendar = InMemoryCalendar(name=name, id_prefix=prefix)
         if demo:
-            for event in _demo_events():
+            for event in demo_events():
                 calendar.add(event)
         _memory_calendars[name] = calendar
     return calendar
@@ -93,7 +107,8 @@ def forget_memory() -> None:
     _memory_states.clear()
 
 
-def _demo_events() -> list[Event]:
+def demo_events() -> list[Event]:
+    """A few sample Säljstöd activities in the coming week (local time)."""
     today = dt.datetime.now(dt.UTC).astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
     day = dt.timedelta(days=1)
     hour = dt.timedelta(hours=1)
@@ -149,8 +164,13 @@ def _memory(
     )
 
 
-def sql_connection(config: BackendConfig, env: Mapping[str, str]) -> tuple[Any, str]:
+def sql_connection(
+    config: BackendConfig, env: Mapping[str, str], *, create: bool = False
+) -> tuple[Any, str]:
     """Open the connection a ``sql`` backend names: ``(connection, dialect name)``.
+
+    A SQLite file must exist: a mistyped path is an error, never a new empty database.
+    Only ``create=True`` (``outlook-sync db upgrade``, ``init --demo``) makes one.
 
     Raises:
         ConfigurationError: ``path``/``dsn_env`` missing, or psycopg not installed.
@@ -160,7 +180,18 @@ def sql_connection(config: BackendConfig, env: Mapping[str, str]) -> tuple[Any, 
     if database == "sqlite":
         import sqlite3
 
-        path = config.require("path", 'database = "sqlite" reads a file')
+        path = Path(config.require("path", 'database = "sqlite" reads a file'))
+        if not create and not path.is_file():
+            raise ConfigurationError(
+                f"{config.section}.path: there is no SQLite database at {path} (check the "
+                "path; `outlook-sync db upgrade` creates a new one)",
+                key=f"{config.section}.path",
+            )
+        if create and not path.parent.is_dir():
+            raise ConfigurationError(
+                f"{config.section}.path: the folder {path.parent} does not exist",
+                key=f"{config.section}.path",
+            )
         try:
             connection = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
         except sqlite3.Error as exc:
@@ -201,10 +232,15 @@ def _graph(
 ) -> Calendar:
     graph = _import(config, "outlook_sync.adapters.graph")
     base_url = config.get("base_url") or "https://graph.microsoft.com/v1.0"
-    token, secret = config.secret("token_env", env), config.secret("client_secret_env", env)
+    token = config.secret("token_env", env)
+    secret = None if _is_loopback(base_url) else config.secret("client_secret_env", env)
     mailbox = config.get("mailbox")
     if token is not None:
         tokens = graph.StaticToken(token.reveal())
+    elif _is_loopback(base_url):
+        # the local emulator takes any token: the example file's client_secret_env
+        # must not send the emulator recipe to a sign-in server
+        tokens = graph.StaticToken("emulator")
     elif secret is not None:
         tokens = graph.client_credentials_provider(
             config.require("client_id", "app-only access"),
@@ -212,8 +248,6 @@ def _graph(
             tenant=config.require("tenant_id", "app-only access"),
         )
         mailbox = config.require("mailbox", "app-only access reads a named mailbox")
-    elif _is_loopback(base_url):
-        tokens = graph.StaticToken("emulator")  # the local emulator takes any token
     else:
         tokens = graph.device_code_provider(
             config.require("client_id", "sign-in needs the app registration"),
@@ -294,6 +328,91 @@ STATE_FACTORIES: dict[str, StateFactory] = {
 }
 
 
+# -- third-party backends ---------------------------------------------------------------
+
+#: The entry-point group third-party backends register in.
+ENTRY_POINT_GROUP = "outlook_sync.backends"
+
+
+@attrs.frozen(kw_only=True)
+class BackendPlugin:
+    """What a third-party backend's entry point names.
+
+    A package declares, for example in its ``pyproject.toml``::
+
+        [project.entry-points."outlook_sync.backends"]
+        caldav = "outlook_sync_caldav:PLUGIN"
+
+    where ``PLUGIN = BackendPlugin(spec=BackendSpec(name="caldav", roles=frozenset({"calendar"}),
+    options=(...)), calendar=make_calendar)``. The entry point's name must be the spec's.
+
+    Attributes:
+        spec: the backend's name, roles and options (validated by the configuration).
+        calendar: builds a calendar (roles include ``"calendar"``).
+        state: builds a state store (roles include ``"state"``).
+    """
+
+    spec: BackendSpec
+    calendar: CalendarFactory | None = None
+    state: StateFactory | None = None
+
+
+_plugins: dict[str, BackendPlugin] | None = None
+_plugin_errors: dict[str, str] = {}
+
+
+def load_plugins(*, reload: bool = False) -> dict[str, BackendPlugin]:
+    """The backends installed packages register (entry points, read once per process).
+
+    A plugin that fails to load, or names a built-in backend, is left out; the error is
+    shown when a configuration names it.
+    """
+    global _plugins
+    if _plugins is not None and not reload:
+        return _plugins
+    found: dict[str, BackendPlugin] = {}
+    _plugin_errors.clear()
+    builtin = {spec.name for spec in BACKENDS}
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        where = f"entry point {point.name} = {point.value}"
+        try:
+            plugin = point.load()
+            if callable(plugin) and not isinstance(plugin, BackendPlugin):
+                plugin = plugin()
+        except Exception as exc:  # a broken plugin must not break the others
+            _plugin_errors[point.name] = f"{where} failed to load: {type(exc).__name__}: {exc}"
+            continue
+        problem = None
+        if not isinstance(plugin, BackendPlugin):
+            problem = "is not an outlook_sync.cli.registry.BackendPlugin"
+        elif plugin.spec.name != point.name:
+            problem = f"names the backend {plugin.spec.name!r}, not {point.name!r}"
+        elif point.name in builtin:
+            problem = "replaces a built-in backend, which is not allowed"
+        elif ("calendar" in plugin.spec.roles) != (plugin.calendar is not None) or (
+            "state" in plugin.spec.roles
+        ) != (plugin.state is not None):
+            problem = "has no factory for one of its roles"
+        if problem is not None:
+            _plugin_errors[point.name] = f"{where} {problem}"
+            continue
+        assert isinstance(plugin, BackendPlugin)
+        found[point.name] = plugin
+    _plugins = found
+    return found
+
+
+def known_backends() -> tuple[BackendSpec, ...]:
+    """Every backend a configuration may name: the built-in ones and the installed ones."""
+    return BACKENDS + tuple(plugin.spec for plugin in load_plugins().values())
+
+
+def plugin_error(name: object) -> str | None:
+    """Why the installed backend ``name`` could not be loaded, if it could not."""
+    load_plugins()
+    return _plugin_errors.get(name) if isinstance(name, str) else None
+
+
 def build_calendar(
     config: BackendConfig,
     side: Side,
@@ -309,6 +428,9 @@ def build_calendar(
         BackendError: the backend refused to open (unreachable, bad credentials).
     """
     factory = CALENDAR_FACTORIES.get(config.name)
+    plugin = load_plugins().get(config.name)
+    if factory is None and plugin is not None:
+        factory = plugin.calendar
     if factory is None:
         raise ConfigurationError(
             f"no factory for calendar backend {config.name!r}", key=f"{config.section}.backend"
@@ -326,6 +448,9 @@ def build_state(
         StateError: the store cannot be opened (a corrupt or newer database).
     """
     factory = STATE_FACTORIES.get(config.name)
+    plugin = load_plugins().get(config.name)
+    if factory is None and plugin is not None:
+        factory = plugin.state
     if factory is None:
         raise ConfigurationError(
             f"no factory for state backend {config.name!r}", key=f"{config.section}.backend"
@@ -342,17 +467,42 @@ class Wiring:
     outlook: Calendar
     state: StateStore
     sync: Synchronizer
+    #: the items the sync wrote, in order (see :mod:`outlook_sync.cli.itemlog`).
+    written: list[Written] = attrs.Factory(list)
 
     def calendar(self, side: Side) -> Calendar:
         """The calendar of ``side``."""
         return self.saljstod if side is Side.SALJSTOD else self.outlook
 
 
+def _state_for(
+    config: BackendConfig, environ: Mapping[str, str], resources: ExitStack, *, writes: bool
+) -> StateStore:
+    """The state store; a read-only command never creates a database file."""
+    if config.name == "sqlite":
+        path = Path(config.require("path"))
+        if not path.parent.is_dir():
+            raise ConfigurationError(
+                f"state.path: the folder {path.parent} does not exist (check the path)",
+                key="state.path",
+            )
+        if not writes and not path.exists():
+            return MemoryStateStore()  # nothing synced yet: an empty state, no new file
+    return build_state(config, environ, resources)
+
+
 @contextmanager
 def wired(
-    config: Config, environ: Mapping[str, str], *, calendars: bool = True
+    config: Config,
+    environ: Mapping[str, str],
+    *,
+    calendars: bool = True,
+    writes: bool = True,
 ) -> Iterator[Wiring]:
     """Build everything ``config`` names; close what was opened afterwards.
+
+    The calendars are opened before the state store, so a run that fails to open a
+    calendar leaves no new state database behind.
 
     Args:
         config: the validated configuration.
@@ -360,24 +510,37 @@ def wired(
         calendars: build the calendars too (commands that only read the state store
             pass ``False`` and get placeholder in-memory calendars, so they work while
             a backend is unreachable).
+        writes: the command may write the state (``False``: a missing SQLite state file
+            reads as "never synced" and is not created).
 
     Raises:
         ConfigurationError, BackendError, StateError: see the builders.
     """
+    journal = Journal()
     with ExitStack() as resources:
-        state = build_state(config.state, environ, resources)
         if calendars:
             saljstod = build_calendar(
                 config.saljstod, Side.SALJSTOD, config.user, environ, resources
             )
             outlook = build_calendar(config.outlook, Side.OUTLOOK, config.user, environ, resources)
+            saljstod = logged_calendar(saljstod, Side.SALJSTOD, journal)
+            outlook = logged_calendar(outlook, Side.OUTLOOK, journal)
         else:
             saljstod = InMemoryCalendar(name="(not opened)")
             outlook = InMemoryCalendar(name="(not opened)")
-        sync = Synchronizer(
+        state = _state_for(config.state, environ, resources, writes=writes)
+        sync = LoggingSynchronizer(
             saljstod=saljstod, outlook=outlook, state=state, user=config.user, policy=config.policy
         )
-        yield Wiring(config=config, saljstod=saljstod, outlook=outlook, state=state, sync=sync)
+        sync.journal = journal
+        yield Wiring(
+            config=config,
+            saljstod=saljstod,
+            outlook=outlook,
+            state=state,
+            sync=sync,
+            written=journal.written,
+        )
 
 
 def _check_registry() -> None:

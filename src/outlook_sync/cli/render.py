@@ -9,26 +9,59 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+import unicodedata
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from outlook_sync._core.actions import Create, Delete, LinkPair, SyncPlan, Unlink, Update
+from outlook_sync.i18n import N_
 from outlook_sync.model import Event, Side
 from outlook_sync.records import Conflict, DeletedItem, Quarantined
+from outlook_sync.report import SyncReport
+
+if TYPE_CHECKING:
+    from outlook_sync.cli.itemlog import Written
+    from outlook_sync.i18n import Translator
 
 __all__ = [
+    "KIND_TEXT",
+    "STATE_TEXT",
     "ProgressDisplay",
     "conflict_dict",
+    "conflict_values",
     "deleted_dict",
+    "display_width",
     "dump_json",
+    "local_time",
+    "pad",
     "plan_dict",
     "plan_rows",
     "quarantined_dict",
+    "summary",
     "table",
     "when",
 ]
 
 _LABEL = {Side.SALJSTOD: "Säljstöd", Side.OUTLOOK: "Outlook"}
+
+#: An activity's sync state (:class:`outlook_sync.status.ActivityState`) in words.
+STATE_TEXT = {
+    "quarantined": N_("quarantined"),
+    "pending": N_("waiting for retry"),
+    "conflict": N_("in conflict"),
+    "synced": N_("synced"),
+    "not_synced": N_("not synced"),
+}
+#: A conflict's kind in words.
+KIND_TEXT = {
+    "both_changed": N_("both changed"),
+    "delete_vs_edit": N_("deleted on one side, edited on the other"),
+    "ambiguous_match": N_("more than one possible partner"),
+    "duplicate_claim": N_("two items claim one partner"),
+    "first_pairing": N_("paired with differences"),
+}
+#: Fixed reasons the status board gives, so the catalogs translate them.
+KNOWN_REASONS = (N_("not linked to an Outlook item (yet)"),)
 _SUBJECT_WIDTH = 40
 
 
@@ -62,19 +95,129 @@ def _subject(event: Event | None) -> str:
     if event is None:
         return ""
     text = event.subject
-    return text if len(text) <= _SUBJECT_WIDTH else text[: _SUBJECT_WIDTH - 1] + "…"
+    if display_width(text) <= _SUBJECT_WIDTH:
+        return text
+    while display_width(text) > _SUBJECT_WIDTH - 1:
+        text = text[:-1]
+    return text + "…"
+
+
+def display_width(text: str) -> int:
+    """How many terminal columns ``text`` takes: wide (CJK) characters take two,
+    combining marks and zero-width characters none."""
+    width = 0
+    for char in text:
+        if unicodedata.combining(char) or unicodedata.category(char) in ("Mn", "Me", "Cf"):
+            continue
+        width += 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+    return width
+
+
+def pad(text: str, width: int) -> str:
+    """``text`` padded with spaces to ``width`` terminal columns."""
+    return text + " " * max(0, width - display_width(text))
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Left-aligned columns separated by two spaces, with a header line."""
-    widths = [len(h) for h in headers]
+    """Left-aligned columns separated by two spaces, with a header line.
+
+    Columns are measured in terminal columns, so CJK subjects keep them aligned.
+    """
+    widths = [display_width(h) for h in headers]
     for row in rows:
-        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+        widths = [max(w, display_width(cell)) for w, cell in zip(widths, row, strict=True)]
+    lines = ["  ".join(pad(h, w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     lines += [
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+        "  ".join(pad(c, w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
     ]
     return "\n".join(lines)
+
+
+def local_time(value: dt.datetime | str | None) -> str:
+    """A date-time for people: local time, to the second (``2026-12-01 09:00:00``)."""
+    if value is None or value == "":
+        return ""
+    moment = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+    if moment.tzinfo is None:  # pragma: no cover - the engine's times are aware
+        return moment.strftime("%Y-%m-%d %H:%M:%S")
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+_SHOWN_SUBJECTS = 3
+
+
+def _listing(t: Translator, written: Sequence[Written]) -> str:
+    subjects = [w.subject or w.item_id for w in written]
+    shown = ", ".join(subjects[:_SHOWN_SUBJECTS])
+    more = len(subjects) - _SHOWN_SUBJECTS
+    return shown + (t(" and {count} more", count=more) if more > 0 else "")
+
+
+def summary(report: SyncReport, written: Sequence[Written], t: Translator) -> list[str]:
+    """What a sync changed, in words a user reads.
+
+    ``Synced anna: paired 5 existing, created 3 in Outlook: Kundmöte, ...``: one line per
+    kind of change, the subjects of what was written, then conflicts, quarantined items
+    and failures, and when the next sync starts from (local time, to the second).
+    """
+    lines = [
+        t("Synced {user}: ok", user=report.user)
+        if report.ok
+        else t("Synced {user}: needs attention", user=report.user)
+    ]
+    if report.error:
+        lines.append("  " + t("could not sync: {error}", error=report.error))
+    if report.refused:
+        lines.append("  " + t("refused: {reason}", reason=report.refused))
+    if report.cancelled:
+        lines.append("  " + t("cancelled before the end; the rest runs next time"))
+    if report.linked:
+        lines.append("  " + t.plural(
+            "paired {count} existing appointment (already on both sides)",
+            "paired {count} existing appointments (already on both sides)",
+            report.linked,
+        ))
+    verbs = {
+        "create": ("created {count} in {side}", "created {count} in {side}"),
+        "update": ("updated {count} in {side}", "updated {count} in {side}"),
+        "delete": ("deleted {count} in {side}", "deleted {count} in {side}"),
+    }
+    for operation, (one, many) in verbs.items():
+        for side in Side:
+            count = report.count(operation, side)
+            if not count:
+                continue
+            text = t.plural(one, many, count, side=label(side))
+            items = [w for w in written if w.side is side and w.operation == operation]
+            lines.append("  " + text + (f": {_listing(t, items)}" if items else ""))
+    if report.unlinked:
+        lines.append("  " + t("stopped syncing {count} pair(s)", count=report.unlinked))
+    if report.ok and not (report.total_writes or report.linked or report.unlinked):
+        lines.append("  " + t("nothing to do: the calendars were already in step"))
+    for c in report.conflicts:
+        fields = ", ".join(c.fields) or c.kind
+        lines.append("  " + t(
+            "conflict on {fields}: resolved by {resolution} [Säljstöd {saljstod}, "
+            "Outlook {outlook}]",
+            fields=fields, resolution=c.resolution, saljstod=c.saljstod_id,
+            outlook=c.outlook_id,
+        ))
+    for q in report.quarantined:
+        lines.append("  " + t("set aside {side} {item}: {reason}", side=label(q.side),
+                              item=q.item_id, reason=q.reason))
+    if report.concurrent_edits:
+        lines.append("  " + t(
+            "{count} item(s) changed during the sync: re-read and merged",
+            count=report.concurrent_edits,
+        ))
+    for f in report.failures:
+        lines.append("  " + t("failed {operation} {side} {item}: {error}",
+                              operation=f.operation, side=label(f.side), item=f.item_id,
+                              error=f.error))
+    if report.last_sync is not None:
+        lines.append("  " + t("last sync: {when}",
+                              when=local_time(report.last_sync)))
+    return lines
 
 
 def dump_json(data: Any, stream: TextIO) -> None:
@@ -199,10 +342,51 @@ def plan_dict(the_plan: SyncPlan) -> dict[str, Any]:
 # -- logs --------------------------------------------------------------------------------
 
 
+def field_text(value: object) -> str:
+    """A field's value for people: local times to the minute, lists joined."""
+    if value is None or value == "" or value == ():
+        return "-"
+    if isinstance(value, dt.datetime):
+        return value.astimezone(value.tzinfo).strftime("%Y-%m-%d %H:%M %z").rstrip()
+    if isinstance(value, tuple | list | frozenset):
+        return ", ".join(str(v) for v in value)
+    if hasattr(value, "value") and not isinstance(value, str | int | float | dt.date):
+        return str(value.value)
+    text = " ".join(str(value).split())
+    return text if display_width(text) <= _SUBJECT_WIDTH else text[: _SUBJECT_WIDTH - 1] + "…"
+
+
+def conflict_values(conflict: Conflict) -> list[dict[str, str | None]]:
+    """Per contested field: both values and the winner (``"saljstod"``/``"outlook"``,
+    ``None`` when both were kept). A body is shown as "(changed)", never its text."""
+    rows: list[dict[str, str | None]] = []
+    for name in conflict.fields:
+        values = {}
+        for side, event in (("saljstod", conflict.saljstod), ("outlook", conflict.outlook)):
+            raw = getattr(event, name, None) if event is not None else None
+            values[side] = raw
+        winner: str | None = None
+        if conflict.result is not None:
+            chosen = getattr(conflict.result, name, None)
+            if chosen == values["saljstod"]:
+                winner = "saljstod"
+            elif chosen == values["outlook"]:
+                winner = "outlook"
+        if winner is None and conflict.overridden is not None:
+            winner = conflict.overridden.other.value
+        shown = {
+            side: ("(changed)" if name == "body" and raw else field_text(raw))
+            for side, raw in values.items()
+        }
+        rows.append({"field": name, **shown, "winner": winner})
+    return rows
+
+
 def conflict_dict(conflict: Conflict) -> dict[str, Any]:
     """A conflict-log entry as JSON-ready data (no bodies)."""
     shown = conflict.saljstod or conflict.outlook or conflict.base
     return {
+        "values": conflict_values(conflict),
         "saljstod_id": conflict.saljstod_id,
         "outlook_id": conflict.outlook_id,
         "kind": conflict.kind,

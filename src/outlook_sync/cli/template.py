@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["DEMO", "EXAMPLE"]
+__all__ = ["DEMO", "DEMO_OUTLOOK", "DEMO_SALJSTOD", "DEMO_STATE", "EXAMPLE"]
 
 EXAMPLE = """\
 # outlook-sync configuration (TOML). `outlook-sync --help` lists the commands;
@@ -76,21 +76,31 @@ format = "text"                  # text | json (one object per line)
 # file = "outlook-sync.log"      # instead of standard error
 """
 
-DEMO = """\
-# A self-contained demo: both calendars and the sync state live in this process's
-# memory (the Säljstöd side starts with a few sample appointments). Try:
+#: The files ``init --demo`` creates beside the configuration (names relative to it).
+DEMO_SALJSTOD = "demo-saljstod.db"
+DEMO_OUTLOOK = "demo-outlook.db"
+DEMO_STATE = "outlook-sync-state.db"
+
+DEMO = f"""\
+# A self-contained demo that keeps everything on disk beside this file, so each command
+# sees what the one before did. Two SQLite files stand in for the calendars:
+# {DEMO_SALJSTOD} starts with a few sample activities, {DEMO_OUTLOOK} plays the
+# Outlook calendar. Try:
 #   outlook-sync plan     outlook-sync sync     outlook-sync status
-# Memory calendars are gone when the process ends; `outlook-sync init` (without
-# --demo) writes a configuration for real calendars.
+# `outlook-sync init` (without --demo) writes a configuration for real calendars.
 user = "demo"
 
 [saljstod]
-backend = "memory"
-demo = true
+backend = "sql"
+database = "sqlite"
+path = "{DEMO_SALJSTOD}"
 
 [outlook]
-backend = "memory"
+backend = "sql"                  # a stand-in; real Outlook is backend = "graph" or "com"
+database = "sqlite"
+path = "{DEMO_OUTLOOK}"
 
 [state]
-backend = "memory"
+backend = "sqlite"
+path = "{DEMO_STATE}"
 """

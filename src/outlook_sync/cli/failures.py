@@ -1,0 +1,112 @@
+"""From an exception to one line for the user and a documented exit code.
+
+No Python traceback reaches a user: every exception a command raises is described in
+one line on standard error (and in the JSON document with ``--json``) and mapped to an
+:class:`~outlook_sync.cli.exit_codes.ExitCode`. ``--debug`` adds the traceback.
+
+Exceptions that are not ours are sorted by what they mean to the user: a network or
+socket error (``OSError``, httpx's and requests' transport errors — an unreachable
+sign-in server raises those from inside msal) is "backend unreachable"; anything else
+is an unexpected error, exit code 1.
+"""
+
+from __future__ import annotations
+
+import socket
+
+from outlook_sync.cli.context import Context, UsageError
+from outlook_sync.cli.exit_codes import ExitCode
+from outlook_sync.errors import (
+    BackendError,
+    BackendUnavailableError,
+    BusyError,
+    ConfigurationError,
+    InvalidEventError,
+    ItemNotFoundError,
+    ItemRejectedError,
+    MassDeleteRefusedError,
+    OutlookSyncError,
+    StateError,
+    SyncInProgressError,
+    VersionConflictError,
+)
+
+__all__ = ["describe", "exit_code", "is_network_error", "one_line"]
+
+#: Modules whose exceptions mean "could not talk to the server".
+_NETWORK_MODULES = ("httpx", "httpcore", "requests", "urllib3", "ssl")
+_MAX_LINE = 400
+
+
+def is_network_error(exc: BaseException) -> bool:
+    """A transport failure: the server could not be reached or did not answer."""
+    if isinstance(exc, ConnectionError | TimeoutError | socket.gaierror | socket.herror):
+        return True
+    return any(
+        kind.__module__.split(".", 1)[0] in _NETWORK_MODULES
+        and kind.__name__.endswith(("ConnectionError", "ConnectError", "Timeout",
+                                    "TimeoutException", "TransportError", "NetworkError",
+                                    "ProxyError", "SSLError"))
+        for kind in type(exc).__mro__
+    )
+
+
+def exit_code(exc: BaseException) -> ExitCode:
+    """The exit code for an exception a command raised."""
+    if isinstance(exc, UsageError):
+        return ExitCode.USAGE
+    if isinstance(exc, ConfigurationError):
+        return ExitCode.CONFIG_ERROR
+    if isinstance(exc, SyncInProgressError | BusyError):
+        return ExitCode.SYNC_IN_PROGRESS
+    if isinstance(exc, BackendUnavailableError):
+        return ExitCode.BACKEND_UNREACHABLE
+    if isinstance(exc, MassDeleteRefusedError):
+        return ExitCode.MASS_DELETE_REFUSED
+    if isinstance(exc, ItemNotFoundError | VersionConflictError | ItemRejectedError):
+        return ExitCode.ERROR
+    if isinstance(exc, BackendError):
+        return ExitCode.BACKEND_UNREACHABLE
+    if isinstance(exc, OutlookSyncError):
+        return ExitCode.ERROR
+    if is_network_error(exc):
+        return ExitCode.BACKEND_UNREACHABLE
+    return ExitCode.ERROR
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line, cut to a readable length."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= _MAX_LINE else flat[: _MAX_LINE - 1] + "…"
+
+
+def describe(exc: BaseException, ctx: Context) -> str:
+    """One line for the user: what went wrong and, where there is one, what to do."""
+    t = ctx.t
+    if isinstance(exc, UsageError):
+        return t("usage error: {message}", message=exc)
+    if isinstance(exc, ConfigurationError):
+        config = ctx.loaded_config
+        where = f" ({config.path})" if config is not None and config.path else ""
+        return t("configuration error{where}: {message}", where=where, message=exc)
+    if isinstance(exc, SyncInProgressError | BusyError):
+        return t("{message} (try again when it has finished)", message=exc)
+    if isinstance(exc, ItemNotFoundError):
+        return t("no such item: {message}", message=exc)
+    if isinstance(exc, BackendError):
+        side = f"{exc.side}: " if exc.side else ""
+        return t("backend error: {side}{message}", side=side, message=exc)
+    if isinstance(exc, StateError):
+        return t("state store error: {message}", message=exc)
+    if isinstance(exc, InvalidEventError | OutlookSyncError):
+        return str(exc)
+    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if is_network_error(exc):
+        return t(
+            "cannot reach the server: {detail} (check the network and the address; "
+            "nothing was written)",
+            detail=detail,
+        )
+    return t(
+        "unexpected error: {detail} (run again with --debug for the details)", detail=detail
+    )

@@ -1,0 +1,100 @@
+"""Messages for the people a host serves, in their language (English and Swedish).
+
+Theory of operation
+-------------------
+What a *user* reads — the sync status, why an activity is not synced, a conflict, an
+error they can act on — goes through a :class:`Translator`; log lines for operators
+stay English. The catalogs are gettext catalogs in ``outlook_sync/locale`` (domain
+``outlook_sync``), managed with Babel::
+
+    pybabel extract -F src/outlook_sync/locale/babel.cfg -k t -k plural:1,2 -k N_ \\
+        -o src/outlook_sync/locale/outlook_sync.pot src/outlook_sync
+    pybabel update -i src/outlook_sync/locale/outlook_sync.pot \\
+        -d src/outlook_sync/locale -D outlook_sync
+    pybabel compile -d src/outlook_sync/locale -D outlook_sync
+
+A message id is the English text with ``{named}`` placeholders (filled in with
+:meth:`str.format` after translation). The language is the host's choice
+(``translator("sv")``), else the environment's, in gettext's order (``LANGUAGE``,
+``LC_ALL``, ``LC_MESSAGES``, ``LANG``); anything without a catalog is English.
+"""
+
+from __future__ import annotations
+
+import gettext
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+__all__ = [
+    "DOMAIN",
+    "LANGUAGES",
+    "LOCALE_DIR",
+    "N_",
+    "Translator",
+    "language_from",
+    "translator",
+]
+
+#: The gettext domain of outlook_sync's catalogs.
+DOMAIN = "outlook_sync"
+#: Where the compiled catalogs are (``<lang>/LC_MESSAGES/outlook_sync.mo``).
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+#: The languages with a catalog; the message ids are English.
+LANGUAGES = ("en", "sv")
+
+_ENV_ORDER = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
+
+
+def N_(message: str) -> str:
+    """Mark ``message`` for the catalogs where it is defined; translate it where shown."""
+    return message
+
+
+def language_from(environ: Mapping[str, str] | None = None) -> str:
+    """The language the environment asks for (``"sv"``, ``"en"``); English if none fits."""
+    env = os.environ if environ is None else environ
+    for name in _ENV_ORDER:
+        value = env.get(name, "")
+        if not value:
+            continue
+        for part in value.split(":"):  # LANGUAGE may list several: sv:en
+            code = part.split(".", 1)[0].split("@", 1)[0].split("_", 1)[0].lower()
+            if code in LANGUAGES:
+                return code
+        if name != "LANGUAGE":  # the first variable that is set decides
+            return "en"
+    return "en"
+
+
+class Translator:
+    """Translates message ids into one language.
+
+    Args:
+        language: ``"sv"``, ``"en"`` (or a locale such as ``"sv_SE.UTF-8"``).
+    """
+
+    def __init__(self, language: str) -> None:
+        code = language.split(".", 1)[0].split("_", 1)[0].lower()
+        self.language = code if code in LANGUAGES else "en"
+        self._catalog: gettext.NullTranslations = gettext.translation(
+            DOMAIN, LOCALE_DIR, languages=[self.language], fallback=True
+        )
+
+    def __repr__(self) -> str:
+        return f"Translator({self.language!r})"
+
+    def __call__(self, message: str, /, **values: object) -> str:
+        """``message`` in this language, with ``{name}`` placeholders filled in."""
+        text = self._catalog.gettext(message)
+        return text.format(**values) if values else text
+
+    def plural(self, singular: str, plural: str, count: int, /, **values: object) -> str:
+        """The form for ``count`` (``{count}`` is filled in too)."""
+        text = self._catalog.ngettext(singular, plural, count)
+        return text.format(count=count, **values)
+
+
+def translator(language: str | None = None, environ: Mapping[str, str] | None = None) -> Translator:
+    """A :class:`Translator` for ``language``, else for the environment's language."""
+    return Translator(language or language_from(environ))
