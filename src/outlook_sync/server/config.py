@@ -38,10 +38,10 @@ class UsersSource:
     on). The query is built from validated identifiers only.
     """
 
-    table: str = "outlook_sync_users"
+    table: str = "saljstod_users"
     id_column: str = "user_id"
     mailbox_column: str = "mailbox"
-    enabled_column: str = "enabled"
+    enabled_column: str = "outlook_enabled"
 
     def query(self) -> str:
         """The SELECT that lists ``(user id, mailbox)`` of every enabled user."""

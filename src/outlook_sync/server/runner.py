@@ -194,6 +194,12 @@ def token_provider(config: ServerConfig, environ: Mapping[str, str]) -> TokenPro
     return client_credentials_provider(str(client_id), credential, tenant=str(tenant))
 
 
+class _Throttled(Exception):
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class Resources:
     """A worker process's connections, token provider and Graph connection pool.
 
@@ -346,8 +352,20 @@ class Resources:
             verdict: Verdict | None = None
             if report is not None and report.error and not tally.throttled:
                 verdict = self.probe(account.mailbox)
+            elif report is not None and not report.error:
+                self._subscribe(user, account.mailbox, slot)
         return self._finish(user, run_id, account.state, report, error, again, verdict,
                             tally, time.monotonic() - started, conflicts, quarantined)
+
+    def _subscribe(self, user: str, mailbox: str, slot: Slot) -> None:
+        """Create the user's subscription after a sync, if there is none yet."""
+        from outlook_sync.server.subscriptions import needs_subscription, subscribe
+
+        try:
+            if needs_subscription(self, user, slot.state):
+                subscribe(self, user, mailbox, slot.state, _Throttled)
+        except (OutlookSyncError, _Throttled, ValueError) as exc:  # renewal job retries
+            log.warning("could not subscribe to %s's changes: %s", user, exc)
 
     def _finish(
         self,

@@ -18,15 +18,17 @@ import datetime as dt
 import json
 import logging
 import secrets
+import urllib.parse
 from typing import TYPE_CHECKING
 
 from outlook_sync.adapters.graph import GraphCalendar
+from outlook_sync.protocols import SubscriptionStore
 from outlook_sync.records import SubscriptionRecord
 
 if TYPE_CHECKING:
     from outlook_sync.server.runner import Resources
 
-__all__ = ["ensure_subscription", "parse_expiry"]
+__all__ = ["ensure_subscription", "needs_subscription", "parse_expiry", "subscribe"]
 
 log = logging.getLogger("outlook_sync.server")
 
@@ -55,65 +57,76 @@ def ensure_subscription(
     Raises:
         retry_later: Graph throttled the request (``retry_after`` = its Retry-After).
     """
-    config = res.config
     account = res.with_ledger(lambda led: led.account(user))
-    if account is None or config.public_url is None:
+    if account is None or res.config.public_url is None:
+        return "nothing to do"
+    with res.slot() as slot:
+        return subscribe(res, user, account.mailbox, slot.state, retry_later)
+
+
+def subscribe(
+    res: Resources, user: str, mailbox: str, store: SubscriptionStore,
+    retry_later: type[Exception],
+) -> str:
+    """:func:`ensure_subscription` with the state store of a borrowed slot."""
+    config = res.config
+    if config.public_url is None:
         return "nothing to do"
     now = dt.datetime.now(dt.UTC)
     lifetime = dt.timedelta(minutes=config.subscription_minutes) - dt.timedelta(minutes=1)
     renew_within = dt.timedelta(seconds=2 * config.renew_seconds)
-    client = res.graph_client(account.mailbox)
-    resource = GraphCalendar(client, user=account.mailbox,
-                             calendar_id=config.outlook.get("calendar")).subscription_resource
-    with res.slot() as slot:
-        store = slot.state
-        current = [s for s in store.subscriptions(user) if s.resource == resource]
-        for stale in current[1:]:
-            store.drop_subscription(user, stale.subscription_id)
-        if current:
-            sub = current[0]
-            if sub.expires - now > renew_within:
-                return "current"
-            resp = client.request("PATCH", f"subscriptions/{sub.subscription_id}",
-                                  body={"expirationDateTime": _stamp(now + lifetime)})
-            if resp.ok:
-                expires = parse_expiry(resp.json_object().get("expirationDateTime"))
-                store.save_subscription(user, SubscriptionRecord(
-                    subscription_id=sub.subscription_id, resource=resource,
-                    client_state=sub.client_state, expires=expires or now + lifetime,
-                    notification_url=sub.notification_url,
-                ))
-                return "renewed"
-            _raise_if_throttled(resp.status, resp.headers.get("retry-after"), retry_later)
-            store.drop_subscription(user, sub.subscription_id)
-            log.info("subscription of %s could not be renewed (HTTP %s); replacing it",
-                     user, resp.status)
-        client_state = secrets.token_urlsafe(24)
-        resp = client.request(
-            "POST",
-            "subscriptions",
-            body={
-                "changeType": "created,updated,deleted",
-                "notificationUrl": config.public_url,
-                "lifecycleNotificationUrl": config.public_url,
-                "resource": resource,
-                "expirationDateTime": _stamp(now + lifetime),
-                "clientState": client_state,
-            },
-            safe_to_retry=False,
-        )
-        if not resp.ok:
-            _raise_if_throttled(resp.status, resp.headers.get("retry-after"), retry_later)
-            code = _code(resp.content)
-            log.warning("subscription for %s refused: HTTP %s %s", user, resp.status, code)
-            return f"refused: HTTP {resp.status} {code}".strip()
-        data = resp.json_object()
-        store.save_subscription(user, SubscriptionRecord(
-            subscription_id=str(data["id"]), resource=resource, client_state=client_state,
-            expires=parse_expiry(data.get("expirationDateTime")) or now + lifetime,
-            notification_url=config.public_url,
-        ))
-        return "created"
+    client = res.graph_client(mailbox)
+    # the resource is a JSON string, not a URL: the mailbox goes in as Graph names it
+    # (users/anna@contoso.com/events), not percent-encoded as in a request path
+    resource = urllib.parse.unquote(GraphCalendar(
+        client, user=mailbox, calendar_id=config.outlook.get("calendar")).subscription_resource)
+    current = [s for s in store.subscriptions(user) if s.resource == resource]
+    for stale in current[1:]:
+        store.drop_subscription(user, stale.subscription_id)
+    if current:
+        sub = current[0]
+        if sub.expires - now > renew_within:
+            return "current"
+        resp = client.request("PATCH", f"subscriptions/{sub.subscription_id}",
+                              body={"expirationDateTime": _stamp(now + lifetime)})
+        if resp.ok:
+            expires = parse_expiry(resp.json_object().get("expirationDateTime"))
+            store.save_subscription(user, SubscriptionRecord(
+                subscription_id=sub.subscription_id, resource=resource,
+                client_state=sub.client_state, expires=expires or now + lifetime,
+                notification_url=sub.notification_url,
+            ))
+            return "renewed"
+        _raise_if_throttled(resp.status, resp.headers.get("retry-after"), retry_later)
+        store.drop_subscription(user, sub.subscription_id)
+        log.info("subscription of %s could not be renewed (HTTP %s); replacing it",
+                 user, resp.status)
+    client_state = secrets.token_urlsafe(24)
+    resp = client.request(
+        "POST",
+        "subscriptions",
+        body={
+            "changeType": "created,updated,deleted",
+            "notificationUrl": config.public_url,
+            "lifecycleNotificationUrl": config.public_url,
+            "resource": resource,
+            "expirationDateTime": _stamp(now + lifetime),
+            "clientState": client_state,
+        },
+        safe_to_retry=False,
+    )
+    if not resp.ok:
+        _raise_if_throttled(resp.status, resp.headers.get("retry-after"), retry_later)
+        code = _code(resp.content)
+        log.warning("subscription for %s refused: HTTP %s %s", user, resp.status, code)
+        return f"refused: HTTP {resp.status} {code}".strip()
+    data = resp.json_object()
+    store.save_subscription(user, SubscriptionRecord(
+        subscription_id=str(data["id"]), resource=resource, client_state=client_state,
+        expires=parse_expiry(data.get("expirationDateTime")) or now + lifetime,
+        notification_url=config.public_url,
+    ))
+    return "created"
 
 
 def _code(content: bytes) -> str:
@@ -131,3 +144,11 @@ def _raise_if_throttled(status: int, retry_after: str | None, retry_later: type[
         except ValueError:
             wait = 30.0
         raise retry_later(f"Graph answered {status}", retry_after=wait)  # type: ignore[call-arg]
+
+
+def needs_subscription(res: Resources, user: str, store: SubscriptionStore) -> bool:
+    """No subscription yet, or one that expires within two renewal periods."""
+    if res.config.public_url is None:
+        return False
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2 * res.config.renew_seconds)
+    return not any(s.expires > soon for s in store.subscriptions(user))

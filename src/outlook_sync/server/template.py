@@ -68,10 +68,10 @@ max_retry_after_seconds = 30             # a longer Retry-After ends the job, de
 # Which users are synced: a table (or view) of the Säljstöd database. A user is synced
 # while enabled_column is true; add or remove users there, no restart needed.
 [server.users]
-table = "outlook_sync_users"
+table = "saljstod_users"
 id_column = "user_id"                    # the user's id on activity_participants
 mailbox_column = "mailbox"               # UPN or Entra object id of the mailbox
-enabled_column = "enabled"               # the user's Outlook connection is on
+enabled_column = "outlook_enabled"            # the user's Outlook connection is on
 
 [logging]
 level = "info"
