@@ -6,7 +6,6 @@ Twice: as a backend without series (Säljstöd's shape) and with them (Outlook's
 from __future__ import annotations
 
 import datetime as dt
-from typing import ClassVar
 
 import pytest
 
@@ -14,8 +13,6 @@ from outlook_sync import InMemoryCalendar
 from outlook_sync.model import Event
 from outlook_sync.testing.contract import Backend, BackendFactory, CalendarContract, Capabilities
 from tests.world import ManualClock
-
-IDENTITY = "bug: InMemoryCalendar has no calendar_identity() yet (IdentifiedCalendar; owner: lead)"
 
 
 def factory(*, series: bool) -> BackendFactory:
@@ -37,11 +34,7 @@ def factory(*, series: bool) -> BackendFactory:
 
 class TestInMemoryCalendar(CalendarContract):
     capabilities = Capabilities(series=False, change_notifier=True, item_opener=True,
-                                identified=True)  # fmt: skip
-    known_failures: ClassVar[dict[str, str]] = {
-        "test_it_is_a_calendar_with_the_capabilities_it_declares": IDENTITY,
-        "test_the_calendar_identity_is_short_stable_and_secret_free": IDENTITY,
-    }
+                                identified=True, item_restorer=True)  # fmt: skip
 
     @pytest.fixture
     def make_backend(self) -> BackendFactory:
@@ -50,7 +43,7 @@ class TestInMemoryCalendar(CalendarContract):
 
 class TestInMemoryCalendarWithSeries(TestInMemoryCalendar):
     capabilities = Capabilities(series=True, change_notifier=True, item_opener=True,
-                                identified=True)  # fmt: skip
+                                identified=True, item_restorer=True)  # fmt: skip
 
     @pytest.fixture
     def make_backend(self) -> BackendFactory:

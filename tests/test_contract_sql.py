@@ -7,7 +7,6 @@ an item "made by the user" is an activity the host application books with plain 
 from __future__ import annotations
 
 import itertools
-from typing import ClassVar
 
 import pytest
 
@@ -16,19 +15,10 @@ from outlook_sync.model import Event
 from outlook_sync.testing.contract import Backend, BackendFactory, CalendarContract, Capabilities
 from tests.conftest import Host, SqlDatabase
 
-IDENTITY = "bug: SqlCalendar has no calendar_identity() yet (IdentifiedCalendar; owner: SQL)"
-RESTORE = "bug: SqlCalendar has no restore() yet (ItemRestorer; owner: SQL)"
-
 
 class TestSqlCalendar(CalendarContract):
     capabilities = Capabilities(series=False, bulk_writer=True, identified=True,
                                 item_restorer=True)  # fmt: skip
-    known_failures: ClassVar[dict[str, str]] = {
-        "test_it_is_a_calendar_with_the_capabilities_it_declares": f"{IDENTITY}; {RESTORE}",
-        "test_the_calendar_identity_is_short_stable_and_secret_free": IDENTITY,
-        "test_a_deleted_item_is_restored_with_its_content_and_partner_key": RESTORE,
-    }
-
     @pytest.fixture
     def make_backend(self, sql_db: SqlDatabase, request: pytest.FixtureRequest) -> BackendFactory:
         upgrade(sql_db.connect())
