@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import attrs
@@ -98,7 +98,9 @@ class SqlCalendar(BulkWrites, Restoring):
     Args:
         connection: an open ``sqlite3`` or psycopg 3 connection.
         user: the user's key in the participants table (and ``created_by``).
-        mapping: table and column names; the reference schema's by default.
+        mapping: table and column names; the reference schema's by default. A plain
+            mapping is read as the ``[saljstod.mapping]`` TOML table
+            (:meth:`SqlMapping.from_config`).
         dialect: ``"sqlite"`` or ``"postgresql"``; detected from the connection if omitted.
         commit: ``True``: commit every write. ``False``: leave writes in the open
             transaction for the sharer of the connection to commit.
@@ -120,7 +122,7 @@ class SqlCalendar(BulkWrites, Restoring):
         connection: Any,
         *,
         user: str | int,
-        mapping: SqlMapping | None = None,
+        mapping: SqlMapping | Mapping[str, Any] | None = None,
         dialect: str | Dialect | None = None,
         commit: bool = True,
         lookback: dt.timedelta = DEFAULT_LOOKBACK,
@@ -134,7 +136,11 @@ class SqlCalendar(BulkWrites, Restoring):
             raise ConfigurationError("busy_timeout must not be negative", key="busy_timeout")
         self._c = connection
         self._d = dialect_for(connection, dialect)
-        self._m = mapping or SqlMapping()
+        if mapping is None:
+            mapping = SqlMapping()
+        elif not isinstance(mapping, SqlMapping):
+            mapping = SqlMapping.from_config(mapping)  # the [saljstod.mapping] TOML table
+        self._m = mapping
         self._user = user
         self._commit = commit
         self._lookback = lookback
@@ -308,7 +314,7 @@ class SqlCalendar(BulkWrites, Restoring):
         if cursor.watermark is None:
             return self.list_all()
         watermark = cursor.watermark
-        since = self._d.timestamp_param(watermark)
+        log = self._m.deletion_log
 
         def body() -> Listing:
             self._seen.clear()
@@ -317,7 +323,8 @@ class SqlCalendar(BulkWrites, Restoring):
             rows = self._rows(self._q.changed, (self._user, changed_since))
             rows += self._rows(self._q.unlinked, (self._user,))
             items, broken, gone = self._split(rows)
-            if self._q.removed is not None:
+            if self._q.removed is not None and log is not None:
+                since = self._codec.watermark(watermark, now, naive=log.naive)
                 gone.update(str(row[0]) for row in self._rows(self._q.removed, (self._user, since)))
             present = {item.id for item in items} | {bad.id for bad in broken}
             return Listing(

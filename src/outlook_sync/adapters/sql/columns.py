@@ -159,6 +159,24 @@ def read_catalog(connection: Any, dialect: Dialect, mapping: SqlMapping) -> Cata
             _require(acts, column, f"activities.{field}", a.table)
     if mapping.soft_delete is not None:
         _require(acts, mapping.soft_delete.column, "soft_delete.column", a.table)
+    log = mapping.deletion_log
+    if log is not None:
+        info = _table_info(connection, dialect, mapping.table(log.table), log.table)
+        if info is None:
+            raise ConfigurationError(
+                f"deletion_log.table: no table {log.table!r} in the database",
+                key="deletion_log.table",
+            )
+        for field in ("activity_id", "user_id", "deleted_at"):
+            _require(info, getattr(log, field), f"deletion_log.{field}", log.table)
+        naive = info.kinds.get(log.deleted_at) == "timestamp"
+        if dialect.name == "postgresql" and naive != log.naive:
+            raise ConfigurationError(
+                f"deletion_log.deleted_at: column {log.deleted_at!r} is a timestamp "
+                f"{'without' if naive else 'with'} time zone; set deletion_log.naive = "
+                f"{'true' if naive else 'false'}",
+                key="deletion_log.naive",
+            )
     archive = _table_info(connection, dialect, mapping.table(ARCHIVE_TABLE), ARCHIVE_TABLE)
     catalog = Catalog(
         activities=acts,

@@ -146,9 +146,12 @@ class DeletionLog:
     activity_id: str = "activity_id"
     user_id: str = "user_id"
     deleted_at: str = "deleted_at"
+    #: ``deleted_at`` holds wall times without offset in ``naive_time_zone`` (as text
+    #: ``YYYY-MM-DD HH:MM:SS`` on SQLite); ``False``: with offset/UTC, like the reference.
+    naive: bool = False
 
     def __attrs_post_init__(self) -> None:
-        _names(DeletionLog, attrs.asdict(self), prefix="deletion_log")
+        _names(DeletionLog, {**attrs.asdict(self), "naive": None}, prefix="deletion_log")
 
 
 @attrs.frozen(kw_only=True)
@@ -278,6 +281,10 @@ class SqlMapping:
                 "activities.owner is for schemas without a participants table: set "
                 "participants = None (TOML: participants = false)",
                 key="activities.owner",
+            )
+        if self.deletion_log is not None and self.deletion_log.naive and not self.naive_time_zone:
+            raise ConfigurationError(
+                "deletion_log.naive needs naive_time_zone", key="naive_time_zone"
             )
         if a.start_time is not None and self.naive_time_zone is None:
             raise ConfigurationError(

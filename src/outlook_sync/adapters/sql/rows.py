@@ -359,14 +359,15 @@ class RowCodec:
             out[column] = value
         return out
 
-    def watermark(self, value: dt.datetime, now: dt.datetime) -> Any:
+    def watermark(self, value: dt.datetime, now: dt.datetime, *, naive: bool | None = None) -> Any:
         """``value`` as a parameter comparable with ``changed_at`` (inclusive ``>=``).
 
         Naive columns compare wall times: when the zone turned its clocks back between
         ``value`` and ``now`` the wall time is moved back by the difference, so a row
-        stamped in the repeated hour is not missed.
+        stamped in the repeated hour is not missed. ``naive`` overrides the kind of
+        column compared with (the deletion log's ``deleted_at``).
         """
-        if not self.changed_at_naive():
+        if not (self.changed_at_naive() if naive is None else naive):
             return self._d.timestamp_param(value)
         assert self._naive is not None
         early = value.astimezone(self._naive).utcoffset() or dt.timedelta(0)
