@@ -148,6 +148,9 @@ _SQL_OPTIONS = (
     ),
 )
 
+#: The ``sql`` backend's sub-table naming the host's own tables (``docs/sql.md``).
+SQL_MAPPING_KEY = "mapping"
+
 #: Every backend the configuration file can name.
 BACKENDS: tuple[BackendSpec, ...] = (
     BackendSpec(
@@ -174,6 +177,11 @@ BACKENDS: tuple[BackendSpec, ...] = (
                 name="user_id",
                 kind="str",
                 help="the user's id in the Säljstöd database (default: user)",
+            ),
+            Option(
+                name="busy_timeout_seconds",
+                kind="float",
+                help="how long a write waits for a host transaction's lock (default 5)",
             ),
         ),
         summary="the Säljstöd SQL database (SQLite or PostgreSQL)",
@@ -441,6 +449,12 @@ def _backend(
     options: dict[str, Any] = {}
     for key, value in table.items():
         if key == "backend":
+            continue
+        if key == SQL_MAPPING_KEY and spec.name == "sql":
+            # [saljstod.mapping]: the host's own tables; SqlMapping.from_config checks it
+            if not isinstance(value, dict):
+                raise ConfigurationError(f"{section}.{key} must be a table", key=f"{section}.{key}")
+            options[key] = value
             continue
         option = spec.option(key)
         if option is None:
