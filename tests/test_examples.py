@@ -23,7 +23,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 #: Lines each example must print (in this order, among others).
 EXPECTED: dict[str, list[str]] = {
     "custom_backend.py": [
-        "first sync: 2 writes",
+        "first sync: 4 writes",  # two creates and the two partner-key stamps
         "second sync: 1 writes",
         "third sync: 0 writes",
         "crm.json J1: Kundmöte Nordbygg | Göteborg",

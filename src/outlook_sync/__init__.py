@@ -48,7 +48,7 @@ from outlook_sync.protocols import (
     Subscription,
     SyncObserver,
 )
-from outlook_sync.records import Conflict, DeletedItem, Failure, Quarantined
+from outlook_sync.records import Conflict, DeletedItem, Failure, Quarantined, Restored
 from outlook_sync.report import SyncReport
 from outlook_sync.scope import Direction, SyncFilter
 from outlook_sync.settings import ConnectionSettings, OutlookConnection
@@ -98,6 +98,7 @@ __all__ = [
     "OutlookSyncError",
     "PermissionDeniedError",
     "Quarantined",
+    "Restored",
     "SchemaVersionError",
     "ShowAs",
     "Side",

@@ -17,11 +17,14 @@ from collections.abc import Callable
 import attrs
 
 from outlook_sync._core.actions import Action, Create, Delete, LinkPair, SyncPlan, Update
+from outlook_sync._core.readonly import restrict
 from outlook_sync.errors import (
     BackendError,
     InvalidEventError,
     ItemNotFoundError,
+    ItemRejectedError,
     OutlookSyncError,
+    PermissionDeniedError,
     VersionConflictError,
 )
 from outlook_sync.model import Event, Item, Link, Side, check_aware
@@ -53,6 +56,12 @@ class Tally:
     #: items a write found changed by someone else (version conflict), to re-read.
     concurrent: dict[tuple[Side, str], Failure] = attrs.Factory(dict)
     concurrent_edits: int = 0
+    #: sides nothing is written to in this sync (policy, plus refusals met)
+    read_only: set[Side] = attrs.Factory(set)
+    #: sides that refused a write for lack of permission during this sync
+    refused_sides: set[Side] = attrs.Factory(set)
+    #: writes left out at run time because their side turned out read-only
+    read_only_skips: int = 0
 
     def wrote(self, operation: str, side: Side) -> None:
         self.writes[side.value][operation] += 1
@@ -99,6 +108,7 @@ class Applier:
         actions = the_plan.actions
         total, done = len(actions), 0
         self._bulk_sides = {}
+        known_read_only = set(tally.read_only)
         while done < total:
             if progress:
                 progress("apply", done, total)
@@ -112,6 +122,16 @@ class Applier:
                 self.state.commit(self.user, StateChange(clear_intents=unstarted))
                 return True
             action = actions[done]
+            if tally.refused_sides - known_read_only:
+                # a side refused a write for lack of permission: write nothing more
+                # to it in this sync (the same rule as a read-only policy)
+                known_read_only = set(tally.read_only)
+                rest, skips = restrict(actions[done:], frozenset(known_read_only))
+                tally.read_only_skips += sum(skips.values())
+                self._drop_intents(actions[done:], rest)
+                actions = actions[:done] + rest
+                total = len(actions)
+                continue
             if isinstance(action, Create) and self._bulk(action):
                 run = [action]
                 while len(run) < BULK_RUN and done + len(run) < total:
@@ -132,6 +152,14 @@ class Applier:
         if progress:
             progress("apply", total, total)
         return False
+
+    def _drop_intents(self, before: tuple[Action, ...], after: tuple[Action, ...]) -> None:
+        """Withdraw the create intents of creates left out (nothing was created)."""
+        kept = {(a.side, a.source_id) for a in after if isinstance(a, Create)}
+        dropped = tuple((a.side, a.source_id) for a in before
+                        if isinstance(a, Create) and (a.side, a.source_id) not in kept)
+        if dropped:
+            self.state.commit(self.user, StateChange(clear_intents=dropped))
 
     def _bulk(self, action: Create) -> bool:
         # a runtime Protocol check costs tens of microseconds: decide once per side
@@ -156,6 +184,8 @@ class Applier:
                 try:
                     results.append(target.create(action.event, partner_key=action.source_id))
                 except (BackendError, InvalidEventError) as exc:
+                    if isinstance(exc, BackendError):
+                        _blame(exc, action.side)
                     results.append(exc)
         if len(results) != len(run):
             error = BackendError(f"create_many answered {len(results)} of {len(run)} items")
@@ -193,7 +223,11 @@ class Applier:
         for (item_id, _event, version, _key), result in zip(requests, results, strict=False):
             if isinstance(result, Item):
                 versions[item_id] = result.version
+                tally.wrote("update", side)
                 continue
+            if isinstance(result, PermissionDeniedError):
+                tally.refused_sides.add(side)
+                tally.read_only.add(side)
             log.warning("could not store the partner key on %s item %s: %s", side, item_id,
                         result)
             tally.failures.append(Failure(side=side, item_id=item_id, operation="stamp",
@@ -226,7 +260,11 @@ class Applier:
 
     def _create(self, action: Create, tally: Tally) -> StateChange:
         target, source_side = action.side, action.side.other
-        created = self.calendar(target).create(action.event, partner_key=action.source_id)
+        try:
+            created = self.calendar(target).create(action.event, partner_key=action.source_id)
+        except BackendError as exc:
+            _blame(exc, target)
+            raise
         tally.wrote("create", target)
         source_version = action.source_version
         if action.source_partner_key != created.id:
@@ -268,10 +306,16 @@ class Applier:
         planner sees the wrong key and plans the stamp again.
         """
         try:
-            return self.calendar(side).update(
+            written = self.calendar(side).update(
                 item_id, event, expected_version=version, partner_key=partner
             ).version
+            tally.wrote("update", side)
+            return written
         except BackendError as exc:
+            _blame(exc, side)
+            if isinstance(exc, PermissionDeniedError):
+                tally.refused_sides.add(side)
+                tally.read_only.add(side)
             log.warning("could not store the partner key on %s item %s: %s", side, item_id,
                         exc)
             tally.failures.append(Failure(side=side, item_id=item_id, operation="stamp",
@@ -283,11 +327,23 @@ class Applier:
     def _update(self, action: Update, tally: Tally) -> StateChange:
         versions = {_S: action.saljstod_version, _O: action.outlook_version}
         ids = {_S: action.saljstod_id, _O: action.outlook_id}
-        for write in action.writes:
-            written = self.calendar(write.side).update(
-                write.item_id, write.event, expected_version=write.expected_version,
-                partner_key=ids[write.side.other] if write.side in action.stamp else None,
-            )
+        if action.conflict is not None:
+            # write-ahead: the version this update overwrites is in the conflict log
+            # before the write, so a lost reply or a kill cannot lose it
+            self.state.commit(self.user, StateChange(conflicts=(action.conflict,)))
+        for index, write in enumerate(action.writes):
+            try:
+                written = self.calendar(write.side).update(
+                    write.item_id, write.event, expected_version=write.expected_version,
+                    partner_key=ids[write.side.other] if write.side in action.stamp else None,
+                )
+            except BackendError as exc:
+                _blame(exc, write.side)
+                if index == 0 and action.conflict is not None and _refused(exc):
+                    # nothing was overwritten: the record written ahead goes again
+                    self.state.commit(self.user, StateChange(
+                        withdraw_conflicts=(action.conflict,)))
+                raise
             tally.wrote("update", write.side)
             versions[write.side] = written.version
         for side in action.stamp:
@@ -308,17 +364,9 @@ class Applier:
         return StateChange(
             put_links=(link,),
             drop_links=(action.replaces,) if action.replaces else (),
-            conflicts=(action.conflict,) if action.conflict else (),
         )
 
     def _delete(self, action: Delete, tally: Tally) -> StateChange:
-        try:
-            self.calendar(action.side).delete(
-                action.item_id, expected_version=action.expected_version
-            )
-            tally.wrote("delete", action.side)
-        except ItemNotFoundError:
-            log.info("%s item %s was already gone", action.side, action.item_id)
         s_id, o_id = action.link
         partner = o_id if action.side is _S else s_id
         entry = DeletedItem(
@@ -328,18 +376,46 @@ class Applier:
             partner_id=partner,
             deleted_at=check_aware("clock()", self._clock()),
         )
+        # write-ahead: the content is in the deleted-items log before the delete, so
+        # a lost reply or a kill right after it still leaves something to restore
+        self.state.commit(self.user, StateChange(deleted=(entry,)))
+        try:
+            self.calendar(action.side).delete(
+                action.item_id, expected_version=action.expected_version
+            )
+            tally.wrote("delete", action.side)
+        except ItemNotFoundError:
+            log.info("%s item %s was already gone", action.side, action.item_id)
+        except BackendError as exc:
+            _blame(exc, action.side)
+            if _refused(exc):
+                self.state.commit(self.user, StateChange(
+                    withdraw_deleted=((action.side, action.item_id),)))
+            raise
         drops = (action.link,) if action.replaces is None else (action.link, action.replaces)
-        return StateChange(drop_links=drops, deleted=(entry,))
+        return StateChange(drop_links=drops)
 
     def _failed(self, action: Action, exc: OutlookSyncError, tally: Tally) -> None:
         keys = _involved(action)
         side, item_id = keys[0]
+        if isinstance(action, Create | Delete) and isinstance(exc, BackendError):
+            _blame(exc, action.side)
         if isinstance(exc, BackendError) and exc.side in ("saljstod", "outlook"):
             side = Side(exc.side)
+            item_id = next((key_id for key_side, key_id in keys if key_side is side), item_id)
         if isinstance(exc, BackendError | InvalidEventError) and exc.item_id:
             item_id = exc.item_id
         if isinstance(action, Create):
             tally.failed_intents.append((action.side, action.source_id))
+        if isinstance(exc, PermissionDeniedError):
+            # reported once, as a read-only side, not as one failure per item; the
+            # items stay pending so nothing is lost once the side is writable again
+            tally.refused_sides.add(side)
+            tally.read_only.add(side)
+            tally.failed_keys.extend(keys)
+            log.warning("the %s calendar refused a write (read-only?): %s", side, exc)
+            self.state.commit(self.user, StateChange(add_pending=tuple(keys)))
+            return
         failure = Failure(side=side, item_id=item_id, operation=type(action).__name__.lower(),
                           error=str(exc))
         tally.failures.append(failure)
@@ -349,6 +425,17 @@ class Applier:
                 tally.concurrent[key] = failure
         log.warning("%s failed for %s: %s", type(action).__name__, keys, exc)
         self.state.commit(self.user, StateChange(add_pending=tuple(keys)))
+
+
+def _blame(exc: BackendError, side: Side) -> None:
+    """Name the side whose backend raised ``exc`` (adapters may not know it)."""
+    if exc.side is None:
+        exc.side = side.value
+
+
+def _refused(exc: BackendError) -> bool:
+    """The backend answered that it did not perform the write (so nothing changed)."""
+    return isinstance(exc, VersionConflictError | ItemRejectedError)
 
 
 def _involved(action: Action) -> list[tuple[Side, str]]:

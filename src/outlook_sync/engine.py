@@ -4,6 +4,11 @@ Theory of operation
 -------------------
 ``Synchronizer.sync()`` holds the user's lock and then:
 
+0. **Identify.** Each side's calendar identity (``IdentifiedCalendar``) is compared
+   with the one the links were made with. A changed identity is a *switched
+   calendar* (another folder, mailbox, profile or backend): the links are forgotten
+   and both sides listed completely, so the sync re-links by partner key and by
+   match and deletes nothing (RELIABILITY.md, invariant 8).
 1. **Fetch.** Each side lists either everything (no cursor yet: the first sync, or
    after *Full sync now*) or its changes from and including the cursor's watermark.
    Items left over from an earlier run are fetched too: *pending* items (a write for
@@ -16,7 +21,10 @@ Theory of operation
    on its own: its backend writes, then one atomic state commit. Creates are announced
    as intents first, so that a crash between "created in Outlook" and "link saved" is
    recovered by finding the new item by its partner key, not by creating it again.
-   A failing action is recorded and retried next time; the others go on.
+   What a write destroys (the losing version of a conflict, the content of an item
+   about to be deleted) is committed *before* the write (write-ahead) and withdrawn
+   only when the backend refused the write. A failing action is recorded and retried
+   next time; the others go on.
 4. **Record.** The new cursors are stored last, so a crash anywhere before re-lists
    the same changes next time; re-seen items plan nothing.
 
@@ -46,6 +54,7 @@ from outlook_sync.errors import (
 )
 from outlook_sync.model import (
     BrokenItem,
+    Cursor,
     Item,
     Link,
     Listing,
@@ -55,10 +64,13 @@ from outlook_sync.model import (
 from outlook_sync.policy import SyncPolicy
 from outlook_sync.protocols import (
     Calendar,
+    IdentifiedCalendar,
+    ItemRestorer,
     StateChange,
     StateStore,
     SyncObserver,
 )
+from outlook_sync.records import Restored
 from outlook_sync.report import SyncReport
 from outlook_sync.series_view import wrap_for_series
 
@@ -84,6 +96,7 @@ class _Fetched:
     link_count: int
     pending: list[tuple[Side, str]]
     intents: list[tuple[Side, str]]
+    generation: int | None = None
 
 
 class Synchronizer:
@@ -152,9 +165,15 @@ class Synchronizer:
         """Make the next sync process every item changed from and including ``when``.
 
         Raises:
-            InvalidEventError: ``when`` is not a timezone-aware datetime.
+            InvalidEventError: ``when`` is not a timezone-aware datetime, or it lies in
+                the future (every edit made before it would be skipped).
         """
         when = check_aware("when", when)
+        now = check_aware("clock()", self._clock())
+        if when > now:
+            raise InvalidEventError(
+                f"the last sync date {when.isoformat(timespec='minutes')} is in the future; "
+                "a sync from it would skip every change made until then", field="when")
         # under the lock: a running sync's final step would overwrite the new date
         with self.state.lock(self.user, ttl=self.policy.lock_ttl):
             self.state.commit(self.user, StateChange.restart_from(when))
@@ -190,7 +209,56 @@ class Synchronizer:
             link_count=fetched.link_count,
             policy=self.policy,
             confirm_mass_delete=confirm,
+            listed_generation=fetched.generation,
         )
+
+    # -- 0. identify ----------------------------------------------------------------
+
+    def _identities(self) -> dict[Side, str | None]:
+        """Each side's calendar identity now (``None`` for a backend that has none).
+
+        Raises:
+            BackendError: a backend could not tell which calendar it is.
+        """
+        found: dict[Side, str | None] = {}
+        for side, adapter in ((_S, self.saljstod), (_O, self.outlook)):
+            identity = None
+            if isinstance(adapter, IdentifiedCalendar):
+                try:
+                    identity = adapter.calendar_identity()
+                except BackendError as exc:
+                    if exc.side is None:
+                        exc.side = side.value
+                    raise
+            found[side] = identity
+        return found
+
+    def _switched(self, current: dict[Side, str | None]) -> tuple[str, ...]:
+        """Record the identities; on a switched calendar forget the links (and their
+        cursors) so this sync re-links and deletes nothing. Returns what switched."""
+        switched: list[str] = []
+        record: list[tuple[Side, str]] = []
+        for side, identity in current.items():
+            if identity is None:
+                continue
+            stored = self.state.identity(self.user, side)
+            if stored == identity:
+                continue
+            record.append((side, identity))
+            if stored is not None:
+                switched.append(side.value)
+        if not record:
+            return ()
+        if switched:
+            log.warning("the %s calendar of %s changed; its links are forgotten and the "
+                        "sync re-links by key and match, deleting nothing",
+                        " and ".join(switched), self.user)
+            self.state.commit(self.user, StateChange(
+                identities=tuple(record), drop_all_links=True,
+                cursors=((_S, Cursor()), (_O, Cursor()))))
+        else:
+            self.state.commit(self.user, StateChange(identities=tuple(record)))
+        return tuple(switched)
 
     # -- syncing ------------------------------------------------------------------
 
@@ -282,6 +350,7 @@ class Synchronizer:
     ) -> SyncReport:
         started = check_aware("clock()", self._clock())
         try:
+            switched = self._switched(self._identities())
             fetched = self._fetch(progress)
         except (BackendError, InvalidEventError) as exc:
             log.warning("sync for %s aborted: %s", self.user, exc)
@@ -300,7 +369,8 @@ class Synchronizer:
                               quarantined=the_plan.quarantined, started_at=started,
                               last_sync=self.last_sync,
                               finished_at=check_aware("clock()", self._clock()))
-        tally = Tally(writes=SyncReport(user=self.user).writes)
+        tally = Tally(writes=SyncReport(user=self.user).writes,
+                      read_only=set(self.policy.read_only))
         cancelled = self._applier().apply(the_plan, tally, progress, cancel)
         if tally.concurrent and not cancelled:
             cancelled = self._reread(tally, confirm_mass_delete, progress, cancel)
@@ -318,6 +388,10 @@ class Synchronizer:
             failures=tuple(tally.failures),
             concurrent_edits=tally.concurrent_edits,
             cancelled=cancelled,
+            switched=switched,
+            read_only=tuple(sorted(side.value for side in tally.refused_sides)),
+            read_only_skips=sum(n for _side, n in the_plan.read_only_skips)
+            + tally.read_only_skips,
             last_sync=self.last_sync,
             started_at=started,
             finished_at=finished,
@@ -332,6 +406,8 @@ class Synchronizer:
     # -- 1. fetch -----------------------------------------------------------------
 
     def _fetch(self, progress: Progress | None) -> _Fetched:
+        # Links committed after this point are newer than the listings: no evidence.
+        generation = self.state.generation(self.user)
         listings: dict[Side, Listing] = {}
         for done, side in enumerate((_S, _O)):
             if progress:
@@ -367,6 +443,7 @@ class Synchronizer:
             link_count=self.state.link_count(self.user),
             pending=pending,
             intents=intents,
+            generation=generation,
         )
 
     def _links_for(self, listings: dict[Side, Listing]) -> list[Link]:
@@ -439,7 +516,7 @@ class Synchronizer:
         retry = make_plan(
             saljstod=listings[_S], outlook=listings[_O], links=self._links_for(listings),
             link_count=self.state.link_count(self.user), policy=self.policy,
-            confirm_mass_delete=confirm,
+            confirm_mass_delete=confirm, listed_generation=self.state.generation(self.user),
         )
         if retry.refused:
             return False
@@ -474,6 +551,7 @@ class Synchronizer:
             put_links=the_plan.refreshed,
             conflicts=the_plan.notices,
             clear_pending=tuple(key for key in fetched.pending if key not in failed),
+            add_pending=the_plan.hold_pending,
             clear_intents=tuple(
                 key for key in fetched.intents if key not in set(tally.failed_intents)
             ),
@@ -486,19 +564,37 @@ class Synchronizer:
 
     # -- undo -----------------------------------------------------------------------
 
-    def restore(self, side: Side, item_id: str) -> Item:
+    def restore(self, side: Side, item_id: str) -> Restored:
         """Bring back an item the sync deleted; the next sync re-creates its partner.
+
+        A backend that can (:class:`~outlook_sync.protocols.ItemRestorer`: the SQL
+        adapter) brings back the same item, under its old id and with the host's own
+        columns; others create it anew from the kept content. The result says which,
+        and what could not be restored.
 
         Raises:
             ItemNotFoundError: the sync did not delete such an item (or it expired).
+            BackendError: the backend refused or failed the restore.
         """
         for entry in self.state.deleted_items(self.user):
             if entry.side is side and entry.item_id == item_id:
-                restored = self.calendar(side).create(
-                    entry.event, partner_key=entry.partner_id or item_id
-                )
+                adapter = self.saljstod if side is _S else self.outlook
+                partner_key = entry.partner_id or item_id
+                restored: Item | None = None
+                lost: tuple[str, ...] = ()
+                if isinstance(adapter, ItemRestorer):
+                    try:
+                        restored, lost = adapter.restore(item_id, entry.event,
+                                                         partner_key=partner_key)
+                    except ItemNotFoundError:
+                        restored = None
+                if restored is None:
+                    restored = self.calendar(side).create(entry.event, partner_key=partner_key)
+                    lost = ("the item's id (it was created anew)",
+                            "anything the backend keeps beyond the synced fields")
                 self.state.forget_deleted(self.user, side, item_id)
-                return restored
+                return Restored(item=restored, same_id=restored.id == item_id,
+                                not_restored=lost)
         raise ItemNotFoundError(f"no deleted {side} item {item_id} is kept",
                                 side=side.value, item_id=item_id)
 

@@ -73,6 +73,17 @@ def _horizon(_inst: object, attr: attrs.Attribute[Any], value: object) -> None:
         raise ConfigurationError(f"{attr.name} must be a Horizon", key=attr.name)
 
 
+def _sides(value: object) -> frozenset[Side]:
+    if isinstance(value, Side | str):
+        value = (value,)
+    try:
+        return frozenset(Side(side) for side in value)  # type: ignore[union-attr]
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(
+            "read_only must be a collection of sides ('saljstod', 'outlook')", key="read_only"
+        ) from exc
+
+
 @attrs.frozen(kw_only=True)
 class SyncPolicy:
     """How conflicts and deletions are decided, and when the sync refuses to go on.
@@ -89,7 +100,13 @@ class SyncPolicy:
             ``mass_delete_share`` of a side's linked items *and* more than
             ``mass_delete_min`` items is refused unless confirmed.
         keep_deleted: how long the content of items the sync deleted is kept for undo.
-        lock_ttl: how long a sync lock lives if its holder dies.
+        lock_ttl: how long a sync lock (a lease) lives after its last renewal. A
+            running sync renews it with every commit and every ``lock_ttl / 3`` in the
+            background, so a sync may run for hours; a killed holder's lock clears at
+            most ``lock_ttl`` after it died (default: 2 minutes).
+        read_only: sides the user may only read (a shared calendar with reviewer
+            rights, a read-only CRM view): nothing is ever written to them, partner
+            keys included; their changes still travel to the other side.
         series_horizon: how far back and ahead a recurring series is expanded into
             single occurrences for a side without series (Säljstöd). Default: one
             month back, one year ahead.
@@ -115,7 +132,7 @@ class SyncPolicy:
     keep_deleted: dt.timedelta = attrs.field(
         default=dt.timedelta(days=30), validator=_duration
     )
-    lock_ttl: dt.timedelta = attrs.field(default=dt.timedelta(minutes=15), validator=_duration)
+    lock_ttl: dt.timedelta = attrs.field(default=dt.timedelta(minutes=2), validator=_duration)
     series_horizon: Horizon = attrs.field(factory=Horizon, validator=_horizon)
     #: which items sync (see :mod:`outlook_sync.scope`).
     filter: SyncFilter = attrs.field(factory=SyncFilter)
@@ -123,6 +140,7 @@ class SyncPolicy:
     directions: tuple[tuple[str, Direction], ...] = attrs.field(
         default=(), converter=directions_from
     )
+    read_only: frozenset[Side] = attrs.field(default=frozenset(), converter=_sides)
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.conflict, ConflictPolicy):
@@ -161,4 +179,5 @@ class SyncPolicy:
             saljstod_deletions=self.outlook_deletions,
             outlook_deletions=self.saljstod_deletions,
             directions=tuple((unit, d.mirrored()) for unit, d in self.directions),
+            read_only=frozenset(side.other for side in self.read_only),
         )

@@ -12,7 +12,7 @@ import enum
 
 import attrs
 
-from outlook_sync.model import Event, Side
+from outlook_sync.model import Event, Item, Side
 
 __all__ = [
     "Conflict",
@@ -20,6 +20,7 @@ __all__ = [
     "DeletedItem",
     "Failure",
     "Quarantined",
+    "Restored",
     "SubscriptionRecord",
 ]
 
@@ -131,3 +132,18 @@ class SubscriptionRecord:
     client_state: str = attrs.field(repr=False)
     expires: dt.datetime
     notification_url: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class Restored:
+    """What :meth:`Synchronizer.restore` brought back.
+
+    Attributes:
+        item: the restored item as it is now.
+        same_id: it came back under its old id (the SQL adapter keeps the row).
+        not_restored: what could not be brought back, in words, for the report.
+    """
+
+    item: Item
+    same_id: bool
+    not_restored: tuple[str, ...] = ()

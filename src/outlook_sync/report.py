@@ -34,6 +34,9 @@ class SyncReport:
         quarantined: items set aside, with the reason.
         failures: operations that failed; they are retried on the next sync.
         refused: why the plan was refused (mass-delete guard), or ``None``.
+        switched: sides whose calendar changed since the links were made.
+        read_only: sides found read-only during this sync (a permission refusal).
+        read_only_skips: writes left out because their side is read-only.
         cancelled: the host cancelled the sync between two items.
         error: why the sync could not run at all (a listing failed), or ``None``.
         last_sync: the date and time of the last sync after this one.
@@ -54,6 +57,14 @@ class SyncReport:
     refused: str | None = None
     cancelled: bool = False
     error: str | None = None
+    #: sides whose calendar changed since the links were made: links forgotten,
+    #: items re-linked by key and match, nothing deleted.
+    switched: tuple[str, ...] = ()
+    #: sides that refused a write for lack of permission during this sync: treated
+    #: as read-only for the rest of it (declare them in ``SyncPolicy.read_only``).
+    read_only: tuple[str, ...] = ()
+    #: writes left out because their side is read-only.
+    read_only_skips: int = 0
     last_sync: dt.datetime | None = None
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
@@ -61,7 +72,8 @@ class SyncReport:
     @property
     def ok(self) -> bool:
         """True when everything planned was done (quarantined items aside)."""
-        return not (self.failures or self.refused or self.cancelled or self.error)
+        return not (self.failures or self.refused or self.cancelled or self.error
+                    or self.read_only)
 
     def count(self, operation: str, side: Side | str) -> int:
         """How many ``operation`` (create/update/delete) writes succeeded on ``side``."""
@@ -109,6 +121,9 @@ class SyncReport:
             ],
             "concurrent_edits": self.concurrent_edits,
             "refused": self.refused,
+            "switched": list(self.switched),
+            "read_only": list(self.read_only),
+            "read_only_skips": self.read_only_skips,
             "cancelled": self.cancelled,
             "error": self.error,
             "last_sync": iso(self.last_sync),
@@ -128,6 +143,14 @@ class SyncReport:
             lines.append(f"  refused: {self.refused}")
         if self.cancelled:
             lines.append("  cancelled before the end; the rest runs next time")
+        for side in self.switched:
+            label = "Säljstöd" if side == Side.SALJSTOD.value else "Outlook"
+            lines.append(f"  the {label} calendar changed: items re-linked by key and "
+                         "match, nothing deleted")
+        for side in self.read_only:
+            label = "Säljstöd" if side == Side.SALJSTOD.value else "Outlook"
+            lines.append(f"  the {label} calendar refused writes (read-only?): nothing more "
+                         "was written to it in this sync; declare it read-only in the policy")
         for side, label in ((Side.SALJSTOD, "Säljstöd"), (Side.OUTLOOK, "Outlook")):
             ops = self.writes[side.value]
             kind = "full" if self.full.get(side.value) else "incremental"

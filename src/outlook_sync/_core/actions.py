@@ -83,6 +83,9 @@ class Update:
     stamp: tuple[Side, ...] = ()
     #: a link this pair replaces (its item on one side moved and got a new id).
     replaces: tuple[str, str] | None = None
+    #: the base the pair had before (kept when a write to a read-only side is dropped,
+    #: so the pair is not taken as agreeing on content one side never received).
+    previous_base: Event | None = attrs.field(default=None, eq=False, repr=False)
 
 
 @attrs.frozen(kw_only=True)
@@ -137,6 +140,8 @@ class SyncPlan:
             guard), or ``None``.
         cursors: per side, the cursor to store once the plan is applied.
         complete: per side, whether the plan saw a complete listing.
+        hold_pending: ``(side, id)`` of readable items of held pairs, kept pending.
+        read_only_skips: per read-only side, how many writes were left out.
     """
 
     actions: tuple[Action, ...] = ()
@@ -146,6 +151,11 @@ class SyncPlan:
     refused: str | None = None
     cursors: tuple[tuple[Side, Cursor], ...] = ()
     complete: tuple[tuple[Side, bool], ...] = ()
+    #: items to re-examine next sync: the readable side of a held pair keeps its
+    #: change pending until the hold ends.
+    hold_pending: tuple[tuple[Side, str], ...] = ()
+    #: writes left out because their side is read-only (policy), per side.
+    read_only_skips: tuple[tuple[Side, int], ...] = ()
 
     def __len__(self) -> int:
         return len(self.actions)

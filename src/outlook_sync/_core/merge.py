@@ -21,6 +21,12 @@ never linked before, when the two differ at all: there is no base to say who cha
 - ``KEEP_BOTH``: the newer content goes to both items of the pair, and the older
   content survives as a separate item on both sides (see ``plan.py``).
 
+Pairing two items that were never linked (the first full sync) has no base, so no side
+"changed" anything: :func:`adopt` combines them unit by unit. A unit empty on one side
+(no location, no notes, no categories, no reminder) takes the other side's value — a
+bare copy never blanks what the other item holds; two different non-empty values are
+decided by the policy (``MERGE`` by its fallback) and recorded.
+
 Every outcome that overrides a value one side changed is returned with a
 :class:`~outlook_sync.records.Conflict` so the conflict log records it; a clean merge
 (no field changed on both sides) overrides nothing and records nothing.
@@ -35,7 +41,7 @@ import attrs
 from outlook_sync.model import Event, Item, Side
 from outlook_sync.records import Conflict, ConflictPolicy
 
-__all__ = ["MERGE_UNITS", "Outcome", "newer_side", "resolve"]
+__all__ = ["MERGE_UNITS", "Outcome", "adopt", "newer_side", "resolve"]
 
 #: The units a field-level merge works on, in report order.
 MERGE_UNITS: tuple[tuple[str, ...], ...] = (
@@ -130,10 +136,59 @@ def resolve(
         saljstod=s,
         outlook=o,
         base=base,
+        result=None if keep_both else merged,
     )
     return Outcome(
         merged=merged, keep_both_loser=winner.other if keep_both else None, conflict=conflict
     )
+
+
+def adopt(saljstod: Item, outlook: Item, *, policy: ConflictPolicy,
+          fallback: ConflictPolicy) -> Outcome:
+    """Combine two items paired without a base (first full sync, lost link state).
+
+    Never replaces a non-empty unit with an empty one; two different non-empty values
+    go to the policy's winner (``MERGE``/``KEEP_BOTH``: the fallback's) and are recorded.
+    """
+    s, o = saljstod.event, outlook.event
+    decider = fallback if policy in (ConflictPolicy.MERGE, ConflictPolicy.KEEP_BOTH) else policy
+    winner = _winner(decider, s, o)
+    values: dict[str, Any] = {}
+    contested: list[str] = []
+    for unit in MERGE_UNITS:
+        sv, ov = _unit(s, unit), _unit(o, unit)
+        if sv == ov or _empty(ov):
+            chosen = sv
+        elif _empty(sv):
+            chosen = ov
+        else:
+            contested.extend(unit)
+            chosen = sv if winner is Side.SALJSTOD else ov
+        values.update(zip(unit, chosen, strict=True))
+    newest = s if newer_side(s, o) is Side.SALJSTOD else o
+    merged = attrs.evolve(newest, **values)
+    conflict = None
+    if contested:
+        conflict = Conflict(
+            saljstod_id=saljstod.id,
+            outlook_id=outlook.id,
+            kind="first_pairing",
+            resolution=decider.value,
+            fields=tuple(contested),
+            overridden=winner.other,
+            saljstod=s,
+            outlook=o,
+            base=None,
+            detail="paired without a common base: empty fields took the other side's "
+            "value, different values went to the policy",
+            result=merged,
+        )
+    return Outcome(merged=merged, keep_both_loser=None, conflict=conflict)
+
+
+def _empty(values: tuple[object, ...]) -> bool:
+    """A unit with nothing in it: an empty text or list, or no value."""
+    return all(value is None or value == "" or value == () for value in values)
 
 
 def _merge(
@@ -172,5 +227,6 @@ def _merge(
             saljstod=s,
             outlook=o,
             base=base,
+            result=merged,
         )
     return Outcome(merged=merged, keep_both_loser=None, conflict=conflict)

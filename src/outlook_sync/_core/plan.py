@@ -18,9 +18,18 @@ Theory of operation
       linked; when a key is shared by several items on a side, exact content matches
       go first and the rest pair in id order. Ambiguity is reported.
    c. what is left is created on the other side.
-4. Guards: a plan that deletes more than the policy's share of a side, or any plan
-   that deletes while a side with links reports a completely empty calendar, is
-   *refused* (it is still returned, so a dry run shows it).
+4. Guards: the plan is *refused* (it is still returned, so a dry run shows it) when
+   it would delete, on one side, every linked item or all but a tenth of them (at
+   least 2 deletions: from 2 links up), whether the other side's listing was complete
+   or incremental; when it deletes more than the policy's share of a side (and more
+   than its minimum); and when it deletes while a side with links reports a
+   completely empty calendar.
+5. Evidence: absence from a complete listing is a deletion only for links older than
+   the listing (``listed_generation``): a link committed after the listing began is
+   no evidence. A pair held because one side is unreadable keeps the readable side's
+   listed item pending (``hold_pending``) until the hold ends.
+6. Read-only sides (``policy.read_only``): their writes are left out
+   (:mod:`outlook_sync._core.readonly`).
 
 The planner reads no clock, does no I/O and orders everything deterministically.
 """
@@ -44,11 +53,12 @@ from outlook_sync._core.actions import (
     Write,
 )
 from outlook_sync._core.decide import Decision, State, decide
-from outlook_sync._core.merge import resolve
+from outlook_sync._core.merge import adopt, resolve
+from outlook_sync._core.readonly import restrict
 from outlook_sync.errors import InvalidEventError
 from outlook_sync.model import Event, Item, Link, Listing, Side
 from outlook_sync.policy import DeletePolicy, SyncPolicy
-from outlook_sync.records import Conflict, ConflictPolicy, Quarantined
+from outlook_sync.records import Conflict, Quarantined
 from outlook_sync.scope import FIELD_UNITS
 
 __all__ = ["plan"]
@@ -79,13 +89,15 @@ class _View:
         self.deleted = listing.deleted - self.items.keys() - self.broken.keys()
         self.empty = self.complete and not self.items and not self.broken
 
-    def state(self, item_id: str, base: Event) -> tuple[State, Item | None]:
+    def state(self, item_id: str, base: Event, *, fresh: bool = False) -> tuple[State, Item | None]:
+        """Classify an item against its link's base; ``fresh``: the link is newer than
+        the listing, so the item's absence proves nothing."""
         if item_id in self.broken:
             return State.BROKEN, None
         item = self.items.get(item_id)
         if item is not None:
             return (State.SAME if item.event == base else State.CHANGED), item
-        if item_id in self.deleted or self.complete:
+        if item_id in self.deleted or (self.complete and not fresh):
             return State.GONE, None
         return State.SAME, None
 
@@ -98,6 +110,7 @@ def plan(
     link_count: int | None = None,
     policy: SyncPolicy | None = None,
     confirm_mass_delete: bool = False,
+    listed_generation: int | None = None,
 ) -> SyncPlan:
     """Compute what one sync must do.
 
@@ -109,6 +122,9 @@ def plan(
             defaults to the number of ``links`` given.
         policy: conflict and deletion policy; the default :class:`SyncPolicy`.
         confirm_mass_delete: the user confirmed a plan the guard would refuse.
+        listed_generation: the state store's generation when the listings began; a
+            link with a higher generation was committed after them, so its items'
+            absence is no evidence of a deletion. ``None``: every link is older.
 
     Returns:
         The plan; nothing has been written anywhere.
@@ -116,10 +132,11 @@ def plan(
     policy = policy or SyncPolicy()
     views = {_S: _View(_S, saljstod), _O: _View(_O, outlook)}
     ordered = sorted(links, key=lambda link: (link.saljstod_id, link.outlook_id))
-    planner = _Planner(views, ordered, policy)
+    planner = _Planner(views, ordered, policy, listed_generation)
     for link in ordered:
         planner.guarded(link, functools.partial(planner.pair, link))
     planner.unlinked()
+    actions, skips = restrict(planner.actions, policy.read_only)
 
     quarantined = tuple(
         Quarantined(side=side, item_id=item_id, reason=reason)
@@ -127,12 +144,14 @@ def plan(
         for item_id, reason in sorted(views[side].broken.items())
     ) + tuple(planner.held)
     result = SyncPlan(
-        actions=tuple(planner.actions),
+        actions=actions,
         refreshed=tuple(planner.refreshed),
         quarantined=quarantined,
         notices=tuple(planner.notices),
         cursors=((_S, saljstod.cursor), (_O, outlook.cursor)),
         complete=((_S, saljstod.complete), (_O, outlook.complete)),
+        hold_pending=tuple(sorted(planner.hold_pending, key=lambda k: (k[0].value, k[1]))),
+        read_only_skips=tuple(sorted(skips.items(), key=lambda kv: kv[0].value)),
     )
     if not confirm_mass_delete:
         total = len(ordered) if link_count is None else link_count
@@ -149,10 +168,18 @@ def _guard(result: SyncPlan, views: dict[Side, _View], total: int, policy: SyncP
         if not deletes:
             continue
         other = views[side.other]
+        remaining = total - deletes
         if other.empty and total > 0:
             reasons.append(
                 f"the {side.other} calendar is empty but {total} items are linked; "
                 f"deleting {deletes} {side} items needs confirmation "
+                "(was the calendar switched or emptied?)"
+            )
+        elif deletes >= 2 and remaining <= total // 10:
+            left = "every one" if remaining <= 0 else f"all but {remaining}"
+            reasons.append(
+                f"the plan deletes {left} of the {total} linked {side} items because "
+                f"the {side.other} calendar reports them gone; it needs confirmation "
                 "(was the calendar switched or emptied?)"
             )
         elif deletes > policy.mass_delete_min and deletes > policy.mass_delete_share * total:
@@ -165,9 +192,12 @@ def _guard(result: SyncPlan, views: dict[Side, _View], total: int, policy: SyncP
 
 
 class _Planner:
-    def __init__(self, views: dict[Side, _View], links: list[Link], policy: SyncPolicy):
+    def __init__(self, views: dict[Side, _View], links: list[Link], policy: SyncPolicy,
+                 listed_generation: int | None = None):
         self.views = views
         self.policy = policy
+        self.listed_generation = listed_generation
+        self.hold_pending: set[tuple[Side, str]] = set()
         self.actions: list[Action] = []
         self.refreshed: list[Link] = []
         self.notices: list[Conflict] = []
@@ -205,13 +235,24 @@ class _Planner:
         except InvalidEventError as exc:
             del self.actions[mark:]
             del self.refreshed[refreshed:]
+            self._keep_pending(link)
             self.held.append(Quarantined(
                 side=_S, item_id=link.saljstod_id,
                 reason=f"cannot combine with Outlook item {link.outlook_id}: {exc}"))
 
-    def _state(self, side: Side, item_id: str, base: Event) -> tuple[State, Item | None]:
+    def _keep_pending(self, link: Link) -> None:
+        """A held pair: keep its listed items pending, so their changes sync once the
+        hold ends (the cursor moves on meanwhile)."""
+        for side in (_S, _O):
+            if link.id(side) in self.views[side].items:
+                self.hold_pending.add((side, link.id(side)))
+
+    def _state(self, side: Side, item_id: str, base: Event,
+               link: Link | None = None) -> tuple[State, Item | None]:
         """Classify the item; with one-way fields, only what travels from it counts."""
-        state, item = self.views[side].state(item_id, base)
+        fresh = (link is not None and self.listed_generation is not None
+                 and link.generation > self.listed_generation)
+        state, item = self.views[side].state(item_id, base, fresh=fresh)
         blocked = self.blocked[side]
         if item is None or not blocked:
             return state, item
@@ -230,8 +271,8 @@ class _Planner:
     # -- linked pairs -------------------------------------------------------------
 
     def pair(self, link: Link) -> None:
-        s_state, s_item = self._state(_S, link.saljstod_id, link.base)
-        o_state, o_item = self._state(_O, link.outlook_id, link.base)
+        s_state, s_item = self._state(_S, link.saljstod_id, link.base, link)
+        o_state, o_item = self._state(_O, link.outlook_id, link.base, link)
         items = {_S: s_item, _O: o_item}
         if link.gone is not None:
             # A tombstone: the partner is gone and the survivor is kept by policy.
@@ -275,8 +316,8 @@ class _Planner:
             moved = attrs.evolve(link, saljstod_id=mover.id, saljstod_version=mover.version)
         else:
             moved = attrs.evolve(link, outlook_id=mover.id, outlook_version=mover.version)
-        s_state, s_item = self._state(_S, moved.saljstod_id, moved.base)
-        o_state, o_item = self._state(_O, moved.outlook_id, moved.base)
+        s_state, s_item = self._state(_S, moved.saljstod_id, moved.base, link)
+        o_state, o_item = self._state(_O, moved.outlook_id, moved.base, link)
         items = {_S: s_item, _O: o_item}
         mark, refreshed = len(self.actions), len(self.refreshed)
         self._decide(moved, s_state, o_state, items)
@@ -346,7 +387,10 @@ class _Planner:
                 Unlink(saljstod_id=link.saljstod_id, outlook_id=link.outlook_id,
                        reason="deleted on both sides")
             )
-        # Decision.HOLD: the broken item is reported through the quarantine.
+        elif decision is Decision.HOLD:
+            # The broken item is reported through the quarantine; the readable one's
+            # change waits, pending, for the hold to end.
+            self._keep_pending(link)
 
     def _version(self, link: Link, items: dict[Side, Item | None], side: Side) -> str:
         item = items[side]
@@ -421,6 +465,7 @@ class _Planner:
                 new_link=new_link,
                 conflict=conflict,
                 stamp=stamp,
+                previous_base=link.base,
             )
         )
 
@@ -433,16 +478,14 @@ class _Planner:
         if s_item.event == o_item.event:
             self._update(link, items, merged=s_item.event, conflict=None, new_link=new_link)
             return
-        conflict_policy = self.policy.conflict
-        base: Event | None = link.base
         if new_link:
-            # Adopting two items never linked: there is no base and no edit to keep.
-            base = None
-            if conflict_policy is ConflictPolicy.KEEP_BOTH:
-                conflict_policy = ConflictPolicy.MERGE
-        outcome = resolve(
-            s_item, o_item, base, policy=conflict_policy, fallback=self.policy.merge_fallback
-        )
+            # Adopting two items never linked: there is no base and no edit to keep,
+            # and a bare copy never blanks what the other item holds.
+            outcome = adopt(s_item, o_item, policy=self.policy.conflict,
+                            fallback=self.policy.merge_fallback)
+        else:
+            outcome = resolve(s_item, o_item, link.base, policy=self.policy.conflict,
+                              fallback=self.policy.merge_fallback)
         loser = outcome.keep_both_loser
         if loser is None:
             self._update(

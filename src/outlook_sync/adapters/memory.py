@@ -19,6 +19,7 @@ or stored half.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import threading
 from collections.abc import Callable, Mapping, Sequence
 
@@ -35,6 +36,9 @@ from outlook_sync.model import BrokenItem, Cursor, Event, Item, Listing, check_a
 __all__ = ["InMemoryCalendar"]
 
 Clock = Callable[[], dt.datetime]
+
+#: numbers each calendar made without an explicit identity (unique per process)
+_instances = itertools.count(1)
 
 
 def _utc_now() -> dt.datetime:
@@ -56,6 +60,9 @@ class InMemoryCalendar:
         id_prefix: prefix of generated ids (``"S"`` and ``"O"`` make tests readable).
         supports_series: keep recurring events as series masters (Outlook); ``False``
             refuses them (a backend without series, like Säljstöd).
+        identity: the calendar identity (:meth:`calendar_identity`); by default
+            unique to this instance, so a new instance is another calendar. Give the
+            same identity to stand for the same calendar across instances.
     """
 
     def __init__(
@@ -65,9 +72,13 @@ class InMemoryCalendar:
         name: str = "calendar",
         id_prefix: str = "item-",
         supports_series: bool = False,
+        identity: str | None = None,
     ) -> None:
         self._clock = clock or _utc_now
         self.name = name
+        #: which calendar this is (see :meth:`calendar_identity`); assignable, so a
+        #: test can stand for a user switching calendars.
+        self.identity = identity or f"memory:{name}#{next(_instances)}"
         #: whether recurring events are kept as series masters.
         self.supports_series = supports_series
         self._prefix = id_prefix
@@ -255,6 +266,27 @@ class InMemoryCalendar:
         self._notify(item_id)
         if expected_version is not None:
             self._fault("after_delete")
+
+    def calendar_identity(self) -> str:
+        """Which calendar this is (the IdentifiedCalendar capability)."""
+        return self.identity
+
+    def restore(self, item_id: str, event: Event, *, partner_key: str) -> tuple[Item, tuple[str, ...]]:
+        """Bring back a deleted item under its old id (the ItemRestorer capability).
+
+        Raises:
+            ItemNotFoundError: no item with that id was deleted here, or it exists.
+        """
+        self._fault("restore")
+        with self._lock:
+            if item_id not in self._tombstones or item_id in self._items:
+                raise ItemNotFoundError(f"{self.name}: no deleted item {item_id} to restore",
+                                        item_id=item_id)
+            self._store(item_id, event, partner_key)  # drops the tombstone too
+            self.write_log.append(("restore", item_id))
+            item = self._items[item_id].item
+        self._notify(item_id)
+        return item, ()
 
     # -- change notifications (ChangeNotifier) ------------------------------------
 
