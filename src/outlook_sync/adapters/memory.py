@@ -271,7 +271,9 @@ class InMemoryCalendar:
         """Which calendar this is (the IdentifiedCalendar capability)."""
         return self.identity
 
-    def restore(self, item_id: str, event: Event, *, partner_key: str) -> tuple[Item, tuple[str, ...]]:
+    def restore(
+        self, item_id: str, event: Event, *, partner_key: str
+    ) -> tuple[Item, tuple[str, ...]]:
         """Bring back a deleted item under its old id (the ItemRestorer capability).
 
         Raises:
