@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from outlook_sync.cli import server_commands
+from outlook_sync.cli.exit_codes import ExitCode
 from outlook_sync.errors import OutlookSyncError
 
 
@@ -36,7 +37,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     init = sub.add_parser("init")
     init.add_argument("path", nargs="?")
     init.add_argument("--force", action="store_true")
-    init.set_defaults(handler=lambda ctx: server_commands.init_server(ctx, lambda _c: 2))
+    init.set_defaults(handler=lambda ctx: server_commands.init_server(
+        ctx, lambda _c: ExitCode.USAGE))
     server_commands.register(sub, init)
     # `python -m outlook_sync.server worker` means `outlook-sync server worker`
     words = list(sys.argv[1:] if argv is None else argv)

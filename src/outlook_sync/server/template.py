@@ -21,8 +21,8 @@ dsn_env = "OUTLOOK_SYNC_SALJSTOD_DSN"    # e.g. postgresql://sync@db/crm
 
 # ---------------------------------------------------------------------------
 # Exchange Online over Microsoft Graph, app-only: the app registration needs the
-# APPLICATION permission Calendars.ReadWrite with admin consent, and an application
-# access policy limiting it to the Säljstöd users' mailboxes (docs/server.md).
+# APPLICATION permission Calendars.ReadWrite with admin consent, and an
+# application access policy limiting it to the Säljstöd users' mailboxes (docs/server.md).
 [outlook]
 backend = "graph"
 tenant_id = "contoso.onmicrosoft.com"
@@ -71,7 +71,7 @@ max_retry_after_seconds = 30             # a longer Retry-After ends the job, de
 table = "saljstod_users"
 id_column = "user_id"                    # the user's id on activity_participants
 mailbox_column = "mailbox"               # UPN or Entra object id of the mailbox
-enabled_column = "outlook_enabled"            # the user's Outlook connection is on
+enabled_column = "outlook_enabled"       # the user's Outlook connection is on
 
 [logging]
 level = "info"

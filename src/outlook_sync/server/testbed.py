@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import os
 import secrets
 import signal
@@ -132,7 +133,7 @@ def overlapping_runs(hits: list[Hit]) -> list[tuple[str, str, str]]:
     found = []
     for box, runs in by_box.items():
         runs.sort()
-        for (_s1, e1, r1), (s2, _e2, r2) in zip(runs, runs[1:], strict=False):
+        for (_s1, e1, r1), (s2, _e2, r2) in itertools.pairwise(runs):
             if s2 < e1:
                 found.append((box, r1, r2))
     return found
@@ -273,7 +274,8 @@ class Testbed:
 
         from outlook_sync.adapters.sql import upgrade
 
-        assert self.postgres is not None and self.emulator is not None
+        assert self.postgres is not None
+        assert self.emulator is not None
         with psycopg.connect(self.postgres.dsn) as conn:
             upgrade(conn, dialect="postgresql")
             conn.execute("CREATE TABLE IF NOT EXISTS saljstod_users"
@@ -286,7 +288,8 @@ class Testbed:
         """Create users (Säljstöd rows, activities, and their mailboxes' events)."""
         import psycopg
 
-        assert self.postgres is not None and self.emulator is not None
+        assert self.postgres is not None
+        assert self.emulator is not None
         base = dt.datetime(2026, 12, 7, 8, 0, tzinfo=dt.UTC)
         with psycopg.connect(self.postgres.dsn) as conn:
             for i in indexes:
@@ -324,10 +327,11 @@ class Testbed:
         while time.monotonic() < deadline:
             if self._web.poll() is not None:
                 raise RuntimeError(f"the web process ended: {self.log('web.log')[-2000:]}")
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(f"{self.base_url}/healthz", timeout=2) as r:  # noqa: S310
-                    if r.status == 200:
-                        return
+            with contextlib.suppress(OSError), urllib.request.urlopen(  # noqa: S310
+                f"{self.base_url}/healthz", timeout=2
+            ) as answer:
+                if answer.status == 200:
+                    return
             time.sleep(0.2)
         raise RuntimeError("the web process did not become healthy")
 
