@@ -1,4 +1,4 @@
-"""Bulk writes for :class:`GraphCalendar`: ``$batch`` requests of at most 20.
+"""Bulk writes for :class:`GraphCore`: ``$batch`` requests of at most 20.
 
 https://learn.microsoft.com/en-us/graph/json-batching: each item gets its own status, so
 one refused item never fails the others; items answered 429/503/504 are re-sent by
@@ -11,27 +11,20 @@ transaction id first), so nothing is created twice.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Any
 
+from outlook_sync.adapters.graph.core import GraphCore
+from outlook_sync.adapters.graph.core import chunks as _chunks
 from outlook_sync.adapters.graph.transport import AnswerLostError, BatchItem, error_for
 from outlook_sync.errors import BackendError
 from outlook_sync.model import Event, Item
 
-if TYPE_CHECKING:
-    from outlook_sync.adapters.graph.calendar import GraphCalendar
-
 __all__ = ["create_many", "delete_many", "update_many"]
 
 
-def _chunks(seq: Sequence[Any], size: int = 20) -> Iterator[Sequence[Any]]:
-    for i in range(0, len(seq), size):
-        yield seq[i : i + size]
-
-
 def create_many(
-    cal: GraphCalendar, requests: Sequence[tuple[Event, str]]
+    cal: GraphCore, requests: Sequence[tuple[Event, str]]
 ) -> list[Item | BackendError]:
     """Create many events (``(event, partner_key)`` pairs), 20 per ``$batch`` request.
 
@@ -49,7 +42,7 @@ def create_many(
 
 
 def _create_singles(
-    cal: GraphCalendar, requests: Sequence[tuple[Event, str]]
+    cal: GraphCore, requests: Sequence[tuple[Event, str]]
 ) -> list[Item | BackendError]:
     results: list[Item | BackendError] = []
     path = f"/{cal._calendar}/events"
@@ -74,7 +67,7 @@ def _create_singles(
 
 
 def update_many(
-    cal: GraphCalendar, requests: Sequence[tuple[str, Event, str, str | None]]
+    cal: GraphCore, requests: Sequence[tuple[str, Event, str, str | None]]
 ) -> list[Item | BackendError]:
     """Update many items, 20 per ``$batch``.
 
@@ -115,7 +108,7 @@ def update_many(
 
 
 def delete_many(
-    cal: GraphCalendar, requests: Sequence[tuple[str, str]]
+    cal: GraphCore, requests: Sequence[tuple[str, str]]
 ) -> list[BackendError | None]:
     """Delete many items (``(item_id, expected_version)``), 20 per ``$batch``."""
     results: list[BackendError | None] = []

@@ -23,13 +23,12 @@ import secrets
 import threading
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+# The shared base (poll_once, subscription_resource, client): no import of calendar.py.
+from outlook_sync.adapters.graph.core import GraphCore as GraphCalendar
 from outlook_sync.adapters.graph.transport import MalformedResponseError, error_for
 from outlook_sync.errors import BackendError, BackendUnavailableError
-
-if TYPE_CHECKING:
-    from outlook_sync.adapters.graph.calendar import GraphCalendar
 
 __all__ = ["DeltaPoller", "WebhookSubscription"]
 

@@ -1,4 +1,4 @@
-"""Recurring series for :class:`GraphCalendar`: a master read whole, and written whole.
+"""Recurring series for :class:`GraphCore`: a master read whole, and written whole.
 
 Theory of operation
 -------------------
@@ -10,36 +10,37 @@ master in ``seriesMasterId`` and their slot in ``originalStart``):
 - the **master** carries the pattern (``recurrence``, a ``patternedRecurrence``,
   converted by :func:`outlook_sync.recurrence.from_graph` / :func:`~outlook_sync.
   recurrence.to_graph`) and the content every plain occurrence shares;
-- **exceptions** (changed occurrences) and the remaining occurrences are listed by
-  ``GET /events/{id}/instances?startDateTime&endDateTime`` ("the occurrences and
-  exceptions of the event in the specified time range",
-  https://learn.microsoft.com/en-us/graph/api/event-list-instances);
-- a **cancelled** occurrence is simply absent from that list: v1.0 has no
-  ``cancelledOccurrences`` (a beta property), so a cancellation is an original start the
-  pattern produces that ``/instances`` does not return.
+- its **cancellations** and **exceptions**, over all time, are two properties of the
+  master in v1.0 (the event resource page, updated 2025-05; msgraph-sdk-python declares
+  both): ``cancelledOccurrences``, the ``OID.{masterId}.{date}`` ids of cancelled
+  occurrences ("Requires $select to retrieve. Only returned in a Get operation that
+  specifies the ID ... of a series master event"), and ``exceptionOccurrences``, the
+  changed occurrences as events ("Requires $select and $expand to retrieve", same rule).
 
-Reading a master therefore costs one ``/instances`` round. It covers a window around
-"now" (:class:`SeriesWindow`, one year back to two years ahead by default — wider than
-the engine's series horizon); exceptions and cancellations outside it are not part of
-the :class:`~outlook_sync.recurrence.Recurrence` read. ``/instances`` is asked for a
-month more on each side, so an exception moved a few weeks away from its slot is still
-found. An exception whose content equals the plain occurrence is not a change.
+Reading a master is therefore one GET by id (:func:`details_path`), batched 20 to a
+``$batch`` when a listing names several (:func:`read_masters`), and never depends on a
+window: a series without an end is read whole, with nothing expanded. A cancelled
+occurrence id names a date (in the series' zone, as Graph's example shows); the
+occurrence of the pattern on that date is the one cancelled. An exception whose content
+equals the plain occurrence is not a change. Exchange keeps exceptions inside the master
+item, so any change to an occurrence gives the master a new ``changeKey``: a master read
+once is reused while its ``changeKey`` is unchanged.
 
 The series zone is ``range.recurrenceTimeZone`` (else ``originalStartTimeZone``), a
 Windows name mapped to IANA through :mod:`outlook_sync.timezones` (CLDR): a series
 written in ``Europe/Stockholm`` is read back in ``Europe/Berlin``, the CLDR zone of
 "W. Europe Standard Time" — the same rules, the same occurrences.
 
-Exchange keeps exceptions inside the master item, so editing or deleting an occurrence
-gives the master a new ``changeKey``: a master read once is reused while its
-``changeKey`` (and the day) is unchanged, which keeps incremental syncs cheap.
-
 Writing a series: the master is created or PATCHed (``If-Match``) with its pattern —
 start and end in the series zone — and then every occurrence whose content differs from
 the wanted one is PATCHed (it becomes an exception) and every wanted cancellation is
-DELETEd, each with the occurrence's own ``changeKey``. The pattern is sent only when it
-changed, because Outlook drops a series' exceptions when its pattern or time changes.
-What Graph cannot do is refused before anything is written, with the reason
+DELETEd, each with the occurrence's own ``changeKey``. The occurrences' ids come from
+``GET /events/{id}/instances`` ("the occurrences and exceptions of the event in the
+specified time range", https://learn.microsoft.com/en-us/graph/api/event-list-instances)
+over a window around now (:class:`SeriesWindow`) widened to the slots being written, in
+requests of at most 1 825 days each. The pattern is sent only when it changed, because
+Outlook drops a series' exceptions when its pattern or time changes. What Graph cannot do
+is refused before anything is written, with the reason
 (:class:`~outlook_sync.errors.ItemRejectedError`): a rule outside Outlook's patterns, and
 restoring a cancelled occurrence (v1.0 has no way to bring one back).
 """
@@ -50,10 +51,11 @@ import datetime as dt
 import urllib.parse
 import uuid
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
+from outlook_sync.adapters.graph.core import MAX_WINDOW, SELECT, GraphCore, SeriesWindow
 from outlook_sync.adapters.graph.mapping import (
     MappingError,
     event_from_graph,
@@ -62,12 +64,12 @@ from outlook_sync.adapters.graph.mapping import (
     parse_instant,
     partner_key_of,
 )
+from outlook_sync.adapters.graph.pages import CollectionGoneError, PageReader, QueryRefusedError
 from outlook_sync.adapters.graph.transport import AnswerLostError, error_for
 from outlook_sync.errors import (
     InvalidEventError,
     ItemNotFoundError,
     ItemRejectedError,
-    ListingError,
     VersionConflictError,
 )
 from outlook_sync.model import BrokenItem, Event, Item
@@ -81,33 +83,15 @@ from outlook_sync.recurrence import (
 )
 from outlook_sync.timezones import localize
 
-if TYPE_CHECKING:
-    from outlook_sync.adapters.graph.calendar import GraphCalendar
-
-__all__ = ["SeriesWindow", "create", "masters", "series_item", "update"]
-
-_PAGE = "500"
-
-
-@attrs.frozen(kw_only=True)
-class SeriesWindow:
-    """Where a series' exceptions and cancellations are read, around "now".
-
-    Attributes:
-        back: how far before now.
-        ahead: how far after now.
-        margin: read ``/instances`` this much wider, to find moved exceptions.
-    """
-
-    back: dt.timedelta = dt.timedelta(days=366)
-    ahead: dt.timedelta = dt.timedelta(days=2 * 366)
-    margin: dt.timedelta = dt.timedelta(days=31)
-
-    def around(self, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
-        """The window at ``now`` (UTC)."""
-        now = now.astimezone(dt.UTC)
-        return now - self.back, now + self.ahead
-
+__all__ = [
+    "SeriesWindow",
+    "create",
+    "details_path",
+    "masters",
+    "read_masters",
+    "series_item",
+    "update",
+]
 
 # -- reading ------------------------------------------------------------------------------
 
@@ -171,7 +155,7 @@ class _Instances:
 
 
 def _window(
-    cal: GraphCalendar, recurrence: Recurrence, keys: Iterable[OriginalStart] = ()
+    cal: GraphCore, recurrence: Recurrence, keys: Iterable[OriginalStart] = ()
 ) -> tuple[dt.datetime, dt.datetime]:
     low, high = cal.series_window.around(cal.clock())
     moments = [_moment(k, recurrence) for k in keys]
@@ -182,54 +166,90 @@ def _window(
 
 
 def _instances(
-    cal: GraphCalendar, master_id: str, recurrence: Recurrence, low: dt.datetime, high: dt.datetime
+    cal: GraphCore, master_id: str, recurrence: Recurrence, low: dt.datetime, high: dt.datetime
 ) -> _Instances | None:
-    """GET /instances over the window (plus the margin); None when the master is gone.
+    """GET /instances over the window (plus the margin), in requests of at most 1 825
+    days (the calendar view limit); None when the master is gone.
 
     Raises:
-        ListingError, BackendUnavailableError: the request failed.
+        ListingError, BackendUnavailableError: a request failed.
     """
     fmt = "%Y-%m-%dT%H:%M:%SZ"
     margin = cal.series_window.margin
-    query = {
-        "startDateTime": (low - margin).strftime(fmt),
-        "endDateTime": (high + margin).strftime(fmt),
-        "$top": _PAGE,
-    }
-    url = f"{cal._item_path(master_id)}/instances?{urllib.parse.urlencode(query)}"
     present: dict[OriginalStart, dict[str, Any]] = {}
-    while True:
-        resp = cal.client.request("GET", url, headers=cal._read_headers)
-        if resp.status == 404:
+    begin, stop = low - margin, high + margin
+    while begin < stop:
+        end = min(stop, begin + MAX_WINDOW)
+        query = {"startDateTime": begin.strftime(fmt), "endDateTime": end.strftime(fmt)}
+        url = f"{cal._item_path(master_id)}/instances?{urllib.parse.urlencode(query)}"
+        reader = PageReader(
+            cal.client,
+            url,
+            headers=cal._read_headers,
+            what="GET event instances",
+            max_pages=cal.max_pages,
+        )
+        try:
+            for entry in reader.entries():
+                key = _key(entry, recurrence)
+                if key is not None:
+                    present[key] = entry
+        except CollectionGoneError:
             return None
-        if not resp.ok:
-            raise error_for(resp, what="GET event instances", item_id=master_id, listing=True)
-        page = cal._json(resp, "GET event instances")
-        value = page.get("value")
-        if not isinstance(value, list):
-            raise ListingError("GET event instances: a page without a value list")
-        for entry in value:
-            if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
-                raise ListingError("GET event instances: an entry without an id")
-            key = _key(entry, recurrence)
-            if key is not None:
-                present[key] = entry
-        next_link = page.get("@odata.nextLink")
-        if not isinstance(next_link, str):
-            return _Instances(low=low, high=high, present=present)
-        url = next_link
+        begin = end
+    return _Instances(low=low, high=high, present=present)
 
 
-def _with_instances(recurrence: Recurrence, template: Event, found: _Instances) -> Recurrence:
-    """The recurrence with the exceptions and cancellations ``found`` shows.
+def _cancelled_keys(data: Mapping[str, Any], recurrence: Recurrence) -> set[OriginalStart]:
+    """The original starts ``cancelledOccurrences`` names (``OID.{master}.{date}``).
 
     Raises:
-        InvalidEventError: an exception that cannot be mapped, or one for a time the
-            pattern does not produce.
+        InvalidEventError: a malformed list or id.
     """
+    raw = data.get("cancelledOccurrences")
+    if raw is None:
+        return set()
+    if not isinstance(raw, list):
+        raise InvalidEventError("cancelledOccurrences is not a list", field="recurrence")
+    keys: set[OriginalStart] = set()
+    for value in raw:
+        text = value.rsplit(".", 1)[-1] if isinstance(value, str) else ""
+        try:
+            day = dt.date.fromisoformat(text)
+        except ValueError:
+            raise InvalidEventError(
+                f"a cancelled occurrence id without a date: {value!r}", field="recurrence"
+            ) from None
+        if recurrence.all_day:
+            if recurrence.occurs_at(day):
+                keys.add(day)
+            continue
+        zone = recurrence.zone_info
+        low = localize(dt.datetime.combine(day, dt.time()), zone).astimezone(dt.UTC)
+        high = localize(
+            dt.datetime.combine(day + dt.timedelta(days=1), dt.time()), zone
+        ).astimezone(dt.UTC)
+        keys.update(recurrence.occurrences_between(low, high))
+    return keys
+
+
+def _with_details(recurrence: Recurrence, template: Event, data: Mapping[str, Any]) -> Recurrence:
+    """The recurrence with the master's ``cancelledOccurrences`` and
+    ``exceptionOccurrences`` (all time).
+
+    Raises:
+        InvalidEventError: an exception that cannot be mapped.
+    """
+    cancelled = _cancelled_keys(data, recurrence)
+    raw = data.get("exceptionOccurrences") or []
+    if not isinstance(raw, list):
+        raise InvalidEventError("exceptionOccurrences is not a list", field="recurrence")
     changed = []
-    for key, entry in found.present.items():
-        if str(entry.get("type")).casefold() != "exception" or not recurrence.occurs_at(key):
+    for entry in raw:
+        if not isinstance(entry, Mapping):
+            raise InvalidEventError("an exception that is not an event", field="recurrence")
+        key = _key(entry, recurrence)
+        if key is None or key in cancelled or not recurrence.occurs_at(key):
             continue
         try:
             event = attrs.evolve(event_from_graph(entry), last_modified=None)
@@ -237,43 +257,86 @@ def _with_instances(recurrence: Recurrence, template: Event, found: _Instances) 
             raise InvalidEventError(f"an exception of the series: {exc}") from exc
         if not _same(event, _plain(recurrence, template, key)):
             changed.append((key, event))
-    return attrs.evolve(
-        recurrence, cancelled=frozenset(found.cancelled(recurrence)), changed=changed
-    )
+    return attrs.evolve(recurrence, cancelled=frozenset(cancelled), changed=changed)
+
+
+def details_path(cal: GraphCore, master_id: str) -> str:
+    """GET of a master with its cancellations and exceptions (and its partner key)."""
+    query = {
+        "$select": f"{SELECT},cancelledOccurrences,exceptionOccurrences",
+        "$expand": f"exceptionOccurrences,{cal._expand}",
+    }
+    return cal._item_path(master_id, **query)
+
+
+def _has_details(data: Mapping[str, Any]) -> bool:
+    return "cancelledOccurrences" in data and "exceptionOccurrences" in data
 
 
 def series_item(
-    cal: GraphCalendar, data: Mapping[str, Any], partner_key: str | None
+    cal: GraphCore, data: Mapping[str, Any], partner_key: str | None
 ) -> Item | BrokenItem | None:
     """The series master ``data`` as an :class:`Item` whose event carries the recurrence.
 
-    Returns a :class:`BrokenItem` when the series cannot be mapped (with the reason) and
-    ``None`` when the master disappeared while it was read.
+    ``data`` without the series details (a listing's entry) is read again by id, unless
+    the master is cached at the same ``changeKey``. Returns a :class:`BrokenItem` when
+    the series cannot be mapped (with the reason) and ``None`` when the master
+    disappeared while it was read.
 
     Raises:
-        ListingError, BackendUnavailableError: ``/instances`` failed.
+        ListingError, BackendUnavailableError: the read failed.
     """
     base = item_from_graph(data, partner_key=partner_key, prop_id=cal.partner_property)
     if not isinstance(base, Item):
         return base
-    day = cal.clock().date()
     cached = cal._series_cache.get(base.id)
-    if cached is not None and cached[:2] == (base.version, day):
-        return attrs.evolve(cached[2], partner_key=base.partner_key or cached[2].partner_key)
+    if cached is not None and cached[0] == base.version:
+        return attrs.evolve(cached[1], partner_key=base.partner_key or cached[1].partner_key)
+    if not _has_details(data):
+        fresh = _read(cal, base.id, details=True)
+        if fresh is None:
+            return None
+        data = fresh
+        base = item_from_graph(data, partner_key=partner_key, prop_id=cal.partner_property)
+        if not isinstance(base, Item):
+            return base
     try:
         recurrence = recurrence_of(data, base.event)
         template = _master_event(base.event, recurrence)
-        found = _instances(cal, base.id, recurrence, *_window(cal, recurrence))
-        if found is None:
-            return None
-        event = attrs.evolve(template, recurrence=_with_instances(recurrence, template, found))
+        event = attrs.evolve(template, recurrence=_with_details(recurrence, template, data))
     except InvalidEventError as exc:
         return BrokenItem(
             id=base.id, reason=f"series cannot be mapped: {exc}", partner_key=base.partner_key
         )
     item = attrs.evolve(base, event=event)
-    cal._series_cache[base.id] = (base.version, day, item)
+    cal._series_cache[base.id] = (base.version, item)
     return item
+
+
+def read_masters(
+    cal: GraphCore, listed: list[dict[str, Any]]
+) -> dict[str, Item | BrokenItem | None]:
+    """Map many masters a listing named: cached ones at once, the others read by id in
+    ``$batch`` GETs (20 a request). ``None``: the master is gone.
+
+    Raises:
+        ListingError, BackendUnavailableError: a read failed.
+    """
+    result: dict[str, Item | BrokenItem | None] = {}
+    stale = []
+    for data in listed:
+        item_id = str(data["id"])
+        cached = cal._series_cache.get(item_id)
+        if _has_details(data) or (cached is not None and cached[0] == data.get("changeKey")):
+            result[item_id] = cal._map(data, None)
+        else:
+            stale.append(item_id)
+    for item_id, fresh in cal._read_many(stale, lambda i: details_path(cal, i)).items():
+        if fresh is None or isinstance(fresh, BrokenItem):
+            result[item_id] = fresh
+        else:
+            result[item_id] = cal._map(fresh, None)
+    return result
 
 
 def _master_event(event: Event, recurrence: Recurrence) -> Event:
@@ -285,27 +348,25 @@ def _master_event(event: Event, recurrence: Recurrence) -> Event:
     return attrs.evolve(event, start=start, end=start + shift, recurrence=None)
 
 
-def masters(cal: GraphCalendar) -> list[Item | BrokenItem]:
+def masters(cal: GraphCore) -> list[Item | BrokenItem]:
     """Every series master of the calendar (``$filter=type eq 'seriesMaster'``).
 
     Raises:
         ListingError, BackendUnavailableError: a request failed.
     """
-    from outlook_sync.adapters.graph.calendar import _QueryRefusedError
-
-    query = {"$filter": "type eq 'seriesMaster'", "$expand": cal._expand, "$top": "1000"}
+    query = {
+        "$filter": "type eq 'seriesMaster'",
+        "$select": SELECT,
+        "$expand": cal._expand,
+        "$top": "1000",
+    }
     try:
         found = list(cal._collection(query, "GET series masters"))
-    except _QueryRefusedError:
-        query = {"$expand": cal._expand, "$top": "1000"}
+    except QueryRefusedError:
+        query = {"$select": SELECT, "$expand": cal._expand, "$top": "1000"}
         found = list(cal._collection(query, "GET events"))
-    result: list[Item | BrokenItem] = []
-    for data in found:
-        if str(data.get("type")).casefold() == "seriesmaster":
-            mapped = cal._map(data, None)
-            if mapped is not None:
-                result.append(mapped)
-    return result
+    listed = [d for d in found if str(d.get("type")).casefold() == "seriesmaster"]
+    return [m for m in read_masters(cal, listed).values() if m is not None]
 
 
 # -- writing ------------------------------------------------------------------------------
@@ -334,10 +395,9 @@ def _times(event: Event, recurrence: Recurrence, pattern: Mapping[str, Any]) -> 
     }
 
 
-def _read(cal: GraphCalendar, item_id: str) -> dict[str, Any] | None:
-    resp = cal.client.request(
-        "GET", cal._item_path(item_id, **{"$expand": cal._expand}), headers=cal._headers
-    )
+def _read(cal: GraphCore, item_id: str, *, details: bool = False) -> dict[str, Any] | None:
+    path = details_path(cal, item_id) if details else cal._item_read_path(item_id)
+    resp = cal.client.request("GET", path, headers=cal._headers)
     if resp.status == 404:
         return None
     if not resp.ok:
@@ -345,8 +405,8 @@ def _read(cal: GraphCalendar, item_id: str) -> dict[str, Any] | None:
     return cal._json(resp, "GET event")
 
 
-def _final(cal: GraphCalendar, item_id: str, partner_key: str | None) -> Item:
-    data = _read(cal, item_id)
+def _final(cal: GraphCore, item_id: str, partner_key: str | None) -> Item:
+    data = _read(cal, item_id, details=True)
     if data is None:
         raise ItemNotFoundError("the series disappeared while it was written", item_id=item_id)
     cal._series_cache.pop(item_id, None)
@@ -407,7 +467,7 @@ def _steps(
     return steps
 
 
-def _apply(cal: GraphCalendar, master_id: str, steps: list[_Step]) -> None:
+def _apply(cal: GraphCore, master_id: str, steps: list[_Step]) -> None:
     for step in steps:
         resp = cal.client.request(
             step.method,
@@ -422,7 +482,7 @@ def _apply(cal: GraphCalendar, master_id: str, steps: list[_Step]) -> None:
 
 
 def _occurrences(
-    cal: GraphCalendar, master_id: str, recurrence: Recurrence, template: Event
+    cal: GraphCore, master_id: str, recurrence: Recurrence, template: Event
 ) -> list[_Step]:
     keys = [*recurrence.cancelled, *(k for k, _ in recurrence.changed)]
     found = _instances(cal, master_id, recurrence, *_window(cal, recurrence, keys))
@@ -431,7 +491,7 @@ def _occurrences(
     return _steps(recurrence, template, found, master_id)
 
 
-def create(cal: GraphCalendar, event: Event, partner_key: str) -> Item:
+def create(cal: GraphCore, event: Event, partner_key: str) -> Item:
     """Create a series master, then its exceptions and cancellations.
 
     Raises:
@@ -471,7 +531,7 @@ def create(cal: GraphCalendar, event: Event, partner_key: str) -> Item:
 
 
 def update(
-    cal: GraphCalendar,
+    cal: GraphCore,
     item_id: str,
     event: Event,
     *,
@@ -536,7 +596,7 @@ def update(
     return _final(cal, item_id, partner_key)
 
 
-def _patch(cal: GraphCalendar, item_id: str, body: dict[str, Any], expected_version: str) -> Any:
+def _patch(cal: GraphCore, item_id: str, body: dict[str, Any], expected_version: str) -> Any:
     return cal.client.request(
         "PATCH",
         cal._item_path(item_id),

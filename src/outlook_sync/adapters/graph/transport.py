@@ -46,6 +46,7 @@ from outlook_sync.errors import (
     ItemNotFoundError,
     ItemRejectedError,
     ListingError,
+    PermissionDeniedError,
     VersionConflictError,
 )
 
@@ -163,6 +164,12 @@ def error_for(
     if message:
         text += f": {message}"
     status = resp.status
+    if status == 403 and code.casefold() == "erroraccessdenied" and not listing:
+        # A calendar shared read-only: "canEdit: false"
+        # (https://learn.microsoft.com/en-us/graph/api/resources/calendar).
+        return PermissionDeniedError(
+            f"{text} (the calendar is read-only for this user)", side="outlook", item_id=item_id
+        )
     if status in (401, 403):
         return BackendUnavailableError(f"{text} (not authorised)", item_id=item_id)
     if status in _RETRY_STATUS or status >= 500:

@@ -114,8 +114,11 @@ def parse_recurrence(value: object, start_zone: str) -> dict[str, Any]:
         "firstDayOfWeek": first_day,
         "index": index,
     }
-    if not 1 <= full_pattern["interval"] <= 99:
-        raise RecurrenceRefused("interval must be between 1 and 99.")
+    # Exchange stores the interval as the recurrence blob's Period (MS-OXOCAL 2.2.1.44.1):
+    # 1..999 days for a daily pattern, 1..99 weeks or months for the others.
+    limit = 999 if kind == "daily" else 99
+    if not 1 <= full_pattern["interval"] <= limit:
+        raise RecurrenceRefused(f"interval must be between 1 and {limit}.")
     if (kind == "weekly" or kind.startswith("relative")) and not days:
         raise RecurrenceRefused(f"A {kind} pattern needs daysOfWeek.")
     if kind.startswith("absolute") and not 1 <= full_pattern["dayOfMonth"] <= 31:

@@ -3,8 +3,9 @@
 Endpoints (``/v1.0`` or ``/beta`` prefix optional; ``{mb}`` is ``me`` or ``users/{id}``):
 
 =====================================================  =====================================
-``GET/POST {mb}/events``, ``{mb}/calendar/events``,    list (``$top``, ``$skip``, ``$filter``
-``{mb}/calendars/{cal}/events``                        and ``$expand`` on extended props) /
+``GET/POST {mb}/events``, ``{mb}/calendar/events``,    list (``$top``, ``$skip``, ``$select``,
+``{mb}/calendars/{cal}/events``                        ``$filter`` on extended props, type or
+                                                       ``lastModifiedDateTime``, ``$expand``) /
                                                        create — user-post-events,
                                                        calendar-post-events, user-list-events
 ``GET/PATCH/DELETE …/events/{id}``                     event-get, event-update, event-delete;
@@ -16,8 +17,12 @@ Endpoints (``/v1.0`` or ``/beta`` prefix optional; ``{mb}`` is ``me`` or ``users
 ``GET/POST {mb}/calendars``                            list / create calendars
 ``GET {mb}/calendarView/delta``,                       delta rounds with
 ``{mb}/calendars/{cal}/calendarView/delta``            ``@odata.nextLink`` / ``@odata.deltaLink``
-                                                       and ``@removed`` — event-delta,
+(also the function form ``…/delta()``)                 and ``@removed`` — event-delta,
                                                        delta-query-events
+``GET {mb}/calendarView``,                             calendar-list-calendarview (window of
+``{mb}/calendars/{cal}/calendarView``                  at most 1 825 days, series expanded)
+``GET {mb}``, ``GET …/calendar``                        user-get (``id``), calendar-get
+                                                       (``id``, ``canEdit``)
 ``POST /$batch``                                       json-batching (≤ 20 requests,
                                                        ``dependsOn``, per-item status)
 ``POST/GET/PATCH/DELETE /subscriptions[/{id}]``        subscription-post-subscriptions,
@@ -84,6 +89,14 @@ from outlook_sync.testing.graph.store import (
     Tombstone,
 )
 from outlook_sync.testing.graph.subscriptions import Subscriptions
+from outlook_sync.testing.graph.views import (
+    apply_select,
+    check_window,
+    modified_filter,
+    parse_select,
+    series_fields,
+    split_expand,
+)
 from outlook_sync.testing.graph.wire import (
     ReadOptions,
     event_json,
@@ -217,20 +230,31 @@ class GraphService:
             box, rest = self.store.mailbox(parts[1]), parts[2:]
         else:
             raise GraphError(400, "BadRequest", f"Unsupported segment: {req.path}")
+        # The OData function form the SDKs build: ``…/calendarView/delta()`` is the same
+        # function as ``…/calendarView/delta`` (event-delta, "HTTP request").
+        rest = ["delta" if p == "delta()" else p for p in rest]
         return self._mailbox_route(req, box, rest)
 
     def _mailbox_route(self, req: Request, box: Mailbox, rest: list[str]) -> Response:
         calendar_id: str | None = None
+        m = req.method
+        if not rest and m == "GET":
+            return Response(200, apply_select(_user_json(box), parse_select(_q(req, "$select"))))
         if rest[:1] == ["calendar"]:
             rest = rest[1:]
+            if not rest and m == "GET":
+                return Response(200, self._calendar_json(req, box, box.calendar(None)))
         elif rest[:1] == ["calendars"]:
             if len(rest) == 1:
                 return self._calendars(req, box)
             calendar_id = box.calendar(rest[1]).id
             rest = rest[2:]
-        m = req.method
+            if not rest and m == "GET":
+                return Response(200, self._calendar_json(req, box, box.calendar(calendar_id)))
         if rest == ["calendarView", "delta"] and m == "GET":
             return self._delta(req, box, calendar_id or box.default_calendar_id)
+        if rest == ["calendarView"] and m == "GET":
+            return self._view(req, box, calendar_id or box.default_calendar_id)
         if rest == ["events", "delta"]:
             raise GraphError(400, "BadRequest", "Only calendarView delta (v1.0) is emulated.")
         if rest == ["events"]:
@@ -238,6 +262,7 @@ class GraphService:
             if m == "GET":
                 return self._list(req, box, cal.id)
             if m == "POST":
+                self._check_writable(box, cal.id)
                 return self._create(req, box, cal.id)
         if len(rest) == 3 and rest[0] == "events" and rest[2] == "instances" and m == "GET":
             return self._instances(req, box, box.find(rest[1]), calendar_id)
@@ -248,18 +273,63 @@ class GraphService:
                     404, "ErrorItemNotFound", "The specified object was not found in the store."
                 )
             if m == "GET":
-                return Response(200, self._json(event, req, box))
+                return Response(200, self._get_json(event, req, box))
             if m == "PATCH":
+                self._check_writable(box, event.calendar_id)
                 return self._update(req, box, event)
             if m == "DELETE":
+                self._check_writable(box, event.calendar_id)
                 return self._delete(req, box, event)
         raise GraphError(405, "MethodNotAllowed", f"{m} {req.path} is not emulated.")
 
     def _opts(self, req: Request) -> ReadOptions:
-        return ReadOptions(req.headers, parse_expand(req.query.get("$expand")))
+        return ReadOptions(req.headers, parse_expand(split_expand(_q(req, "$expand"))[1]))
 
     def _json(self, event: StoredEvent, req: Request, box: Mailbox) -> dict[str, Any]:
-        return event_json(event, self._opts(req), user=box.user)
+        """The event as the request asks for it (``$select`` applied)."""
+        data = event_json(event, self._opts(req), user=box.user)
+        return apply_select(data, parse_select(_q(req, "$select")))
+
+    def _get_json(self, event: StoredEvent, req: Request, box: Mailbox) -> dict[str, Any]:
+        """GET by id: a series master also answers its selected ``cancelledOccurrences``
+        and (selected and expanded) ``exceptionOccurrences`` (module views)."""
+        data = self._json(event, req, box)
+        if event.is_master:
+            opts = self._opts(req)
+            data.update(
+                series_fields(
+                    event,
+                    event.immutable_id if opts.immutable else event.regular_id,
+                    box.series_zone(event),
+                    parse_select(_q(req, "$select")),
+                    split_expand(_q(req, "$expand"))[0],
+                    lambda e: event_json(e, opts, user=box.user),
+                )
+            )
+        return data
+
+    def _check_writable(self, box: Mailbox, calendar_id: str) -> None:
+        """A calendar shared read-only refuses writes with 403 ``ErrorAccessDenied``.
+
+        https://learn.microsoft.com/en-us/graph/api/resources/calendar (``canEdit``) and
+        https://learn.microsoft.com/en-us/graph/errors (403 "Access is denied to the
+        requested resource"); Exchange names the code ``ErrorAccessDenied``
+        ("Access is denied. Check credentials and try again.").
+        """
+        if not box.calendar(calendar_id).can_edit:
+            raise GraphError(
+                403, "ErrorAccessDenied", "Access is denied. Check credentials and try again."
+            )
+
+    def _calendar_json(self, req: Request, box: Mailbox, cal: Any) -> dict[str, Any]:
+        data = {
+            "id": cal.id,
+            "name": cal.name,
+            "canEdit": cal.can_edit,
+            "isDefaultCalendar": cal.id == box.default_calendar_id,
+            "owner": {"name": box.user, "address": box.user},
+        }
+        return apply_select(data, parse_select(_q(req, "$select")))
 
     def _calendars(self, req: Request, box: Mailbox) -> Response:
         if req.method == "POST":
@@ -268,10 +338,7 @@ class GraphService:
                 raise GraphError(400, "ErrorInvalidRequest", "name is required.")
             cal = box.add_calendar(name)
             return Response(201, {"id": cal.id, "name": cal.name})
-        value = [
-            {"id": c.id, "name": c.name, "isDefaultCalendar": c.id == box.default_calendar_id}
-            for c in box.calendars.values()
-        ]
+        value = [self._calendar_json(req, box, c) for c in box.calendars.values()]
         return Response(200, {"value": value})
 
     # -- items -------------------------------------------------------------------------
@@ -284,10 +351,9 @@ class GraphService:
     def _create(self, req: Request, box: Mailbox, calendar_id: str) -> Response:
         body = self._body(req)
         txn = body.get("transactionId")
-        if isinstance(txn, str):
-            for existing in box.events.values():
-                if existing.transaction_id == txn:
-                    return Response(201, self._json(existing, req, box))
+        existing = box.by_transaction(txn) if isinstance(txn, str) else None
+        if existing is not None:
+            return Response(201, self._json(existing, req, box))
         event = box.create(calendar_id, body)
         if event.data.get("attendees") and not body.get("isDraft"):
             self._mail("meetingRequest", event)
@@ -343,15 +409,31 @@ class GraphService:
         )
 
     def _list(self, req: Request, box: Mailbox, calendar_id: str) -> Response:
-        kind = parse_type_filter(req.query.get("$filter"))
-        flt = None if kind is not None else parse_filter(req.query.get("$filter"))
+        raw = _q(req, "$filter")
+        kind = parse_type_filter(raw)
+        modified = modified_filter(raw) if kind is None else None
+        flt = None if kind is not None or modified is not None else parse_filter(raw)
         events = [
             e
             for e in box.iter_calendar(calendar_id)
             if (flt is None or matches_filter(e, flt))
+            and (modified is None or modified(e))
             and (kind is None or str(e.data.get("type")).casefold() == kind.casefold())
         ]
         return self._page(req, box, events)
+
+    def _view(self, req: Request, box: Mailbox, calendar_id: str) -> Response:
+        """calendar-list-calendarview: occurrences, exceptions and single instances that
+        overlap the window (at most 1 825 days, module views)."""
+        window = (_query_time(req.query, "startDateTime"), _query_time(req.query, "endDateTime"))
+        check_window(*window)
+        found: list[StoredEvent] = []
+        for event in box.iter_calendar(calendar_id):
+            if event.is_master:
+                found += box.instances(event, *window)
+            elif event.overlaps(*window):
+                found.append(event)
+        return self._page(req, box, found)
 
     def _page(self, req: Request, box: Mailbox, events: list[StoredEvent]) -> Response:
         top = min(_int(req.query.get("$top"), LIST_PAGE), MAX_PAGE)
@@ -437,10 +519,7 @@ class GraphService:
                 _query_time(req.query, "startDateTime"),
                 _query_time(req.query, "endDateTime"),
             )
-            if window[1] <= window[0]:
-                raise GraphError(
-                    400, "ErrorInvalidParameter", "endDateTime must follow startDateTime."
-                )
+            check_window(*window)
             inside = sorted(box.iter_calendar(calendar_id), key=lambda e: e.seq)
             state = PagingState(
                 entries=[i for e in inside for i in self._view_ids(box, e, window)],
@@ -586,6 +665,18 @@ def _query_time(query: Mapping[str, str], name: str) -> dt.datetime:
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)  # documented: no offset means UTC
     return value.astimezone(dt.UTC)
+
+
+def _q(req: Request, name: str) -> str | None:
+    """A system query option; Graph takes them with or without the ``$`` in v1.0
+    (https://learn.microsoft.com/en-us/graph/query-parameters)."""
+    value = req.query.get(name)
+    return value if value is not None else req.query.get(name.lstrip("$"))
+
+
+def _user_json(box: Mailbox) -> dict[str, Any]:
+    """``GET /me`` (https://learn.microsoft.com/en-us/graph/api/user-get): the user's id."""
+    return {"id": box.id, "userPrincipalName": box.user, "mail": box.user}
 
 
 def _url(base: str, path: str, query: Mapping[str, str]) -> str:

@@ -48,6 +48,7 @@ import itertools
 import json
 import secrets
 import threading
+import uuid
 import zoneinfo
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -258,8 +259,15 @@ class PagingState:
 
 @dataclass
 class Calendar:
+    """A calendar; ``can_edit`` False is a calendar shared read-only with the user.
+
+    "canEdit: true if the user can write to the calendar, false otherwise"
+    (https://learn.microsoft.com/en-us/graph/api/resources/calendar).
+    """
+
     id: str
     name: str
+    can_edit: bool = True
 
 
 class Mailbox:
@@ -267,6 +275,8 @@ class Mailbox:
 
     def __init__(self, user: str, clock: Callable[[], dt.datetime]) -> None:
         self.user = user
+        #: The user's object id (what ``GET /me`` answers as ``id``).
+        self.id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"graph-emulator:{user}"))
         self._clock = clock
         self._seq = itertools.count(1)
         self.seq = 0
@@ -276,14 +286,15 @@ class Mailbox:
         self.events: dict[str, StoredEvent] = {}  # by immutable id
         self._regular: dict[str, str] = {}  # regular id -> immutable id
         self.tombstones: list[Tombstone] = []
+        self._by_transaction: dict[str, str] = {}  # transactionId -> immutable id
         self.in_flight = 0
 
     def next_seq(self) -> int:
         self.seq = next(self._seq)
         return self.seq
 
-    def add_calendar(self, name: str) -> Calendar:
-        calendar = Calendar(id=_new_id("cal-"), name=name)
+    def add_calendar(self, name: str, *, can_edit: bool = True) -> Calendar:
+        calendar = Calendar(id=_new_id("cal-"), name=name, can_edit=can_edit)
         self.calendars[calendar.id] = calendar
         return calendar
 
@@ -327,14 +338,16 @@ class Mailbox:
             return None
         if key in master.exceptions:
             return master.exceptions[key]
-        for found, start, end in self.expand(master):
+        for found, start, end in self.expand(master, until=key.date() + dt.timedelta(days=1)):
             if found == key:
                 return self._occurrence(master, found, start, end)
             if found > key:
                 break
         return None
 
-    def _limit(self, recurrence: dict[str, Any]) -> dt.date:
+    def _limit(self, recurrence: dict[str, Any], until: dt.date | None = None) -> dt.date:
+        if until is not None:
+            return until
         first = dt.date.fromisoformat(recurrence["range"]["startDate"])
         return max(first, self._clock().date()) + dt.timedelta(days=365 * EXPANSION_YEARS)
 
@@ -343,26 +356,35 @@ class Mailbox:
         recurrence: dict[str, Any],
         start: dt.datetime | dt.date,
         end: dt.datetime | dt.date,
+        until: dt.date | None = None,
     ) -> Iterator[tuple[dt.datetime, dt.datetime | dt.date, dt.datetime | dt.date]]:
-        """``(original start in UTC, start, end)`` of each occurrence of a series."""
+        """``(original start in UTC, start, end)`` of each occurrence of a series.
+
+        Up to ``until`` (a local date), or :data:`EXPANSION_YEARS` past today.
+        """
         tz = _zone(recurrence["range"]["recurrenceTimeZone"])
+        limit = self._limit(recurrence, until)
         if isinstance(start, dt.datetime):
             wall = start.astimezone(tz).time().replace(tzinfo=None)
             duration = _as_instant(end) - start
-            for day in occurrence_dates(recurrence, self._limit(recurrence)):
+            for day in occurrence_dates(recurrence, limit):
                 begin = dt.datetime.combine(day, wall, tzinfo=tz).astimezone(dt.UTC)
                 yield begin, begin, begin + duration
         else:
             days = dt.timedelta(days=(end - start).days)  # type: ignore[operator]
-            for day in occurrence_dates(recurrence, self._limit(recurrence)):
+            for day in occurrence_dates(recurrence, limit):
                 key = dt.datetime.combine(day, dt.time(), tzinfo=tz).astimezone(dt.UTC)
                 yield key, day, day + days
 
     def expand(
-        self, master: StoredEvent
+        self, master: StoredEvent, until: dt.date | None = None
     ) -> Iterator[tuple[dt.datetime, dt.datetime | dt.date, dt.datetime | dt.date]]:
-        """Every occurrence of the pattern (cancelled ones too), ascending."""
-        return self._expand_times(master.data["recurrence"], master.start, master.end)
+        """Every occurrence of the pattern (cancelled ones too), ascending, to ``until``."""
+        return self._expand_times(master.data["recurrence"], master.start, master.end, until)
+
+    def series_zone(self, master: StoredEvent) -> dt.tzinfo:
+        """The zone a series' dates are in (``range.recurrenceTimeZone``)."""
+        return _zone(master.data["recurrence"]["range"]["recurrenceTimeZone"])
 
     def _occurrence(
         self,
@@ -395,11 +417,20 @@ class Mailbox:
     def instances(
         self, master: StoredEvent, low: dt.datetime, high: dt.datetime
     ) -> list[StoredEvent]:
-        """The occurrences and exceptions of a master that overlap ``[low, high)``."""
+        """The occurrences and exceptions of a master that overlap ``[low, high)``.
+
+        The pattern is expanded over the window asked for, however far from today it is
+        (a calendar view shows "the occurrences, exceptions, and single instances of
+        events in a calendar view defined by a time range",
+        https://learn.microsoft.com/en-us/graph/api/calendar-list-calendarview).
+        """
         if not master.is_master:
             return []
         found = []
-        for key, start, end in self.expand(master):
+        until = min(high, _FOREVER[1]).date() + dt.timedelta(days=1)
+        seen: set[dt.datetime] = set()
+        for key, start, end in self.expand(master, until=until):
+            seen.add(key)
             if key in master.cancelled:
                 continue
             event = master.exceptions.get(key) or self._occurrence(master, key, start, end)
@@ -407,6 +438,10 @@ class Mailbox:
                 found.append(event)
             elif _as_instant(start) >= high and not master.exceptions:
                 break
+        # An exception moved into the window from a slot after it.
+        found += [
+            e for k, e in master.exceptions.items() if k not in seen and e.overlaps(low, high)
+        ]
         return sorted(found, key=lambda e: (_as_instant(e.start), e.immutable_id))
 
     def iter_calendar(self, calendar_id: str) -> Iterator[StoredEvent]:
@@ -439,7 +474,14 @@ class Mailbox:
         self._apply(event, body, creating=True)
         self.events[imm] = event
         self._regular[event.regular_id] = imm
+        if event.transaction_id is not None:
+            self._by_transaction[event.transaction_id] = imm
         return event
+
+    def by_transaction(self, transaction_id: str) -> StoredEvent | None:
+        """The live event created with ``transactionId`` (an index: no scan of events)."""
+        imm = self._by_transaction.get(transaction_id)
+        return self.events.get(imm) if imm is not None else None
 
     def update(self, event: StoredEvent, body: dict[str, Any]) -> StoredEvent:
         """Apply a PATCH; returns the event as stored (an occurrence becomes an exception)."""
@@ -469,10 +511,14 @@ class Mailbox:
             self._touch(master)
             return
         if event.is_master:
-            for instance in self.instances(event, *_FOREVER):
+            now = self._clock()
+            span = dt.timedelta(days=365 * EXPANSION_YEARS)
+            for instance in self.instances(event, now - span, now + span):
                 self._tombstone(instance)
         del self.events[event.immutable_id]
         self._regular.pop(event.regular_id, None)
+        if event.transaction_id is not None:
+            self._by_transaction.pop(event.transaction_id, None)
         self._tombstone(event)
 
     def _tombstone(self, event: StoredEvent) -> None:
