@@ -2,7 +2,10 @@
 
 - :class:`OutlookComCalendar` (``calendar.py``): the Calendar Protocol, "Open in Outlook"
   and change events;
+- ``connection.py``: attaching to Outlook, the folder in use now and its identity;
+- ``reading.py`` / ``writing.py``: opening items for the listings; create, update, delete;
 - ``mapping.py``: AppointmentItem <-> Event, the only place COM objects meet the model;
+- ``series.py``: a master's RecurrencePattern and Exceptions <-> Recurrence;
 - ``listing.py``: id table, watermark filter and cursor token;
 - ``errors.py``: the one place COM errors are translated (busy calls retried);
 - ``regional.py``: the Windows regional settings Outlook's filters depend on;

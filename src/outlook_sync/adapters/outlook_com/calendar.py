@@ -8,21 +8,21 @@ between syncs: what the next change listing needs travels in the cursor's token
 
 Promises, and where they are kept:
 
-- *An item that cannot be read is not a deleted item.* Absence is concluded only from the
-  folder's id table. An item that Outlook says was "moved or deleted" while it is being read
-  is looked up again; if it still cannot be opened the listing fails (nothing is deleted from
-  it). An item that exists but cannot be read is a :class:`BrokenItem` (quarantined).
-  ``get`` answers "gone" only when the folder's id table agrees.
-- *Writes never notify attendees.* The adapter saves; it never calls ``Send``.
+- *An item that cannot be read is not a deleted item* (``reading.py``): absence is
+  concluded only from the folder's id table; ``get`` answers "gone" only when the table
+  agrees.
+- *Writes never notify attendees; writes carry the expected version; a series the object
+  model cannot express is refused, never approximated; a calendar the user may only read
+  refuses writes with PermissionDeniedError* (``writing.py``).
 - *Recurring series are series* (:class:`~outlook_sync.series_view.SeriesSupport`): a master
   is listed as one item whose event carries its recurrence, exceptions and cancellations
-  (``series.py``); occurrences are never listed on their own. A series whose pattern cannot
-  be read is a :class:`BrokenItem` with the reason; one that the object model cannot express
-  is refused with :class:`ItemRejectedError` before anything is written, never approximated.
-- *Busy Outlook* is retried with backoff; a closed Outlook raises BackendUnavailableError and
-  the next call attaches again (reads retry once right away).
-- Writes carry the expected version (a digest of the mapped content); a mismatch raises
-  :class:`VersionConflictError` and writes nothing.
+  (``series.py``); occurrences are never listed on their own.
+- *A closed Outlook stays closed*: it raises BackendUnavailableError and the next call
+  attaches again only if the user has opened it (``connect()`` starts Outlook only with
+  ``start_outlook=True``, ``dispatch.py``). Busy Outlook is retried with backoff
+  (``errors.py``); without classic Outlook the error names the Graph adapter.
+- *The calendar in use is named*: ``calendar_identity()`` is ``com:<StoreID>/<folder
+  EntryID>`` of the folder the choice names *now* (``connection.py``).
 """
 
 from __future__ import annotations
@@ -32,31 +32,25 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-import attrs
-
-from outlook_sync.adapters.outlook_com import dispatch, listing, mapping, series
+from outlook_sync.adapters.outlook_com import dispatch, listing
 from outlook_sync.adapters.outlook_com.connection import Attachment, Connection, FolderChoice
 from outlook_sync.adapters.outlook_com.errors import ComCaller, RetryPolicy
 from outlook_sync.adapters.outlook_com.events import ItemsEventSink, OutlookSubscription
+from outlook_sync.adapters.outlook_com.reading import Reader
 from outlook_sync.adapters.outlook_com.regional import WindowsLocale
+from outlook_sync.adapters.outlook_com.writing import Writer
 from outlook_sync.errors import (
     BackendError,
     BackendUnavailableError,
-    InvalidEventError,
     ItemNotFoundError,
     ItemRejectedError,
-    ListingError,
-    VersionConflictError,
 )
 from outlook_sync.model import BrokenItem, Cursor, Event, Item, Listing
-from outlook_sync.recurrence import ComRecurrencePattern
-from outlook_sync.timezones import UnknownTimeZoneError, iana_to_windows
 
 __all__ = ["FolderChoice", "OutlookComCalendar"]
 
 T = TypeVar("T")
 SIDE = "outlook"
-OL_APPOINTMENT_ITEM = 1
 WithEvents = Callable[[Any, type], Any]
 
 
@@ -116,6 +110,15 @@ class OutlookComCalendar:
         #: ids this adapter created: a deletion of one before the next listing's table
         #: includes it is still reported.
         self._created: set[str] = set()
+        self._reader = Reader(self._call, week_start=week_start)
+        self._writer = Writer(
+            call=self._call,
+            reader=self._reader,
+            connection=self._connection,
+            locale=self.locale,
+            week_start=week_start,
+            created=self._created,
+        )
 
     def __repr__(self) -> str:
         return f"OutlookComCalendar(name={self.name!r}, folder={self._attachment.choice!r})"
@@ -228,7 +231,7 @@ class OutlookComCalendar:
         if cursor is not None and cursor.watermark is not None:
             previous = listing.decode(cursor.token, folder=conn.key)
         if cursor is None or cursor.watermark is None or previous is None:
-            items, broken = self._read_many(conn, list(stamps))
+            items, broken = self._reader.read_many(conn, list(stamps))
             return Listing(
                 items=items,
                 broken=broken,
@@ -256,7 +259,7 @@ class OutlookComCalendar:
         }
         wanted = [entry_id for entry_id in stamps if entry_id in moved or entry_id in recent]
         deleted = (previous.stamps.keys() | self._created) - stamps.keys()
-        items, broken = self._read_many(conn, wanted)
+        items, broken = self._reader.read_many(conn, wanted)
         return Listing(
             items=items,
             broken=broken,
@@ -264,64 +267,6 @@ class OutlookComCalendar:
             deleted=deleted,
             cursor=Cursor(watermark=started, token=token),
         )
-
-    def _read_many(
-        self, conn: Connection, entry_ids: Sequence[str]
-    ) -> tuple[list[Item], list[BrokenItem]]:
-        items: list[Item] = []
-        broken: list[BrokenItem] = []
-        for entry_id in entry_ids:
-            result = self._read_listed(conn, entry_id)
-            if isinstance(result, Item):
-                items.append(result)
-            else:
-                broken.append(result)
-        return items, broken
-
-    def _read_listed(self, conn: Connection, entry_id: str) -> Item | BrokenItem:
-        """Read an item the id table listed; never conclude it is gone."""
-        for attempt in (1, 2):
-            try:
-                return self._call(lambda: self._read(conn, entry_id), "read an item", entry_id)
-            except ItemNotFoundError as exc:
-                if attempt == 2:
-                    raise ListingError(
-                        f"Outlook listed item {entry_id} but could not open it twice "
-                        "(moved or deleted meanwhile?); the listing is abandoned",
-                        side=SIDE,
-                        item_id=entry_id,
-                    ) from exc
-            except ItemRejectedError as exc:
-                return BrokenItem(
-                    id=entry_id, reason=str(exc), partner_key=self._partner_key_of(conn, entry_id)
-                )
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _read(self, conn: Connection, entry_id: str) -> Item | BrokenItem:
-        com_item = conn.namespace.GetItemFromID(entry_id, conn.store_id)
-        return self._map(conn, com_item)
-
-    def _map(self, conn: Connection, com_item: Any) -> Item | BrokenItem:
-        return mapping.read_item(com_item, local_zone=conn.local_zone, week_start=self.week_start)
-
-    def _partner_key_of(self, conn: Connection, entry_id: str) -> str | None:
-        try:
-            return self._call(
-                lambda: mapping.read_partner_key(
-                    conn.namespace.GetItemFromID(entry_id, conn.store_id)
-                ),
-                "read an item's partner key",
-                entry_id,
-            )
-        except (ItemRejectedError, ItemNotFoundError):
-            return None
-
-    def _open_in_folder(self, conn: Connection, entry_id: str) -> Any | None:
-        """The item if it is in this folder, ``None`` if it is elsewhere."""
-        com_item = conn.namespace.GetItemFromID(entry_id, conn.store_id)
-        if str(com_item.Parent.EntryID) != conn.folder_entry_id:
-            return None
-        return com_item
 
     def get(self, item_id: str) -> Item | BrokenItem | None:
         """One item; ``None`` only if the folder's id table no longer holds it."""
@@ -331,12 +276,12 @@ class OutlookComCalendar:
         conn = self._connection()
         try:
             com_item = self._call(
-                lambda: self._open_in_folder(conn, item_id), "open an item", item_id
+                lambda: self._reader.open_in_folder(conn, item_id), "open an item", item_id
             )
             if com_item is None:
                 return None
             return self._call(
-                lambda: self._map(conn, com_item),
+                lambda: self._reader.map(conn, com_item),
                 "read an item",
                 item_id,
             )
@@ -355,9 +300,9 @@ class OutlookComCalendar:
         stamps = self._call(lambda: listing.scan(conn.folder), "list the calendar's items")
         found: list[Item] = []
         for entry_id in stamps:
-            if self._partner_key_of(conn, entry_id) != partner_key:
+            if self._reader.partner_key_of(conn, entry_id) != partner_key:
                 continue
-            result = self._read_listed(conn, entry_id)
+            result = self._reader.read_listed(conn, entry_id)
             if isinstance(result, Item):
                 found.append(result)
         return found
@@ -379,158 +324,22 @@ class OutlookComCalendar:
     def _list_series(self) -> list[Item]:
         conn = self._connection()
         entry_ids = self._call(lambda: listing.series_ids(conn.folder), "list the series")
-        items, _ = self._read_many(conn, entry_ids)
+        items, _ = self._reader.read_many(conn, entry_ids)
         return [item for item in items if item.event.recurrence is not None]
 
     # -- writing ------------------------------------------------------------------------
+
+    # -- writing (writing.py) --------------------------------------------------------------
 
     def create(self, event: Event, *, partner_key: str) -> Item:
         """Save a new appointment carrying ``partner_key``; nothing is sent to anyone.
 
         Raises:
-            ItemRejectedError: Outlook refused the item.
+            PermissionDeniedError: the calendar may only be read.
+            ItemRejectedError: Outlook refused the item, or the series cannot be expressed.
             BackendUnavailableError: Outlook is closed, busy or offline.
         """
-        pattern = self._pattern_of(event)
-        conn = self._connection()
-        com_item = self._call(
-            lambda: conn.folder.Items.Add(OL_APPOINTMENT_ITEM), "create an appointment"
-        )
-        self._call(
-            lambda: self._fill(conn, com_item, event, partner_key), "fill in the new appointment"
-        )
-        if pattern is not None:
-            self._call(
-                lambda: series.write_pattern(com_item, pattern, clear=False),
-                "write the recurrence pattern",
-            )
-        self._call(com_item.Save, "save the new appointment")
-        entry_id = self._call(lambda: str(com_item.EntryID), "read the new EntryID")
-        self._created.add(entry_id)
-        if not self._call(lambda: mapping.anchored(com_item), "check the partner key", entry_id):
-            # The global id was not known before the first save: record it now.
-            self._call(
-                lambda: mapping.write_partner_key(com_item, partner_key),
-                "store the partner key",
-                entry_id,
-            )
-            self._call(com_item.Save, "save the new appointment", entry_id)
-        if event.recurrence is not None:
-            self._apply_exceptions(conn, entry_id, event, None)
-        return self._written(conn, entry_id)
-
-    def _fill(
-        self, conn: Connection, com_item: Any, event: Event, key: str | None, *, times: bool = True
-    ) -> None:
-        recurrence = event.recurrence
-        if recurrence is not None:
-            series.write_hint(
-                com_item, recurrence, series.com_pattern(recurrence, week_start=self.week_start)
-            )
-        if recurrence is not None and not event.all_day:
-            # the master's zone is the series' zone (StartTimeZone is what reads it back)
-            tz = recurrence.zone_info
-            assert isinstance(event.start, dt.datetime)
-            assert isinstance(event.end, dt.datetime)
-            event = attrs.evolve(
-                event, start=event.start.astimezone(tz), end=event.end.astimezone(tz)
-            )
-        self._write_event(conn, com_item, event, times=times)
-        if key is not None:
-            mapping.write_partner_key(com_item, key)
-
-    def _write_event(
-        self, conn: Connection, com_item: Any, event: Event, *, times: bool = True
-    ) -> None:
-        mapping.write_event(
-            com_item,
-            event,
-            time_zones=conn.time_zones,
-            local_name=conn.local_name,
-            list_separator=self.locale.list_separator,
-            times=times,
-        )
-
-    def _pattern_of(self, event: Event, item_id: str | None = None) -> ComRecurrencePattern | None:
-        """The pattern to write, checked before anything is written.
-
-        Raises:
-            ItemRejectedError: the object model cannot express the series (reported, never
-                approximated), or its zone has no Windows name.
-        """
-        recurrence = event.recurrence
-        if recurrence is None:
-            return None
-        try:
-            if not recurrence.all_day:
-                iana_to_windows(recurrence.time_zone)
-            return series.com_pattern(recurrence, week_start=self.week_start)
-        except UnknownTimeZoneError as exc:
-            raise ItemRejectedError(
-                f"Outlook cannot hold this series: its zone {recurrence.time_zone} has no "
-                "Windows name",
-                side=SIDE,
-                item_id=item_id,
-            ) from exc
-        except InvalidEventError as exc:  # UnsupportedRecurrenceError and kin
-            raise ItemRejectedError(str(exc), side=SIDE, item_id=item_id) from exc
-
-    def _apply_exceptions(
-        self, conn: Connection, entry_id: str, event: Event, current: Event | None
-    ) -> None:
-        """Cancel and change occurrences through a fresh object of the saved master."""
-        recurrence = event.recurrence
-        assert recurrence is not None
-        held = None if current is None else current.recurrence
-        if held is None and not recurrence.cancelled and not recurrence.changed:
-            return
-        master = self._call(
-            lambda: conn.namespace.GetItemFromID(entry_id, conn.store_id),
-            "open the series",
-            entry_id,
-        )
-        self._call(
-            lambda: series.apply_exceptions(
-                master,
-                recurrence,
-                held,
-                local_zone=conn.local_zone,
-                write_event=lambda occurrence, content: self._write_event(
-                    conn, occurrence, content
-                ),
-            ),
-            "change occurrences of the series",
-            entry_id,
-        )
-
-    def _written(self, conn: Connection, entry_id: str) -> Item:
-        result = self._call(lambda: self._read(conn, entry_id), "read back the item", entry_id)
-        if isinstance(result, BrokenItem):
-            raise ItemRejectedError(
-                f"Outlook stored the item but it reads back broken: {result.reason}",
-                side=SIDE,
-                item_id=entry_id,
-            )
-        return result
-
-    def _current(self, conn: Connection, item_id: str, expected_version: str) -> tuple[Any, Item]:
-        com_item = self._call(lambda: self._open_in_folder(conn, item_id), "open an item", item_id)
-        if com_item is None:
-            raise ItemNotFoundError(
-                f"item {item_id} is no longer in the calendar folder", side=SIDE, item_id=item_id
-            )
-        current = self._call(lambda: self._map(conn, com_item), "read an item", item_id)
-        if isinstance(current, BrokenItem):
-            raise ItemRejectedError(
-                f"item {item_id} is read-only here: {current.reason}", side=SIDE, item_id=item_id
-            )
-        if current.version != expected_version:
-            raise VersionConflictError(
-                f"item {item_id} changed in Outlook since it was read",
-                side=SIDE,
-                item_id=item_id,
-            )
-        return com_item, current
+        return self._writer.create(event, partner_key=partner_key)
 
     def update(
         self,
@@ -545,35 +354,13 @@ class OutlookComCalendar:
         Raises:
             VersionConflictError: the item changed since ``expected_version``.
             ItemNotFoundError: the item is gone (or no longer in this folder).
+            PermissionDeniedError: the calendar may only be read.
             ItemRejectedError: an unreadable item (read-only), a series the object model
                 cannot express, or Outlook refused the values.
         """
-        pattern = self._pattern_of(event, item_id)
-        conn = self._connection()
-        com_item, current = self._current(conn, item_id, expected_version)
-        if current.event == event and partner_key in (None, current.partner_key):
-            return current
-        rewrite = pattern is not None and series.needs_rewrite(current.event, event)
-        # a series that keeps its pattern keeps its time: only its other fields are written
-        times = pattern is None or rewrite
-        self._call(
-            lambda: self._fill(conn, com_item, event, partner_key, times=times),
-            "change the appointment",
-            item_id,
+        return self._writer.update(
+            item_id, event, expected_version=expected_version, partner_key=partner_key
         )
-        if pattern is not None and rewrite:
-            clear = current.event.recurrence is not None
-            self._call(
-                lambda: series.write_pattern(com_item, pattern, clear=clear),
-                "write the recurrence pattern",
-                item_id,
-            )
-        elif pattern is None and current.event.recurrence is not None:
-            self._call(com_item.ClearRecurrencePattern, "end the series", item_id)
-        self._call(com_item.Save, "save the appointment", item_id)
-        if event.recurrence is not None:
-            self._apply_exceptions(conn, item_id, event, None if rewrite else current.event)
-        return self._written(conn, item_id)
 
     def delete(self, item_id: str, *, expected_version: str) -> None:
         """Delete the item (to Deleted Items) if it is still at ``expected_version``.
@@ -581,11 +368,10 @@ class OutlookComCalendar:
         Raises:
             VersionConflictError: the item changed since ``expected_version``.
             ItemNotFoundError: the item is already gone.
+            PermissionDeniedError: the calendar may only be read.
             ItemRejectedError: an unreadable item (never deleted here).
         """
-        conn = self._connection()
-        com_item, _ = self._current(conn, item_id, expected_version)
-        self._call(com_item.Delete, "delete the appointment", item_id)
+        self._writer.delete(item_id, expected_version=expected_version)
 
     # -- optional capabilities ----------------------------------------------------------
 
