@@ -13,7 +13,9 @@ Storage conventions (documented in ``docs/sql.md``):
 - ``time_zone``: the IANA zone the activity was written in; the instants are shown
   in it. An unknown name keeps the instant as stored (nothing is lost).
 - All-day activities: the flag is set (or, without an ``all_day`` column, the start
-  time is NULL) and the dates are the stored dates; the end date is exclusive.
+  time is NULL) and the dates are the stored dates; the end date is exclusive -- except
+  with separate date and time columns, where it is the last day (inclusive), as hosts
+  with a date column write it.
 - ``categories``: one text, names separated by ``category_separator``.
 - ``show_as``: text values, translated through ``show_as_values``; an unknown value
   makes the row broken (it is not guessed).
@@ -241,6 +243,8 @@ class RowCodec:
                 "starts_at", v["starts_at"], v["start_time"], start_zone, all_day
             )
             end = self._split_instant("ends_at", v["ends_at"], v["end_time"], start_zone, all_day)
+            if all_day:  # a date column's whole-day end is the last day (inclusive)
+                end += dt.timedelta(days=1)
         else:
             start = self._instant("starts_at", v["starts_at"], start_zone, all_day)
             end = self._instant("ends_at", v["ends_at"], start_zone, all_day)
@@ -292,8 +296,9 @@ class RowCodec:
             assert not isinstance(event.start, dt.datetime)
             if split:
                 midnight = None if cols.all_day is None else dt.time()
+                last_day = event.end - dt.timedelta(days=1)
                 return {
-                    "starts_at": event.start, "ends_at": event.end,
+                    "starts_at": event.start, "ends_at": last_day,
                     "start_time": midnight, "end_time": midnight, "time_zone": None,
                 }
             return {
