@@ -137,7 +137,8 @@ class LegacyOffice:
         return report
 
     def find(self, user: str, subject: str) -> tuple[str, Event]:
-        (found,) = [(i, e) for i, e in self.outlook_of(user).items().items() if e.subject == subject]
+        items = self.outlook_of(user).items().items()
+        (found,) = [(i, e) for i, e in items if e.subject == subject]
         return found
 
 
@@ -148,7 +149,7 @@ def legacy(sql_db: SqlDatabase) -> LegacyHost:
 
 def test_the_toml_and_the_python_mapping_of_the_example_are_the_same() -> None:
     namespace: dict[str, Any] = {}
-    exec(doc_block("# legacy example (Python)"), namespace)  # noqa: S102 - our own docs
+    exec(doc_block("# legacy example (Python)"), namespace)  # our own docs
     assert namespace["mapping"] == doc_mapping()
     assert doc_mapping().codecs == {"private": Flag("J", "N")}
 
@@ -204,7 +205,8 @@ def test_the_worked_example_syncs_a_swedish_legacy_schema(legacy: LegacyHost) ->
     before = legacy.count()
     legacy.edit(visit, anvandare="bertil")
     office.sync("anna")
-    assert "Kundbesök Ågrens AB" not in {e.subject for e in office.outlook_of("anna").items().values()}
+    anna_subjects = {e.subject for e in office.outlook_of("anna").items().values()}
+    assert "Kundbesök Ågrens AB" not in anna_subjects
     office.sync("bertil")
     oid, moved = office.find("bertil", "Kundbesök Ågrens AB")
     assert legacy.count() == before
