@@ -116,7 +116,7 @@ def test_a_closed_outlook_stays_closed_until_the_user_opens_it(machine: Machine)
 def test_an_outlook_not_yet_open_at_startup_is_waited_for(machine: Machine) -> None:
     machine.outlook.quit()
     outlook = machine.connect()  # attaching happens on the first call, not here
-    with pytest.raises(BackendUnavailableError, match="opens it"):
+    with pytest.raises(BackendUnavailableError, match="waits until the user opens"):
         outlook.list_all()
     assert machine.outlook.running is False
     machine.outlook.start()

@@ -1,7 +1,8 @@
 """``OutlookComCalendar``: a desktop Outlook calendar folder behind the Calendar Protocol.
 
-The adapter talks to whatever ``connect()`` returns — ``win32com.client.Dispatch(
-"Outlook.Application")`` in production (see ``dispatch.py``), the fake object model in tests —
+The adapter talks to whatever ``connect()`` returns — ``GetActiveObject("Outlook.Application")``
+in production (``Dispatch`` with ``start_outlook=True``, see ``dispatch.py``), the fake object
+model in tests —
 and uses only documented members of the Outlook object model. It keeps no state of its own
 between syncs: what the next change listing needs travels in the cursor's token
 (``listing.py``).

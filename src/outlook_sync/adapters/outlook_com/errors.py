@@ -262,8 +262,9 @@ class ComCaller:
                 self._on_gone()
             if com_code(exc) == _MK_E_UNAVAILABLE:
                 return BackendUnavailableError(
-                    f"Outlook is not running: the sync waits until the user opens it "
-                    f"(during {what}: {detail})",
+                    "Outlook is not running: the sync waits until the user opens (classic) "
+                    "Outlook; a user who moved to the new Outlook for Windows needs the Graph "
+                    f"adapter (during {what}: {detail})",
                     side=SIDE,
                     item_id=item_id,
                 )
