@@ -13,6 +13,7 @@ is an unexpected error, exit code 1.
 from __future__ import annotations
 
 import socket
+import sqlite3
 
 from outlook_sync.cli.context import Context, UsageError
 from outlook_sync.cli.exit_codes import ExitCode
@@ -31,7 +32,7 @@ from outlook_sync.errors import (
     VersionConflictError,
 )
 
-__all__ = ["describe", "exit_code", "is_network_error", "one_line"]
+__all__ = ["describe", "exit_code", "is_busy", "is_network_error", "one_line"]
 
 #: Modules whose exceptions mean "could not talk to the server".
 _NETWORK_MODULES = ("httpx", "httpcore", "requests", "urllib3", "ssl")
@@ -51,13 +52,28 @@ def is_network_error(exc: BaseException) -> bool:
     )
 
 
+def is_busy(exc: BaseException) -> bool:
+    """Another run holds the state database: a lock, or SQLite's "database is locked"
+    (two runs started together on a new state file race to create its tables)."""
+    if isinstance(exc, SyncInProgressError | BusyError):
+        return True
+    seen: BaseException | None = exc
+    while seen is not None:  # the store may wrap the driver's error
+        if isinstance(seen, sqlite3.OperationalError | StateError) and any(
+            text in str(seen).lower() for text in ("database is locked", "database is busy")
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def exit_code(exc: BaseException) -> ExitCode:
     """The exit code for an exception a command raised."""
     if isinstance(exc, UsageError):
         return ExitCode.USAGE
     if isinstance(exc, ConfigurationError):
         return ExitCode.CONFIG_ERROR
-    if isinstance(exc, SyncInProgressError | BusyError):
+    if is_busy(exc):
         return ExitCode.SYNC_IN_PROGRESS
     if isinstance(exc, BackendUnavailableError):
         return ExitCode.BACKEND_UNREACHABLE
@@ -91,11 +107,19 @@ def describe(exc: BaseException, ctx: Context) -> str:
         return t("configuration error{where}: {message}", where=where, message=exc)
     if isinstance(exc, SyncInProgressError | BusyError):
         return t("{message} (try again when it has finished)", message=exc)
+    if is_busy(exc):
+        return t(
+            "the state database is busy: another outlook-sync run is using it (try again "
+            "when it has finished)"
+        )
     if isinstance(exc, ItemNotFoundError):
         return t("no such item: {message}", message=exc)
     if isinstance(exc, BackendError):
         side = f"{exc.side}: " if exc.side else ""
-        return t("backend error: {side}{message}", side=side, message=exc)
+        text = t("backend error: {side}{message}", side=side, message=exc)
+        if any(word in str(exc) for word in ("no such table", "does not exist")):
+            text += t(" (a new database? run `outlook-sync db upgrade` first)")
+        return text
     if isinstance(exc, StateError):
         return t("state store error: {message}", message=exc)
     if isinstance(exc, InvalidEventError | OutlookSyncError):

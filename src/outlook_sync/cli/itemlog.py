@@ -12,7 +12,8 @@ bulk writes included. ``-vv`` adds one debug line per planned action, with the r
 for an unlink and the fields of a conflict (:class:`LoggingSynchronizer`).
 
 The records go to the ``outlook_sync.items`` logger (``outlook_sync.plan`` for the
-decisions) with the structured fields ``side``, ``operation``, ``item_id`` and
+decisions; a write that only stores the partner's id on an item is ``stamp``) with the
+structured fields ``side``, ``operation``, ``item_id`` and
 ``subject``, so ``[logging] format = "json"`` carries the same facts.
 """
 
@@ -81,12 +82,33 @@ class Journal:
 
     written: list[Written] = attrs.Factory(list)
     doomed: dict[tuple[Side, str], str] = attrs.Factory(dict)
+    #: items the plan only stamps with their partner's id (no content change).
+    stamps: set[tuple[Side, str]] = attrs.Factory(set)
+
+    def note(self, the_plan: SyncPlan) -> None:
+        """Remember what the plan deletes and which writes only stamp a partner key."""
+        for action in the_plan.actions:
+            if isinstance(action, Delete):
+                self.doomed[(action.side, action.item_id)] = short_subject(action.event)
+            elif isinstance(action, Create):
+                self.stamps.add((action.side.other, action.source_id))
+            elif isinstance(action, LinkPair):
+                link = action.link
+                self.stamps.update((side, link.id(side)) for side in action.stamp)
+            elif isinstance(action, Update):
+                ids = {Side.SALJSTOD: action.saljstod_id, Side.OUTLOOK: action.outlook_id}
+                written = {w.side for w in action.writes}
+                self.stamps.update((s, ids[s]) for s in action.stamp if s not in written)
 
 
 def _wrote(
     journal: Journal, side: Side, operation: str, item_id: str, event: Event | None
 ) -> None:
-    subject = short_subject(event) if event is not None else journal.doomed.get((side, item_id), "")
+    doomed = journal.doomed.get((side, item_id), "")
+    subject = short_subject(event) if event is not None else doomed
+    if operation == "update" and (side, item_id) in journal.stamps:
+        operation = "stamp"  # the partner key only: not a change the user made
+        journal.stamps.discard((side, item_id))
     journal.written.append(Written(side, operation, item_id, subject))
     items_log.info(
         "%s %s %s %s",
@@ -278,8 +300,5 @@ class LoggingSynchronizer(Synchronizer):
         the_plan = super()._plan(fetched, confirm)
         log_plan(the_plan)
         if self.journal is not None:
-            for action in the_plan.actions:
-                if isinstance(action, Delete):
-                    key = (action.side, action.item_id)
-                    self.journal.doomed[key] = short_subject(action.event)
+            self.journal.note(the_plan)
         return the_plan

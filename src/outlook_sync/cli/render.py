@@ -153,6 +153,14 @@ def _listing(t: Translator, written: Sequence[Written]) -> str:
     return shown + (t(" and {count} more", count=more) if more > 0 else "")
 
 
+def _did(t: Translator, operation: str, count: int, side: str) -> str:
+    if operation == "create":
+        return t.plural("created {count} in {side}", "created {count} in {side}", count, side=side)
+    if operation == "update":
+        return t.plural("updated {count} in {side}", "updated {count} in {side}", count, side=side)
+    return t.plural("deleted {count} in {side}", "deleted {count} in {side}", count, side=side)
+
+
 def summary(report: SyncReport, written: Sequence[Written], t: Translator) -> list[str]:
     """What a sync changed, in words a user reads.
 
@@ -177,17 +185,12 @@ def summary(report: SyncReport, written: Sequence[Written], t: Translator) -> li
             "paired {count} existing appointments (already on both sides)",
             report.linked,
         ))
-    verbs = {
-        "create": ("created {count} in {side}", "created {count} in {side}"),
-        "update": ("updated {count} in {side}", "updated {count} in {side}"),
-        "delete": ("deleted {count} in {side}", "deleted {count} in {side}"),
-    }
-    for operation, (one, many) in verbs.items():
+    for operation in ("create", "update", "delete"):
         for side in Side:
             count = report.count(operation, side)
             if not count:
                 continue
-            text = t.plural(one, many, count, side=label(side))
+            text = _did(t, operation, count, label(side))
             items = [w for w in written if w.side is side and w.operation == operation]
             lines.append("  " + text + (f": {_listing(t, items)}" if items else ""))
     if report.unlinked:
