@@ -268,6 +268,16 @@ def test_a_naive_date_is_refused(desk: Desk) -> None:
         conn.save(conn.settings, sync_from=dt.datetime(2026, 1, 1))
 
 
+def test_a_date_in_the_future_is_refused_and_the_old_date_kept(desk: Desk) -> None:
+    conn = desk.connection(occasions=SyncOccasions(on_settings_saved=False))
+    desk.sync.sync()
+    before = conn.last_sync
+    future = dt.datetime.now(dt.UTC) + dt.timedelta(days=3 * 365)
+    with pytest.raises(ValueError, match="future"):
+        conn.save(conn.settings, sync_from=future)
+    assert conn.last_sync == before
+
+
 def test_a_changed_filter_makes_the_next_sync_a_full_one(desk: Desk) -> None:
     conn = desk.connection()
     conn.save(conn.settings)

@@ -213,6 +213,8 @@ class Applier:
     ) -> dict[str, str]:
         """Stamp partner keys on many items; return the new versions by item id."""
         calendar = self.calendar(side)
+        if side in tally.read_only:
+            return {}
         if not isinstance(calendar, BulkWriter):
             return {
                 item_id: self._stamp(side, item_id, event, version, partner=key, tally=tally)
@@ -228,6 +230,8 @@ class Applier:
             if isinstance(result, PermissionDeniedError):
                 tally.refused_sides.add(side)
                 tally.read_only.add(side)
+                versions[item_id] = version
+                continue
             log.warning("could not store the partner key on %s item %s: %s", side, item_id,
                         result)
             tally.failures.append(Failure(side=side, item_id=item_id, operation="stamp",
@@ -305,6 +309,8 @@ class Applier:
         the action. It is reported, and the item is fetched again next time, when the
         planner sees the wrong key and plans the stamp again.
         """
+        if side in tally.read_only:
+            return version  # nothing is written to a read-only side, stamps included
         try:
             written = self.calendar(side).update(
                 item_id, event, expected_version=version, partner_key=partner
@@ -316,6 +322,8 @@ class Applier:
             if isinstance(exc, PermissionDeniedError):
                 tally.refused_sides.add(side)
                 tally.read_only.add(side)
+                log.warning("the %s calendar refused a write (read-only?): %s", side, exc)
+                return version
             log.warning("could not store the partner key on %s item %s: %s", side, item_id,
                         exc)
             tally.failures.append(Failure(side=side, item_id=item_id, operation="stamp",

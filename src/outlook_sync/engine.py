@@ -168,15 +168,25 @@ class Synchronizer:
             InvalidEventError: ``when`` is not a timezone-aware datetime, or it lies in
                 the future (every edit made before it would be skipped).
         """
-        when = check_aware("when", when)
+        when = self.check_last_sync(when)
+        # under the lock: a running sync's final step would overwrite the new date
+        with self.state.lock(self.user, ttl=self.policy.lock_ttl):
+            self.state.commit(self.user, StateChange.restart_from(when))
+
+    def check_last_sync(self, when: object, *, field: str = "when") -> dt.datetime:
+        """``when`` if it can be the last sync date: aware, and not in the future.
+
+        Raises:
+            InvalidEventError: naive, not a datetime, or later than now (a sync from
+                a future date would skip every change made until then).
+        """
+        when = check_aware(field, when)
         now = check_aware("clock()", self._clock())
         if when > now:
             raise InvalidEventError(
                 f"the last sync date {when.isoformat(timespec='minutes')} is in the future; "
-                "a sync from it would skip every change made until then", field="when")
-        # under the lock: a running sync's final step would overwrite the new date
-        with self.state.lock(self.user, ttl=self.policy.lock_ttl):
-            self.state.commit(self.user, StateChange.restart_from(when))
+                "a sync from it would skip every change made until then", field=field)
+        return when
 
     def full_sync_now(
         self, *, confirm_mass_delete: bool = False, progress: Progress | None = None,

@@ -528,7 +528,7 @@ class OutlookConnection:
         if not isinstance(settings, ConnectionSettings):
             raise ConfigurationError("save() takes ConnectionSettings", key="settings")
         if isinstance(sync_from, dt.datetime):
-            check_aware("sync_from", sync_from)
+            self.synchronizer.check_last_sync(sync_from, field="sync_from")
         elif sync_from is not None and sync_from is not KEEP:
             raise ConfigurationError(
                 "sync_from must be an aware datetime, None or KEEP", key="sync_from"

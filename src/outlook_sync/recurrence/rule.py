@@ -361,7 +361,7 @@ def check_density(rule: Rule, start: dt.datetime, until: dt.datetime | None) -> 
     date) to just before year 9999, so dateutil's search for an occurrence of a rule that
     never matches ("30 February") ends after a few centuries instead of eight millennia.
     """
-    years = 400 * ((9600 - start.year + 399) // 400)
+    years = 400 * ((9600 - start.year) // 400)  # the probe starts in (9200, 9600]
     probe_start = _shift_years(start, years)
     probe_until = None
     if until is not None and until.year + years <= 9999:

@@ -1,0 +1,470 @@
+"""The data promises, tried as a user and an independent tester would (issue 11).
+
+Each scenario is a plain, realistic case in which an earlier release lost data or
+invented a deletion; each asserts what is on both calendars afterwards.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from outlook_sync import (
+    BackendUnavailableError,
+    ConflictPolicy,
+    Event,
+    InMemoryCalendar,
+    InvalidEventError,
+    Item,
+    LeaseLostError,
+    Link,
+    Listing,
+    MemoryStateStore,
+    PermissionDeniedError,
+    Side,
+    SqliteStateStore,
+    Synchronizer,
+    SyncInProgressError,
+    SyncPolicy,
+    plan,
+)
+from outlook_sync.recurrence import Recurrence
+from tests.world import STOCKHOLM, World, make_world, meeting
+
+
+class Kill(BaseException):
+    """The process dies here (not an error the engine may catch)."""
+
+
+@pytest.fixture
+def world() -> World:
+    return make_world()
+
+
+def subjects(calendar: InMemoryCalendar) -> list[str]:
+    return sorted(event.subject for event in calendar.items().values())
+
+
+# -- 1. an emptied calendar ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("count", [2, 5, 10])
+def test_emptying_outlook_after_the_first_sync_deletes_nothing_until_confirmed(
+    world: World, count: int
+) -> None:
+    for day in range(1, count + 1):
+        world.saljstod.add(meeting(f"Möte {day}", day=day))
+    world.sync.sync()
+    for o_id in list(world.outlook.items()):
+        world.outlook.delete(o_id)
+    report = world.sync.sync()  # an incremental listing: deletion reports only
+    assert report.refused is not None and "confirmation" in report.refused
+    assert len(world.saljstod.items()) == count  # nothing deleted
+    assert world.sync.plan().refused  # and it stays refused
+    confirmed = world.sync.sync(confirm_mass_delete=True)
+    assert confirmed.ok
+    assert world.saljstod.items() == {}
+
+
+def test_all_but_a_few_is_refused_too_and_an_ordinary_delete_is_not(world: World) -> None:
+    ids = [world.saljstod.add(meeting(f"Möte {day}", day=day)) for day in range(1, 21)]
+    world.sync.sync()
+    for s_id in ids[:18]:  # all but 2 of 20: more than nine tenths
+        world.saljstod.delete(s_id)
+    assert world.sync.sync().refused
+    assert len(world.outlook.items()) == 20
+    world2 = make_world()
+    kept = [world2.saljstod.add(meeting(f"Möte {day}", day=day)) for day in range(1, 6)]
+    world2.sync.sync()
+    world2.saljstod.delete(kept[0])
+    report = world2.sync.sync()  # one of five: an ordinary delete
+    assert report.ok
+    assert len(world2.outlook.items()) == 4
+
+
+def test_emptying_a_side_is_refused_on_a_complete_listing_as_well(world: World) -> None:
+    world.saljstod.add(meeting("A"))
+    world.saljstod.add(meeting("B", day=2))
+    world.sync.sync()
+    for o_id in list(world.outlook.items()):
+        world.outlook.delete(o_id)
+    report = world.sync.full_sync_now()
+    assert report.refused
+    assert subjects(world.saljstod) == ["A", "B"]
+
+
+# -- 2. a switched calendar ------------------------------------------------------------
+
+
+def test_switching_to_another_outlook_calendar_and_full_sync_deletes_nothing(
+    world: World,
+) -> None:
+    for day in range(1, 6):
+        world.saljstod.add(meeting(f"Möte {day}", day=day))
+    world.sync.sync()
+    # the user picks another (empty) Outlook calendar and presses Full sync now
+    new = InMemoryCalendar(clock=world.clock, name="outlook2", id_prefix="N")
+    new.add(meeting("Möte 3", day=3))  # one of them exists there already
+    world.sync.outlook = new
+    report = world.sync.full_sync_now()
+    assert report.ok, report
+    assert report.switched == ("outlook",)
+    assert len(world.saljstod.items()) == 5  # nothing deleted in Säljstöd
+    assert subjects(new) == [f"Möte {day}" for day in range(1, 6)]  # no duplicate
+    assert report.count("delete", Side.SALJSTOD) == 0
+    assert world.sync.sync().total_writes == 0
+
+
+def test_the_default_calendar_changing_under_the_adapter_deletes_nothing(world: World) -> None:
+    for day in range(1, 4):
+        world.outlook.add(meeting(f"Möte {day}", day=day))
+    world.sync.sync()
+    # a new profile: the same adapter object now reads another, empty calendar
+    for o_id in list(world.outlook.items()):
+        world.outlook.delete(o_id)
+    world.outlook.identity = "memory:another-mailbox"
+    report = world.sync.sync()  # no user action at all
+    assert report.switched == ("outlook",)
+    assert report.count("delete", Side.SALJSTOD) == 0
+    assert len(world.saljstod.items()) == 3
+    assert len(world.outlook.items()) == 3  # copied into the new calendar
+
+
+def test_a_host_building_a_new_synchronizer_on_the_new_calendar_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    state = SqliteStateStore(tmp_path / "state.db")
+    world = make_world(state=state)
+    for day in range(1, 4):
+        world.saljstod.add(meeting(f"Möte {day}", day=day))
+    world.sync.sync()
+    new = InMemoryCalendar(clock=world.clock, name="graph", id_prefix="G")
+    again = Synchronizer(saljstod=world.saljstod, outlook=new, state=state, user="anna",
+                         clock=world.clock)
+    report = again.full_sync_now()
+    assert report.switched == ("outlook",)
+    assert len(world.saljstod.items()) == 3
+    assert len(new.items()) == 3
+    assert state.identity("anna", Side.OUTLOOK) == new.calendar_identity()
+
+
+# -- 3. write-ahead --------------------------------------------------------------------
+
+
+def _conflicting(world: World) -> tuple[str, str]:
+    s_id = world.saljstod.add(meeting("Kundmöte", location="Rum 1"))
+    world.sync.sync()
+    (o_id,) = world.outlook.items()
+    world.saljstod.update(s_id, meeting("Kundmöte", location="Rum 2"))
+    world.clock.advance(minutes=5)
+    world.outlook.update(o_id, meeting("Kundmöte", location="Rum 3"))  # newer
+    return s_id, o_id
+
+
+def test_a_lost_reply_after_an_overwrite_still_leaves_the_loser_in_the_conflict_log(
+    world: World,
+) -> None:
+    _conflicting(world)
+    world.saljstod.fail_next("after_update", BackendUnavailableError("timeout"))
+    world.sync.sync()
+    (conflict,) = world.state.conflicts("anna")
+    assert conflict.saljstod is not None and conflict.saljstod.location == "Rum 2"
+    assert [e.location for e in world.saljstod.items().values()] == ["Rum 3"]
+    world.sync.sync()
+    assert world.converged()
+    assert len(world.state.conflicts("anna")) == 1
+
+
+def test_a_kill_right_after_an_overwrite_still_leaves_the_loser_in_the_conflict_log(
+    world: World,
+) -> None:
+    _conflicting(world)
+    world.saljstod.fail_next("after_update", Kill())
+    with pytest.raises(Kill):
+        world.sync.sync()
+    (conflict,) = world.state.conflicts("anna")
+    assert conflict.saljstod is not None and conflict.saljstod.location == "Rum 2"
+
+
+def test_a_refused_overwrite_leaves_no_false_conflict(world: World) -> None:
+    from outlook_sync import ItemRejectedError
+
+    _conflicting(world)
+    world.saljstod.fail_next("update", ItemRejectedError("no"))
+    world.sync.sync()
+    assert world.state.conflicts("anna") == []  # nothing was overwritten
+    world.sync.sync()
+    assert len(world.state.conflicts("anna")) == 1
+    assert world.converged()
+
+
+@pytest.mark.parametrize("fault", [BackendUnavailableError("reply lost"), Kill()])
+def test_a_delete_whose_reply_is_lost_or_process_killed_can_be_restored(
+    world: World, fault: BaseException
+) -> None:
+    s_id = world.saljstod.add(meeting("Viktigt möte", location="Hos kund"))
+    world.saljstod.add(meeting("Annat", day=2))  # so one delete is no mass delete
+    world.saljstod.add(meeting("Tredje", day=3))
+    world.sync.sync()
+    o_id = next(i for i, e in world.outlook.items().items() if e.subject == "Viktigt möte")
+    world.outlook.delete(o_id)
+    world.saljstod.fail_next("after_delete", fault)
+    try:
+        world.sync.sync()
+    except Kill:
+        pass
+    assert s_id not in world.saljstod.items()
+    (kept,) = world.state.deleted_items("anna")
+    assert kept.event.location == "Hos kund"
+    restored = world.sync.restore(Side.SALJSTOD, s_id)
+    assert restored.same_id
+    assert world.saljstod.items()[s_id].location == "Hos kund"
+
+
+# -- 4. held is not forgotten ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("broken_side", [Side.SALJSTOD, Side.OUTLOOK])
+def test_a_change_made_while_its_partner_was_unreadable_syncs_when_it_is_repaired(
+    world: World, broken_side: Side
+) -> None:
+    s_id = world.saljstod.add(meeting("Kundmöte"))
+    world.sync.sync()
+    (o_id,) = world.outlook.items()
+    ids = {Side.SALJSTOD: s_id, Side.OUTLOOK: o_id}
+    calendars = {Side.SALJSTOD: world.saljstod, Side.OUTLOOK: world.outlook}
+    broken, readable = calendars[broken_side], calendars[broken_side.other]
+    original = broken.items()[ids[broken_side]]
+    partner_key = ids[broken_side.other]
+    broken.add_broken(ids[broken_side], "start is NULL", partner_key=partner_key)
+    readable.update(ids[broken_side.other], meeting("Kundmöte", location="Flyttat"))
+    held = world.sync.sync()
+    assert [q.item_id for q in held.quarantined] == [ids[broken_side]]
+    assert "start is NULL" in held.quarantined[0].reason
+    assert (broken_side.other, ids[broken_side.other]) in world.state.pending("anna")
+    world.sync.sync()  # still held: still pending
+    broken.update(ids[broken_side], original, partner_key=partner_key)  # repaired as it was
+    world.sync.sync()
+    assert [e.location for e in broken.items().values()] == ["Flyttat"]
+    assert world.converged()
+    assert world.state.pending("anna") == []
+
+
+# -- 5. the first full sync never blanks a field ---------------------------------------
+
+
+def test_pairing_a_bare_outlook_copy_keeps_the_activitys_location_and_notes(
+    world: World,
+) -> None:
+    world.saljstod.add(meeting("Kundmöte", location="Göteborg", body="Ta med offerten"))
+    world.clock.advance(hours=1)
+    world.outlook.add(meeting("Kundmöte"))  # a bare copy, touched later
+    report = world.sync.sync()
+    assert report.linked == 1
+    for calendar in (world.saljstod, world.outlook):
+        (event,) = calendar.items().values()
+        assert (event.location, event.body) == ("Göteborg", "Ta med offerten")
+    assert world.state.conflicts("anna") == []  # nothing was contested
+
+
+def test_two_different_values_at_first_pairing_go_to_the_policy_and_are_recorded() -> None:
+    world = make_world(policy=SyncPolicy(conflict=ConflictPolicy.NEWEST_WINS))
+    world.saljstod.add(meeting("Kundmöte", location="Göteborg", body="Anteckning"))
+    world.clock.advance(hours=1)
+    world.outlook.add(meeting("Kundmöte", location="Malmö"))
+    world.sync.sync()
+    (event,) = world.saljstod.items().values()
+    assert (event.location, event.body) == ("Malmö", "Anteckning")
+    (conflict,) = world.state.conflicts("anna")
+    assert conflict.fields == ("location",)
+    assert conflict.saljstod is not None and conflict.saljstod.location == "Göteborg"
+    assert conflict.result is not None and conflict.result.location == "Malmö"
+
+
+# -- 6. restore ------------------------------------------------------------------------
+
+
+class _NoRestore(InMemoryCalendar):
+    """A backend without the ItemRestorer capability."""
+
+    restore = None  # type: ignore[assignment]
+
+
+def test_restore_on_a_backend_that_keeps_nothing_says_what_it_could_not_restore() -> None:
+    world = make_world()
+    world.sync.saljstod = crm = _NoRestore(clock=world.clock, name="crm", id_prefix="C")
+    ids = [crm.add(meeting(f"Möte {day}", day=day)) for day in range(1, 4)]
+    world.sync.sync()
+    o_id = next(i for i, e in world.outlook.items().items() if e.subject == "Möte 1")
+    world.outlook.delete(o_id)
+    world.sync.sync()
+    restored = world.sync.restore(Side.SALJSTOD, ids[0])
+    assert not restored.same_id
+    assert restored.not_restored
+    world.sync.sync()
+    assert subjects(world.outlook) == ["Möte 1", "Möte 2", "Möte 3"]
+
+
+# -- 7. one writer ---------------------------------------------------------------------
+
+
+def test_a_sync_that_lost_its_lease_commits_nothing() -> None:
+    store = MemoryStateStore()
+    with store.lock("anna", ttl=dt.timedelta(minutes=2)):
+        store.break_lock("anna")  # it expired and another sync took it over
+        with pytest.raises(LeaseLostError):
+            from outlook_sync import StateChange
+
+            store.commit("anna", StateChange(add_pending=((Side.OUTLOOK, "x"),)))
+    assert store.pending("anna") == []
+
+
+def test_a_long_sync_keeps_its_sqlite_lease_and_a_second_sync_is_refused(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "state.db"
+    first = SqliteStateStore(path)
+    second = SqliteStateStore(path)
+    with first.lock("anna", ttl=dt.timedelta(seconds=0.6)):
+        time.sleep(1.5)  # past the ttl: only the heartbeat keeps the lease
+        with pytest.raises(SyncInProgressError), second.lock("anna", ttl=dt.timedelta(1)):
+            pass
+        holder = second.lock_holder("anna")
+        assert holder is not None and "pid" in holder[0]
+    assert second.lock_holder("anna") is None
+    with second.lock("anna", ttl=dt.timedelta(seconds=1)):
+        pass
+
+
+def test_a_killed_holders_sqlite_lease_clears_after_its_ttl(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    first, second = SqliteStateStore(path), SqliteStateStore(path)
+    connection = sqlite3.connect(path)
+    # a holder that died: its row is there, nobody renews it
+    connection.execute("INSERT INTO outlook_sync_locks (user_name, owner, expires_at, holder)"
+                       " VALUES ('anna', 'dead', (julianday('now') - 2440587.5) * 86400.0"
+                       " + 0.5, 'host pid 1')")
+    connection.commit()
+    with pytest.raises(SyncInProgressError), second.lock("anna", ttl=dt.timedelta(1)):
+        pass
+    time.sleep(0.7)
+    with first.lock("anna", ttl=dt.timedelta(seconds=5)):
+        pass
+
+
+def test_no_deletion_is_drawn_from_a_link_committed_after_the_listing() -> None:
+    event = meeting("Kundmöte")
+    s_item = Item(id="S1", version="1", event=event, partner_key="O1")
+    newer_link = Link(saljstod_id="S1", outlook_id="O1", base=event, generation=7)
+    older_link = Link(saljstod_id="S2", outlook_id="O2", base=event, generation=3)
+    s2 = Item(id="S2", version="1", event=event, partner_key="O2")
+    outlook = Listing(items=(), complete=True)  # listed before S1<->O1 was linked
+    result = plan(saljstod=Listing(items=(s_item, s2), complete=False), outlook=outlook,
+                  links=[newer_link, older_link], listed_generation=5,
+                  confirm_mass_delete=True)
+    deleted = [a.item_id for a in result.actions if type(a).__name__ == "Delete"]
+    assert deleted == ["S2"]
+
+
+def test_two_syncs_started_together_on_a_new_state_file_one_wins_one_is_told(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "new.db"
+    outcomes: list[str] = []
+
+    def run() -> None:
+        try:
+            store = SqliteStateStore(path)
+            world = make_world(state=store)
+            world.saljstod.add(meeting("Kundmöte"))
+            world.sync.sync()
+            outcomes.append("synced")
+        except SyncInProgressError:
+            outcomes.append("busy")
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) in (["synced", "synced"], ["busy", "synced"])
+
+
+# -- 8. errors stay in the hierarchy ----------------------------------------------------
+
+
+@pytest.mark.parametrize("year", [1900, 1999, 2000, 2399, 2799, 2999])
+def test_a_yearly_series_of_any_start_year_is_fine(year: int) -> None:
+    start = dt.datetime(year, 6, 1, 10, tzinfo=STOCKHOLM)
+    recurrence = Recurrence(rule="FREQ=YEARLY", start=start, time_zone="Europe/Stockholm")
+    event = Event(subject="Kundens jubileum", start=start, end=start + dt.timedelta(hours=1),
+                  recurrence=recurrence)
+    assert event.recurrence is not None
+
+
+# -- 9. a last sync date in the future --------------------------------------------------
+
+
+def test_a_last_sync_date_in_the_future_is_refused(world: World) -> None:
+    world.sync.sync()
+    with pytest.raises(InvalidEventError, match="future"):
+        world.sync.set_last_sync(world.clock.now + dt.timedelta(days=400))
+    assert world.sync.last_sync is not None and world.sync.last_sync < world.clock.now
+
+
+# -- 10. a calendar the user may only read ---------------------------------------------
+
+
+def test_a_read_only_outlook_calendar_by_policy_syncs_cleanly_one_way() -> None:
+    world = make_world(policy=SyncPolicy(read_only={"outlook"}))
+    o_id = world.outlook.add(meeting("Delad kalender"))
+    world.saljstod.add(meeting("Bara i Säljstöd", day=2))
+    report = world.sync.sync()
+    assert report.ok
+    assert subjects(world.saljstod) == ["Bara i Säljstöd", "Delad kalender"]
+    assert world.outlook.write_log == []  # not even a partner-key stamp
+    world.outlook.update(o_id, meeting("Delad kalender", location="Rum 7"))
+    again = world.sync.sync()
+    assert again.ok
+    assert "Rum 7" in [e.location for e in world.saljstod.items().values()]
+    assert world.outlook.write_log == []
+
+
+def test_a_permission_refusal_is_reported_once_and_loses_nothing() -> None:
+    world = make_world()
+    for day in range(1, 4):
+        world.saljstod.add(meeting(f"Möte {day}", day=day))
+    world.outlook.add(meeting("Från Outlook", day=5))
+    refusal = PermissionDeniedError("you may only read this calendar")
+    for _ in range(10):
+        world.outlook.fail_next("create", refusal)
+        world.outlook.fail_next("update", refusal)
+    report = world.sync.sync()
+    assert report.read_only == ("outlook",)
+    assert not report.failures  # one notice, not one failure per item
+    assert not report.ok
+    assert "Från Outlook" in subjects(world.saljstod)  # the writable side got it
+    assert len(world.saljstod.items()) == 4
+
+
+def test_a_refused_outlook_create_is_reported_against_outlook() -> None:
+    from outlook_sync import ItemRejectedError
+
+    world = make_world()
+    world.saljstod.add(meeting("Kundmöte"))
+    world.outlook.fail_next("create", ItemRejectedError("too large"))
+    (failure,) = world.sync.sync().failures
+    assert failure.side is Side.OUTLOOK
+
+
+def test_partner_key_stamps_count_as_writes(world: World) -> None:
+    world.saljstod.add(meeting("Kundmöte"))
+    report = world.sync.sync()
+    assert report.count("create", Side.OUTLOOK) == 1
+    assert report.count("update", Side.SALJSTOD) == 1  # the stamp
+    assert report.total_writes == len(world.saljstod.write_log) + len(world.outlook.write_log)
