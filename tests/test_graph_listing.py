@@ -243,7 +243,10 @@ def test_a_flood_of_removed_ids_is_one_pass_and_rereads_only_known_items(
     with graph.store.lock:  # unchanged for long: the lastModifiedDateTime filter skips them
         for k in known[1:]:
             graph.event(k.id).modified = dt.datetime(2020, 1, 1, tzinfo=UTC)
-    flood: list[dict[str, object]] = [{"id": f"unknown-{n}", "@removed": {"reason": "deleted"}} for n in range(20_000)]
+    removed = {"reason": "deleted"}
+    flood: list[dict[str, object]] = [
+        {"id": f"unknown-{n}", "@removed": removed} for n in range(20_000)
+    ]
     flood += [{"id": k.id, "@removed": {"reason": "deleted"}} for k in known]
     delta_link = f"{graph.base_url}/me/calendarView/delta?$deltatoken=after-flood"
     graph.corrupt(
