@@ -157,6 +157,8 @@ class Testbed:
         settings: extra ``[server]`` keys (e.g. ``{"sweep_every_seconds": 2}``).
     """
 
+    __test__ = False  # a helper, not a pytest test class
+
     users: int = 20
     saljstod_events: int = 2
     outlook_events: int = 2
@@ -314,12 +316,12 @@ class Testbed:
             conn.commit()
 
     def _spawn(self, *args: str, log_name: str) -> subprocess.Popen[bytes]:
-        log = (self.directory / log_name).open("ab")
-        return subprocess.Popen(  # noqa: S603 - our own module, no shell
-            [sys.executable, "-m", "outlook_sync.server", "--config", str(self.config_path),
-             *args],
-            env=self._env, stdout=log, stderr=subprocess.STDOUT, cwd=self.directory,
-        )
+        with (self.directory / log_name).open("ab") as log:  # the child keeps its copy
+            return subprocess.Popen(  # noqa: S603 - our own module, no shell
+                [sys.executable, "-m", "outlook_sync.server", "--config",
+                 str(self.config_path), *args],
+                env=self._env, stdout=log, stderr=subprocess.STDOUT, cwd=self.directory,
+            )
 
     def _start_web(self) -> None:
         self._web = self._spawn("web", log_name="web.log")
