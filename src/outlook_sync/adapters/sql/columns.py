@@ -65,7 +65,7 @@ class Catalog:
 
 def _pg_kind(type_name: str) -> str:
     name = type_name.lower()
-    if name.startswith("timestamp with"):
+    if name.startswith("timestamp") and name.endswith("with time zone"):
         return "timestamptz"
     if name.startswith("timestamp"):
         return "timestamp"
