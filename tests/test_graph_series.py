@@ -351,3 +351,31 @@ def test_an_occurrence_changed_in_outlook_updates_its_activity_only(world: World
     assert report.count("update", Side.SALJSTOD) == 1
     assert world.saljstod.items()[world.activity_at(_at(2026, 3, 16))].subject == "Flyttat"
     world.quiet()
+
+
+def test_exceptions_and_cancellations_of_all_time_are_read_without_a_window(
+    graph: GraphEmulator, cal: GraphCalendar
+) -> None:
+    master_id = seed_weekly(graph)
+    with graph.store.lock:
+        box = graph.store.mailbox("me")
+        far = box.instances(
+            box.find(master_id),
+            dt.datetime(2031, 6, 1, tzinfo=UTC),
+            dt.datetime(2031, 6, 3, tzinfo=UTC),
+        )
+    (june,) = far  # Monday 2031-06-02, five years ahead: beyond any calendar view
+    graph.user_edit(june.immutable_id, subject="Flyttat 2031")
+    graph.user_delete(instances(graph, master_id)[_at(2026, 1, 12).astimezone(UTC)].immutable_id)
+    graph.reset_counts()
+    item = the_item(cal.list_all().items)
+    recurrence = item.event.recurrence
+    assert recurrence is not None
+    assert recurrence.cancelled == frozenset({_at(2026, 1, 12).astimezone(UTC)})
+    assert {k: e.subject for k, e in recurrence.changed} == {
+        _at(2031, 6, 2).astimezone(UTC): "Flyttat 2031"
+    }
+    # the master is read once by id (its cancelledOccurrences and exceptionOccurrences)
+    reads = [r.path for r in graph.requests if r.path.endswith(master_id)]
+    assert len(reads) == 1
+    assert graph.request_count(path_contains="/instances", inner=None) == 0
