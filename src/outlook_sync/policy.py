@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections.abc import Iterable
 from typing import Any
 
 import attrs
@@ -74,10 +75,9 @@ def _horizon(_inst: object, attr: attrs.Attribute[Any], value: object) -> None:
 
 
 def _sides(value: object) -> frozenset[Side]:
-    if isinstance(value, Side | str):
-        value = (value,)
+    items: Iterable[object] = (value,) if isinstance(value, Side | str) else value  # type: ignore[assignment]
     try:
-        return frozenset(Side(side) for side in value)  # type: ignore[union-attr]
+        return frozenset(Side(side) for side in items)
     except (TypeError, ValueError) as exc:
         raise ConfigurationError(
             "read_only must be a collection of sides ('saljstod', 'outlook')", key="read_only"

@@ -143,12 +143,12 @@ class SyncReport:
             lines.append(f"  refused: {self.refused}")
         if self.cancelled:
             lines.append("  cancelled before the end; the rest runs next time")
-        for side in self.switched:
-            label = "Säljstöd" if side == Side.SALJSTOD.value else "Outlook"
+        for switched in self.switched:
+            label = "Säljstöd" if switched == Side.SALJSTOD.value else "Outlook"
             lines.append(f"  the {label} calendar changed: items re-linked by key and "
                          "match, nothing deleted")
-        for side in self.read_only:
-            label = "Säljstöd" if side == Side.SALJSTOD.value else "Outlook"
+        for refused in self.read_only:
+            label = "Säljstöd" if refused == Side.SALJSTOD.value else "Outlook"
             lines.append(f"  the {label} calendar refused writes (read-only?): nothing more "
                          "was written to it in this sync; declare it read-only in the policy")
         for side, label in ((Side.SALJSTOD, "Säljstöd"), (Side.OUTLOOK, "Outlook")):
