@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from outlook_sync import Synchronizer
+from outlook_sync import Side, Synchronizer, SyncReport
 from outlook_sync.adapters.graph import GraphCalendar, GraphClient, StaticToken
 from outlook_sync.adapters.sql import SqlCalendar, upgrade
 from outlook_sync.state.sqlite import SqliteStateStore
@@ -62,6 +62,25 @@ def seed(connection: sqlite3.Connection, today: dt.date) -> None:
     connection.commit()
 
 
+def describe(report: SyncReport) -> str:
+    """What a sync changed, in words (the host's own wording; ``str(report)`` has counts)."""
+    lines = ["Synced: " + ("ok" if report.ok else "needs attention")]
+    if report.linked:
+        lines.append(f"  paired {report.linked} existing appointment(s) already on both sides")
+    for operation, verb in (("create", "created"), ("update", "updated"), ("delete", "deleted")):
+        for side, name in ((Side.SALJSTOD, "Säljstöd"), (Side.OUTLOOK, "Outlook")):
+            if report.count(operation, side):
+                lines.append(f"  {verb} {report.count(operation, side)} in {name}")
+    if report.total_writes == 0 and not report.linked:
+        lines.append("  nothing to do: the calendars were already in step")
+    lines += [f"  conflict on {', '.join(c.fields) or c.kind}: {c.resolution}"
+              for c in report.conflicts]
+    lines += [f"  failed {f.operation} {f.item_id}: {f.error}" for f in report.failures]
+    if report.last_sync is not None:
+        lines.append(f"  last sync: {report.last_sync.astimezone():%Y-%m-%d %H:%M:%S}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, help="folder for the SQLite files")
@@ -85,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Outlook (Graph emulator): {graph.base_url}\n")
 
         first = sync.sync()  # the first sync is a full one
-        print(first, "\n")
+        print(describe(first), "\n")
 
         # Anna moves a meeting in Outlook; Erik books a call on her Säljstöd calendar.
         listing = outlook.list_all()
@@ -111,10 +130,11 @@ def main(argv: list[str] | None = None) -> int:
         crm.commit()
 
         second = sync.sync()
-        print(second, "\n")
+        print(describe(second), "\n")
         third = sync.sync()
         print(f"A third sync finds nothing to do: {third.total_writes} writes.")
-        print(f"Last sync: {sync.last_sync:%Y-%m-%d %H:%M:%S %Z}")
+        assert sync.last_sync is not None
+        print(f"Last sync: {sync.last_sync.astimezone():%Y-%m-%d %H:%M:%S} (local time)")
         ok = first.ok and second.ok and third.ok and third.total_writes == 0
     state.close()
     crm.close()

@@ -188,7 +188,9 @@ def summary(report: SyncReport, written: Sequence[Written], t: Translator) -> li
     for operation in ("create", "update", "delete"):
         for side in Side:
             count = report.count(operation, side)
-            if not count:
+            if operation == "update":  # a partner-key stamp is no change the user made
+                count -= sum(1 for w in written if w.side is side and w.operation == "stamp")
+            if count <= 0:
                 continue
             text = _did(t, operation, count, label(side))
             items = [w for w in written if w.side is side and w.operation == operation]
