@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo
 
 import attrs
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from outlook_sync import Event
 from outlook_sync.adapters.outlook_com import SWEDISH, OutlookComCalendar
@@ -181,3 +183,87 @@ def test_the_issue_example_new_york_from_stockholm_march_7() -> None:
     assert created.event == event
     again = calendar.get(created.id)
     assert again == created
+
+
+# -- any pair, any time, around any clock change ------------------------------------------------
+
+#: Windows zones with differing daylight-saving rules, both hemispheres, and none.
+WINDOWS_ZONES = [
+    "W. Europe Standard Time",
+    "GMT Standard Time",
+    "Eastern Standard Time",
+    "Pacific Standard Time",
+    "AUS Eastern Standard Time",
+    "New Zealand Standard Time",
+    "Pacific SA Standard Time",
+    "Tokyo Standard Time",
+    "E. South America Standard Time",
+]
+
+
+def clock_changes(windows_zone: str) -> list[dt.date]:
+    """The 2026 dates on which the zone's UTC offset changes."""
+    tz = zone(windows_zone)
+    noon = [dt.datetime(2026, 1, 1, 12, tzinfo=tz) + dt.timedelta(days=n) for n in range(365)]
+    return [b.date() for a, b in itertools.pairwise(noon) if a.utcoffset() != b.utcoffset()]
+
+
+def unambiguous(start: dt.datetime, local: ZoneInfo) -> bool:
+    """Whether Windows' wall clock names this instant alone (GetOccurrence's limit)."""
+    wall = start.astimezone(local).replace(tzinfo=None)
+    return wall.replace(tzinfo=local, fold=0) == wall.replace(tzinfo=local, fold=1)
+
+
+def exists(wall: dt.datetime, tz: ZoneInfo) -> bool:
+    """Whether a wall time exists in ``tz`` (not in a spring-forward gap)."""
+    aware = wall.replace(tzinfo=tz)
+    return aware.astimezone(UTC).astimezone(tz).replace(tzinfo=None) == wall
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    windows_zone=st.sampled_from(WINDOWS_ZONES),
+    series_windows_zone=st.sampled_from(WINDOWS_ZONES),
+    which_change=st.integers(min_value=0, max_value=7),
+    quarters_from_midnight=st.integers(min_value=-8, max_value=8),
+    cancelled_indexes=st.sets(st.integers(min_value=0, max_value=9), min_size=1, max_size=4),
+)
+def test_any_cancelled_occurrences_round_trip_across_zones(
+    windows_zone: str,
+    series_windows_zone: str,
+    which_change: int,
+    quarters_from_midnight: int,
+    cancelled_indexes: set[int],
+) -> None:
+    """A daily series whose time is near Windows' midnight, around a clock change of either
+    zone, any occurrences cancelled: what is created reads back the same, now and in the
+    next run of the app."""
+    changes = clock_changes(windows_zone) + clock_changes(series_windows_zone)
+    assume(changes)
+    around = changes[which_change % len(changes)]
+    series_zone = zone(series_windows_zone).key
+    tz, local = ZoneInfo(series_zone), zone(windows_zone)
+    near = dt.datetime.combine(around, dt.time(), tzinfo=local) + dt.timedelta(
+        minutes=15 * quarters_from_midnight
+    )
+    at = near.astimezone(tz).time().replace(fold=0)  # the series reads a repeated time first
+    walls = [dt.datetime.combine(around + dt.timedelta(days=n - 5), at) for n in range(10)]
+    assume(all(exists(wall, tz) for wall in walls))
+    starts = [wall.replace(tzinfo=tz) for wall in walls]
+    cancelled = [starts[i] for i in sorted(cancelled_indexes) if unambiguous(starts[i], local)]
+    recurrence = Recurrence(
+        rule="FREQ=DAILY;COUNT=10", start=starts[0], time_zone=series_zone, cancelled=cancelled
+    )
+    event = Event(
+        subject="Daily",
+        start=starts[0],
+        end=starts[0] + dt.timedelta(minutes=45),
+        recurrence=recurrence,
+    )
+    fake, calendar = rig(windows_zone)
+
+    created = calendar.create(event, partner_key="S-1")
+
+    assert created.event == event
+    fresh = OutlookComCalendar(fake.dispatch, locale=SWEDISH, sleep=lambda _s: None)
+    assert fresh.get(created.id) == created  # the next run of the app reads the same
