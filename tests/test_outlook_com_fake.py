@@ -22,7 +22,9 @@ from outlook_sync.testing.outlook_com import (
     with_events,
 )
 from outlook_sync.testing.outlook_com._errors import (
+    CO_E_CLASSSTRING,
     DISP_E_EXCEPTION,
+    E_ACCESSDENIED,
     MAPI_E_NOT_FOUND,
     MAPI_E_OBJECT_DELETED,
     MK_E_UNAVAILABLE,
@@ -490,3 +492,46 @@ def test_a_change_arriving_late_from_the_server_keeps_the_servers_time(
     item = outlook.dispatch().GetNamespace("MAPI").GetItemFromID(entry_id)
     assert item.Subject == "T"
     assert item.LastModificationTime == dt.datetime(2026, 3, 2, 10, 10)
+
+
+# -- profiles, permissions, and machines without classic Outlook ---------------------------------
+
+
+def test_a_read_only_folder_refuses_every_write_and_reads_on(outlook: FakeOutlook) -> None:
+    start = dt.datetime(2026, 3, 9, 9, tzinfo=STOCKHOLM)
+    entry_id = outlook.add_appointment("Delad", start, start + dt.timedelta(hours=1))
+    outlook.make_read_only(outlook.folder())
+    folder = calendar(outlook)
+    item = folder.Items.Item(1)
+    assert item.Subject == "Delad"
+    item.Subject = "Ändrad"  # the object takes the edit; saving it is refused
+    deleted_items = outlook.dispatch().GetNamespace("MAPI").GetDefaultFolder(3)
+    new = folder.Items.Add(1)
+    for write in (item.Save, item.Delete, item.Copy, lambda: item.Move(deleted_items), new.Save):
+        with pytest.raises(ComError) as caught:
+            write()
+        assert scode(caught.value) == E_ACCESSDENIED
+        assert "appropriate permission" in str(caught.value.excepinfo)
+    assert outlook.record(entry_id).fields["Subject"] == "Delad"
+    assert list(outlook.folder().records) == [entry_id]
+
+
+def test_the_default_calendar_follows_the_default_store(outlook: FakeOutlook) -> None:
+    first = calendar(outlook).EntryID
+    other = outlook.add_store("bo@example.com")
+    assert calendar(outlook).EntryID == first  # another open store is not the default
+    outlook.use_default_store(other)
+    assert calendar(outlook).EntryID == other.calendar.entry_id
+    assert calendar(outlook).StoreID == other.store_id
+    before = other.calendar.entry_id
+    fresh = outlook.replace_default_calendar()
+    assert calendar(outlook).EntryID == fresh.entry_id != before
+
+
+def test_without_classic_outlook_there_is_no_outlook_application() -> None:
+    outlook = FakeOutlook(classic=False)
+    for attach in (outlook.dispatch, outlook.get_active_object):
+        with pytest.raises(ComError) as caught:
+            attach()
+        assert caught.value.hresult == CO_E_CLASSSTRING
+    assert outlook.running is False
