@@ -13,12 +13,12 @@ import pytest
 
 pytest.importorskip("procrastinate")
 
-from outlook_sync.errors import ConfigurationError  # noqa: E402
-from outlook_sync.server.config import parse_server_config  # noqa: E402
-from outlook_sync.server.ledger import Account, AccountState  # noqa: E402
-from outlook_sync.server.notify import decide, validation_reply  # noqa: E402
-from outlook_sync.server.pages import metrics_text, overview_page  # noqa: E402
-from outlook_sync.server.template import SERVER_EXAMPLE  # noqa: E402
+from outlook_sync.errors import ConfigurationError
+from outlook_sync.server.config import parse_server_config
+from outlook_sync.server.ledger import Account, AccountState
+from outlook_sync.server.notify import decide, validation_reply
+from outlook_sync.server.pages import metrics_text, overview_page
+from outlook_sync.server.template import SERVER_EXAMPLE
 
 
 def _doc(**server: Any) -> dict[str, Any]:

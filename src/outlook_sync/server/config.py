@@ -74,6 +74,8 @@ class ServerConfig:
         subscription_minutes: lifetime asked for a subscription (<= 10 080).
         heartbeat_seconds, stalled_worker_seconds: worker heartbeat, and how long a
             silent worker lives before its jobs are given to others.
+        notification_delay: seconds a sync waits after the first notification, so that
+            a burst of notifications is one sync.
         max_retry_after: longest ``Retry-After`` a sync waits for inside a worker; a
             longer one ends the job and defers it to that time.
         certificate_path, certificate_thumbprint: app-only sign-in with a certificate
@@ -103,6 +105,7 @@ class ServerConfig:
     heartbeat_seconds: float = 10.0
     stalled_worker_seconds: float = 30.0
     max_retry_after: float = 30.0
+    notification_delay: float = 2.0
     certificate_path: Path | None = None
     certificate_thumbprint: str | None = None
     users: UsersSource = attrs.field(factory=UsersSource)
@@ -155,6 +158,7 @@ _SERVER_KEYS: dict[str, tuple[str, str]] = {
     "heartbeat_seconds": ("float", "heartbeat_seconds"),
     "stalled_worker_seconds": ("float", "stalled_worker_seconds"),
     "max_retry_after_seconds": ("float", "max_retry_after"),
+    "notification_delay_seconds": ("float", "notification_delay"),
     "certificate_path": ("path", "certificate_path"),
     "certificate_thumbprint": ("str", "certificate_thumbprint"),
 }
@@ -216,6 +220,7 @@ def _server(table: Mapping[str, Any], state: BackendConfig, path: Path | None) -
         ("heartbeat_seconds", "server.heartbeat_seconds", None),
         ("stalled_worker_seconds", "server.stalled_worker_seconds", None),
         ("max_retry_after", "server.max_retry_after_seconds", None),
+        ("notification_delay", "server.notification_delay_seconds", 600),
     ):
         if attr in out:
             _positive(key, out[attr], at_most=limit)

@@ -31,7 +31,9 @@ Procrastinate's periodic-job deduplication):
 - ``account_health``: probe every "consent missing" account; a reachable one returns
   to ok and is synced;
 - ``retry_stalled``: jobs of a worker that stopped sending heartbeats (killed, machine
-  lost) are retried by another worker, or dropped when a follow-up already waits.
+  lost) are retried by another worker, or, when a follow-up already waits under the
+  same queueing lock (a retry would collide with it), ended as ``aborted``: the
+  follow-up does their work.
 
 Blocking work runs in the event loop's default executor, which the worker sizes to its
 concurrency (:mod:`outlook_sync.server.worker`).
@@ -231,8 +233,8 @@ def build_queue(
                 waiting = bool(await app.job_manager.list_jobs_async(
                     queueing_lock=job.queueing_lock, status=Status.TODO.value
                 ))
-            if waiting:  # a follow-up waits: it does this job's work
-                await app.job_manager.finish_job(job, status=Status.FAILED, delete_job=False)
+            if waiting:  # superseded: the waiting follow-up does this job's work
+                await app.job_manager.finish_job(job, status=Status.ABORTED, delete_job=False)
             else:
                 await app.job_manager.retry_job(job)
                 retried += 1

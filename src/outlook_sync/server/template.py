@@ -61,6 +61,7 @@ sweep_every_seconds = 60
 renew_every_seconds = 3600               # subscription renewal check
 health_every_seconds = 3600              # re-check "consent missing" accounts
 subscription_minutes = 4320              # subscription lifetime (at most 10080)
+notification_delay_seconds = 2           # a burst of notifications becomes one sync
 max_retry_after_seconds = 30             # a longer Retry-After ends the job, deferred to then
 # certificate_path = "/etc/outlook-sync/app.pem"   # app-only sign-in with a certificate
 # certificate_thumbprint = "A1B2..."

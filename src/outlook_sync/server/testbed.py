@@ -398,6 +398,20 @@ class Testbed:
                                " WHERE user_name = %s", (self.user(index),)).fetchone()
         return None if row is None else str(row[0])
 
+    def defer_unqueued(self, indexes: list[int], copies: int) -> None:
+        """Defer ``copies`` syncs of each user at once, with the cluster-wide ``lock``
+        but without the queueing lock: several jobs of one user wait together, and only
+        the lock keeps two workers from running them at the same time."""
+        from outlook_sync.server.config import load_server_config
+        from outlook_sync.server.queue import SYNC_TASK, build_queue
+
+        app = build_queue(load_server_config(self.config_path), self._env, pool_size=1)
+        with app.open():
+            for _ in range(copies):
+                for i in indexes:
+                    app.configure_task(SYNC_TASK, lock=f"user:{self.user(i)}").defer(
+                        user=self.user(i), reason="pressure")
+
     def defer_sync(self, index: int, reason: str = "test") -> bool:
         """Defer a sync the way the web endpoint does (same locks)."""
         from outlook_sync.server.config import load_server_config

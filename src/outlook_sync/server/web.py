@@ -176,8 +176,8 @@ def build_web_app(
         if decision.rejected:
             log.warning("%d change notification(s) ignored: unknown subscription or wrong "
                         "clientState", decision.rejected)
-        for user in sorted(decision.sync):
-            await defer_sync_async(queue, user, "notification")
+        for user in sorted(decision.sync):  # after a short delay: a burst is one sync
+            await defer_sync_async(queue, user, "notification", config.notification_delay)
         for user in sorted(decision.resubscribe):
             await queue.configure_task(SUBSCRIBE_TASK, lock=f"subscribe:{user}",
                                        queue="maintenance").defer_async(user=user)
