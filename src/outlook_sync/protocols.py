@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from outlook_sync.report import SyncReport
 
 __all__ = [
+    "BulkDeleter",
     "BulkWriter",
     "Calendar",
     "ChangeNotifier",
@@ -178,6 +179,22 @@ class BulkWriter(Protocol):
         self, requests: Sequence[tuple[str, Event, str, str | None]]
     ) -> Sequence[Item | BackendError]:
         """Update ``(item_id, event, expected_version, partner_key)`` items."""
+        ...
+
+
+@runtime_checkable
+class BulkDeleter(Protocol):
+    """Optional, beside :class:`BulkWriter`: the backend deletes many items per round
+    trip (Graph ``$batch``). A separate capability so that a backend writing in bulk
+    without bulk deletes (SQL) stays a :class:`BulkWriter`.
+
+    ``delete_many`` takes ``(item_id, expected_version)`` pairs and returns one result
+    per request, in order: ``None`` when deleted, or the
+    :class:`~outlook_sync.errors.BackendError` for that item alone.
+    """
+
+    def delete_many(self, requests: Sequence[tuple[str, str]]) -> Sequence[BackendError | None]:
+        """Delete ``(item_id, expected_version)`` items."""
         ...
 
 
