@@ -152,6 +152,9 @@ class FakeOutlook(Process):
         """The user creates an appointment (dates make an all-day one); returns its EntryID.
 
         ``fields`` are COM property names (``Location=``, ``BusyStatus=``, ``Body=``...).
+        ``ResponseStatus`` follows ``MeetingStatus`` unless given: 0 for a plain appointment,
+        1 (olResponseOrganized) for a meeting you organise, 5 (olResponseNotResponded) for a
+        meeting request received.
         """
         target = folder or self.default_store.calendar
         zone = time_zone or self.time_zone
@@ -172,6 +175,9 @@ class FakeOutlook(Process):
         if "Body" in fields:
             fields["Body"] = str(fields["Body"]).replace("\r\n", "\n").replace("\n", "\r\n")
         record.fields.update(fields)
+        if "ResponseStatus" not in fields:  # OlResponseStatus to match the meeting status
+            meeting = record.fields["MeetingStatus"]
+            record.fields["ResponseStatus"] = {1: 1, 3: OL_RESPONSE_NOT_RESPONDED}.get(meeting, 0)
         for name, value in (user_properties or {}).items():
             record.user_props[name] = UserProp(type=1, value=value, add_to_folder=False)
         target.records[record.entry_id] = record
