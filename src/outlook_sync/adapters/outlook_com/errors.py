@@ -20,7 +20,7 @@ MAPI_E_NETWORK_ERROR and other     BackendUnavailableError       Exchange cannot
 network codes                                                    nothing may be concluded
 MAPI_E_NOT_FOUND, MAPI_E_OBJECT_   ItemNotFoundError             callers re-look the item up
 DELETED ("moved or deleted")                                     before believing it is gone
-CO_E_CLASSSTRING, REGDB_E_CLASS  BackendUnavailableError       no classic Outlook here (only
+CO_E_CLASSSTRING, REGDB_E_CLASS   BackendUnavailableError       no classic Outlook here (only
 NOTREG (no Outlook.Application)    naming the Graph adapter      the new Outlook, which has no
                                                                  COM server): use Graph
 E_ACCESSDENIED / MAPI_E_NO_ACCESS  PermissionDeniedError (an     a calendar shared read-only:
