@@ -4,21 +4,29 @@ notification endpoint's decisions, the operator page's escaping and /metrics tex
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import json
+import os
 import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-pytest.importorskip("procrastinate")
+for _module in ("procrastinate",):
+    if importlib.util.find_spec(_module) is None:
+        if os.environ.get("CI", "").strip().lower() == "true":  # CI: missing is a failure
+            raise ImportError(f"{_module} is required under CI=true: pip install "
+                              "'outlook_sync[server]'")
+        pytest.skip(f"{_module} is not installed (pip install 'outlook_sync[server]')",
+                    allow_module_level=True)
 
-from outlook_sync.errors import ConfigurationError
-from outlook_sync.server.config import parse_server_config
-from outlook_sync.server.ledger import Account, AccountState
-from outlook_sync.server.notify import decide, validation_reply
-from outlook_sync.server.pages import metrics_text, overview_page
-from outlook_sync.server.template import SERVER_EXAMPLE
+from outlook_sync.errors import ConfigurationError  # noqa: E402
+from outlook_sync.server.config import parse_server_config  # noqa: E402
+from outlook_sync.server.ledger import Account, AccountState  # noqa: E402
+from outlook_sync.server.notify import decide, validation_reply  # noqa: E402
+from outlook_sync.server.pages import metrics_text, overview_page  # noqa: E402
+from outlook_sync.server.template import SERVER_EXAMPLE  # noqa: E402
 
 
 def _doc(**server: Any) -> dict[str, Any]:
@@ -187,3 +195,15 @@ def test_metrics_are_prometheus_text() -> None:
     assert 'outlook_sync_accounts{state="consent missing"} 0' in lines
     assert "outlook_sync_graph_throttled_total 3" in lines
     assert all(line.startswith(("#", "outlook_sync_")) for line in lines)
+
+
+def test_the_overlap_check_reads_runs_from_the_request_log() -> None:
+    from outlook_sync.server.testbed import Hit, overlapping_runs
+
+    def hit(run: str, start: float, end: float, box: str = "a@x") -> Hit:
+        return Hit(box, run, "GET", "/users/a@x/calendarView/delta", 200, start, end)
+
+    apart = [hit("r1", 0, 1), hit("r1", 1, 2), hit("r2", 2.5, 3), hit("r3", 1, 2, box="b@x")]
+    assert overlapping_runs(apart) == []
+    interleaved = [hit("r1", 0, 1), hit("r2", 1.5, 2), hit("r1", 2.5, 3)]
+    assert overlapping_runs(interleaved) == [("a@x", "r1", "r2")]
