@@ -534,7 +534,8 @@ def _logging(data: Mapping[str, Any], base: Path | None) -> LoggingConfig:
 
 #: The top-level keys and sections of the file.
 TOP_LEVEL = (
-    "user", "saljstod", "outlook", "state", "policy", "filter", "directions", "watch", "logging"
+    "user", "saljstod", "outlook", "state", "policy", "filter", "directions", "watch", "logging",
+    "server",  # server mode's own section, read by outlook_sync.server.config
 )
 
 #: ``[filter]`` keys: (SyncFilter attribute, kind).

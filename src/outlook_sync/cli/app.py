@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 
-from outlook_sync.cli import commands
+from outlook_sync.cli import commands, server_commands
 from outlook_sync.cli.context import Command, Context
 from outlook_sync.cli.exit_codes import ExitCode
 from outlook_sync.cli.failures import describe, exit_code, one_line
@@ -212,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="a self-contained demo: sample calendars and state in SQLite files beside it",
     )
     cmd.add_argument("--force", action="store_true", help="overwrite an existing file")
+    server_commands.register(sub, cmd)  # `server worker|web|check` and `init --server`
     add("schema", commands.schema, "print the JSON Schema of the configuration file")
     return parser
 
