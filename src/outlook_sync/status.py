@@ -69,7 +69,10 @@ class SyncStatus:
         last_report: the last sync's report seen by this board.
         conflicts: the conflict log (resolved by policy, kept for the user to review).
         quarantined: items set aside until readable, with the reason.
-        pending: items waiting for a retry after a failed write.
+        pending: items waiting for a retry after a failed write, and the readable
+            side of held pairs (quarantined on the other side; see ``quarantined``).
+        lock_holder: who holds the user's sync lock (host and process) and until when
+            the lease lasts, or ``None``; a running sync renews it.
     """
 
     user: str
@@ -86,6 +89,7 @@ class SyncStatus:
     conflicts: tuple[Conflict, ...] = ()
     quarantined: tuple[Quarantined, ...] = ()
     pending: tuple[tuple[Side, str], ...] = ()
+    lock_holder: tuple[str, dt.datetime] | None = None
 
     @property
     def idle(self) -> bool:
@@ -319,6 +323,7 @@ class StatusBoard:
         conflicts = tuple(state.conflicts(user))
         quarantined = tuple(state.quarantine(user))
         pending = tuple(state.pending(user))
+        holder = state.lock_holder(user)
         with self._lock:
             phase, done, total = self._progress
             error, error_at = self._last_error or (None, None)
@@ -337,6 +342,7 @@ class StatusBoard:
                 conflicts=conflicts,
                 quarantined=quarantined,
                 pending=pending,
+                lock_holder=holder,
             )
 
     def activity(self, saljstod_id: str) -> ActivityStatus:

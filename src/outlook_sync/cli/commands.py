@@ -252,6 +252,9 @@ def status(ctx: Context) -> ExitCode:
                 "pending_retries": len(state.pending(user)),
                 "restorable_deleted": len(state.deleted_items(user)),
                 "last_error": _last_error(state.last_error(user)),
+                "held": [{"side": q.side.value, "item_id": q.item_id, "reason": q.reason}
+                         for q in state.quarantine(user)],
+                "lock_holder": _lock_holder(state.lock_holder(user)),
             }
     if ctx.json:
         dump_json(data, ctx.out)
@@ -260,6 +263,13 @@ def status(ctx: Context) -> ExitCode:
     else:
         _say_status(ctx, data)
     return ExitCode.CONFLICTS_PENDING if pending_conflicts else ExitCode.OK
+
+
+def _lock_holder(holder: tuple[str, dt.datetime] | None) -> str | None:
+    if holder is None:
+        return None
+    who, until = holder
+    return f"{who} (lease until {until.astimezone().isoformat(timespec='seconds')})"
 
 
 def _say_activity(ctx: Context, data: dict[str, Any]) -> None:
@@ -296,9 +306,13 @@ def _say_status(ctx: Context, data: dict[str, Any]) -> None:
             f"{trouble['message']} ({local_time(trouble['at'])})" if trouble else t("none"),
         ),
     ]
+    if data["lock_holder"]:
+        rows.append((t("Sync running"), data["lock_holder"]))
     width = max(display_width(title) for title, _ in rows) + 2
     for title, value in rows:
         ctx.say(pad(title + ":", width) + str(value))
+    for held in data["held"]:
+        ctx.say("  " + t("held {side} {item_id}: {reason}", **held))
 
 
 def parse_when(text: str) -> dt.datetime:
