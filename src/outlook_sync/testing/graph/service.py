@@ -469,11 +469,18 @@ class GraphService:
         return self._page(req, box, box.instances(event, *window))
 
     def _view_ids(
-        self, box: Mailbox, event: StoredEvent, window: tuple[dt.datetime, dt.datetime]
+        self,
+        box: Mailbox,
+        event: StoredEvent,
+        window: tuple[dt.datetime, dt.datetime],
+        memo: dict[str, StoredEvent],
     ) -> list[str]:
-        """What a calendar view shows of ``event``: itself, or a master's instances."""
+        """What a calendar view shows of ``event``: itself, or a master's instances
+        (remembered in ``memo``, so paging does not expand the series again)."""
         if event.is_master:
-            return [i.immutable_id for i in box.instances(event, *window)]
+            found = box.instances(event, *window)
+            memo.update((i.immutable_id, i) for i in found)
+            return [i.immutable_id for i in found]
         return [event.immutable_id] if event.overlaps(*window) else []
 
     # -- delta -------------------------------------------------------------------------
@@ -498,11 +505,14 @@ class GraphService:
                 key=lambda e: e.seq,
             )
             gone = [t for t in box.tombstones if t.seq > sync.seq and t.calendar_id == calendar_id]
+            memo: dict[str, StoredEvent] = {}
             merged: list[tuple[int, str | Tombstone]] = [
                 (e.seq, entry)
                 for e in changed
                 for entry in (
-                    self._view_ids(box, e, sync.window) if e.is_master else [e.immutable_id]
+                    self._view_ids(box, e, sync.window, memo)
+                    if e.is_master
+                    else [e.immutable_id]
                 )
             ]
             merged += [(t.seq, t) for t in gone]
@@ -513,6 +523,7 @@ class GraphService:
                 page_size=page_size,
                 initial=False,
                 path=req.path,
+                occurrences=memo,
             )
         else:
             window = (
@@ -521,12 +532,14 @@ class GraphService:
             )
             check_window(*window)
             inside = sorted(box.iter_calendar(calendar_id), key=lambda e: e.seq)
+            memo = {}
             state = PagingState(
-                entries=[i for e in inside for i in self._view_ids(box, e, window)],
+                entries=[i for e in inside for i in self._view_ids(box, e, window, memo)],
                 sync=SyncState(calendar_id, window, box.seq),
                 page_size=page_size,
                 initial=True,
                 path=req.path,
+                occurrences=memo,
             )
         page, rest = state.entries[: state.page_size], state.entries[state.page_size :]
         value = [v for v in (self._delta_entry(req, box, state, entry) for entry in page) if v]
@@ -565,7 +578,9 @@ class GraphService:
         opts = self._opts(req)
         if isinstance(entry, Tombstone):
             return {"id": entry.ids[0 if opts.immutable else 1], "@removed": {"reason": "deleted"}}
-        event = box.lookup(entry)
+        event = _current(box, state.occurrences[entry]) if entry in state.occurrences else (
+            box.lookup(entry)
+        )
         if event is None or event.calendar_id != state.sync.calendar_id:
             if state.initial:
                 return None
@@ -618,6 +633,16 @@ class GraphService:
         # so that clients which rely on order fail in tests.
         responses.reverse()
         return Response(200, {"responses": responses})
+
+
+def _current(box: Mailbox, occurrence: StoredEvent) -> StoredEvent | None:
+    """An occurrence computed earlier in this round, as its series has it now."""
+    master, key = occurrence.master, occurrence.original_start
+    if master is None or key is None or box.events.get(master.immutable_id) is not master:
+        return None
+    if key in master.cancelled:
+        return None
+    return master.exceptions.get(key) or occurrence
 
 
 def _gone(location: str) -> GraphError:

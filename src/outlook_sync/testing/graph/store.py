@@ -255,6 +255,8 @@ class PagingState:
     page_size: int
     initial: bool
     path: str
+    #: occurrences computed while the round was built, by id (no re-expansion per page)
+    occurrences: dict[str, StoredEvent] = field(default_factory=dict)
 
 
 @dataclass
