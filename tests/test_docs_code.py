@@ -313,6 +313,8 @@ def test_every_code_block_of_the_page_runs(
             stack.enter_context(_graph_is_the_emulator(monkeypatch))
         if page.name == "outlook-com.md":
             _outlook_is_the_fake(monkeypatch)
+        opened = _record_connections(monkeypatch)
+        stack.callback(_close_all, opened)
         if page.name in GIVEN:
             exec(GIVEN[page.name], namespace)  # the reader's own setup
         for block in found:
@@ -337,6 +339,43 @@ def test_every_code_block_of_the_page_runs(
                     raise AssertionError(f"{block} failed: {type(exc).__name__}: {exc}") from exc
                 continue
             assert owner is None, f"{block} runs now: remove it from PENDING ({owner})"
+        _close_what_the_page_opened(namespace)
+
+
+def _record_connections(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every database connection a page opens, so the test can close what it left open."""
+    opened: list[Any] = []
+    for module_name in ("sqlite3", "psycopg"):
+        try:
+            module = __import__(module_name)
+        except ImportError:
+            continue
+        real = module.connect
+
+        def recording(*args: Any, _real: Any = real, **kwargs: Any) -> Any:
+            connection = _real(*args, **kwargs)
+            opened.append(connection)
+            return connection
+
+        monkeypatch.setattr(module, "connect", recording)
+    return opened
+
+
+def _close_all(opened: list[Any]) -> None:
+    for connection in opened:
+        with contextlib.suppress(Exception):
+            connection.close()
+
+
+def _close_what_the_page_opened(namespace: dict[str, Any]) -> None:
+    """A snippet shows how to open a connection; the reader closes it when done."""
+    for value in namespace.values():
+        module = type(value).__module__.split(".", 1)[0]
+        if module in ("sqlite3", "psycopg", "outlook_sync") and callable(
+            getattr(value, "close", None)
+        ) and not isinstance(value, type):
+            with contextlib.suppress(Exception):
+                value.close()
 
 
 #: The Mermaid diagram types the docs use.
@@ -349,3 +388,60 @@ def test_the_readme_quick_start_is_two_commands() -> None:
     first = next(FENCE.finditer(section))
     lines = [line for line in first["body"].splitlines() if line.strip()]
     assert len(lines) == 2
+
+
+# -- the API reference lists every public name with its fields ---------------------------
+
+
+@pytest.fixture(scope="module")
+def api_anchors(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
+    """The anchors of the built API reference page (``mkdocs build --strict``)."""
+    pytest.importorskip("mkdocs")
+    import subprocess
+    import sys
+
+    site = tmp_path_factory.mktemp("site")
+    subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "--site-dir", str(site)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    page = (site / "api" / "index.html").read_text(encoding="utf-8")
+    return set(re.findall(r'id="(outlook_sync[^"]+)"', page))
+
+
+def test_the_api_reference_lists_every_public_name_with_its_fields(api_anchors: set[str]) -> None:
+    import inspect
+
+    import outlook_sync
+    from outlook_sync.model import Event
+    from outlook_sync.protocols import StateStore
+
+    missing = [
+        name
+        for name in outlook_sync.__all__
+        if f"outlook_sync.{name}" not in api_anchors
+        and f"{getattr(outlook_sync, name).__module__}.{name}" not in api_anchors
+    ]
+    assert missing == []
+    fields = [f.name for f in attrs.fields(Event)]
+    assert [f for f in fields if f"outlook_sync.Event.{f}" not in api_anchors] == []
+    methods = [name for name, _ in inspect.getmembers(StateStore) if not name.startswith("_")]
+    assert len(methods) >= 15
+    assert [m for m in methods if f"outlook_sync.StateStore.{m}" not in api_anchors] == []
+
+
+def test_the_diagrams_are_drawn_by_the_docs_build() -> None:
+    config = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+    assert "pymdownx.superfences" in config
+    assert "fence_div_format" in config
+    diagrams = [
+        (page.name, b.first.split()[0])
+        for page in PAGES
+        for b in blocks(page)
+        if b.lang == "mermaid"
+    ]
+    pages = {name for name, _ in diagrams}
+    assert {"architecture.md", "direct-sync.md"} <= pages
+    assert len(diagrams) >= 4

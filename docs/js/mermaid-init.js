@@ -1,0 +1,2 @@
+// Draw every ```mermaid block (see mkdocs.yml: pymdownx.superfences custom fence).
+window.mermaid.initialize({ startOnLoad: true, securityLevel: "strict" });
