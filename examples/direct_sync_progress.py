@@ -4,7 +4,7 @@ What a host application does while Säljstöd and Outlook are both open:
 
 1. the first (full) sync of a few hundred items, with a progress callback
    (``phase done/total``) as a progress bar would use it;
-2. direct sync with ``Synchronizer.watch()``: a change made on each side while the
+2. direct sync with ``Watcher(sync).start()``: a change made on each side while the
    watcher runs, and how long it took to show on the other side;
 3. a clean stop, and the status the host would show (``StatusBoard``).
 
@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from outlook_sync import Event, InMemoryCalendar, MemoryStateStore, Synchronizer
+from outlook_sync import Event, InMemoryCalendar, MemoryStateStore, Synchronizer, Watcher
 from outlook_sync.occasions import SyncOccasions
 from outlook_sync.status import StatusBoard
 
@@ -89,7 +89,7 @@ def main() -> int:
     # a user dragging an appointment, into one sync.
     occasions = SyncOccasions(debounce=dt.timedelta(milliseconds=100))
     print("\nDirect sync: the watcher runs")
-    with sync.watch(occasions=occasions, status=board) as watcher:
+    with Watcher(sync, occasions=occasions, status=board).start() as watcher:
         watcher.wait_idle(timeout=WAIT)  # the start-up sync (a host would not wait)
 
         # A salesperson moves a customer visit to another address in Säljstöd.

@@ -37,7 +37,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -73,9 +72,6 @@ from outlook_sync.protocols import (
 from outlook_sync.records import Restored
 from outlook_sync.report import SyncReport
 from outlook_sync.series_view import wrap_for_series
-
-if TYPE_CHECKING:
-    from outlook_sync.watch import Watcher
 
 __all__ = ["Progress", "Synchronizer"]
 
@@ -342,15 +338,6 @@ class Synchronizer:
     def add_observer(self, observer: SyncObserver) -> None:
         """Tell ``observer`` about every sync of this synchronizer (a status board)."""
         self._observers.append(observer)
-
-    def watch(self, **options: Any) -> Watcher:
-        """Start direct sync for this user; see :class:`outlook_sync.watch.Watcher`.
-
-        Returns the running watcher; ``stop()`` it (or use it as a context manager).
-        """
-        from outlook_sync.watch import Watcher
-
-        return Watcher(self, **options).start()
 
     def _sync_locked(
         self,

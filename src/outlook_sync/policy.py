@@ -13,11 +13,10 @@ from typing import Any
 
 import attrs
 
-from outlook_sync._core.series import Horizon
 from outlook_sync.errors import ConfigurationError
 from outlook_sync.model import Side
 from outlook_sync.records import ConflictPolicy
-from outlook_sync.scope import Direction, SyncFilter, directions_from
+from outlook_sync.scope import Direction, Horizon, SyncFilter, directions_from
 
 __all__ = ["ConflictPolicy", "DeletePolicy", "Direction", "SyncFilter", "SyncPolicy"]
 

@@ -53,7 +53,7 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
-from outlook_sync._core.series import Horizon, Occurrence, collapse, parse_occurrence_id
+from outlook_sync._core.series import Occurrence, collapse, parse_occurrence_id
 from outlook_sync.errors import (
     BackendError,
     InvalidEventError,
@@ -65,6 +65,7 @@ from outlook_sync.model import BrokenItem, Cursor, Event, Item, Link, Listing, S
 from outlook_sync.policy import SyncPolicy
 from outlook_sync.protocols import BulkWriter, Calendar, ChangeNotifier, StateStore, Subscription
 from outlook_sync.recurrence import OriginalStart, Recurrence
+from outlook_sync.scope import Horizon
 from outlook_sync.series_listing import (
     flat_listing,
     occurrence_item,

@@ -120,7 +120,7 @@ def _alive(subscription: Subscription) -> bool:
 class Watcher:
     """Runs one user's syncs in a background thread, on changes and on occasions.
 
-    ``Synchronizer.watch(**options)`` is ``Watcher(synchronizer, **options).start()``.
+    Start it with ``Watcher(synchronizer, **options).start()`` (or as a context manager).
     Use it as a context manager (``with``/``async with``), or call :meth:`start` and
     :meth:`stop`; ``await watcher.run()`` runs it until stopped or cancelled.
 

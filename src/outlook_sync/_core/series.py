@@ -44,9 +44,11 @@ from collections.abc import Iterable, Mapping
 
 import attrs
 
-from outlook_sync.errors import ConfigurationError, InvalidEventError
+from outlook_sync.errors import InvalidEventError
 from outlook_sync.model import Event
 from outlook_sync.recurrence import OriginalStart, Recurrence, expand
+from outlook_sync.scope import DEFAULT_HORIZON, Horizon
+from outlook_sync.scope import inside_horizon as _inside
 
 __all__ = [
     "DEFAULT_HORIZON",
@@ -64,55 +66,6 @@ __all__ = [
 _UTC = dt.UTC
 _SEPARATOR = "::"
 _KEY_RE = re.compile(r"^(\d{8})(?:T(\d{6})Z)?$")
-
-
-def _positive(_inst: object, attr: attrs.Attribute[dt.timedelta], value: object) -> None:
-    if not isinstance(value, dt.timedelta) or value < dt.timedelta(0):
-        raise ConfigurationError(
-            f"horizon {attr.name} must be a timedelta >= 0", key=f"horizon.{attr.name}"
-        )
-
-
-@attrs.frozen(kw_only=True)
-class Horizon:
-    """How far around ``now`` series are expanded for a side without series.
-
-    Attributes:
-        back: how far into the past (default 31 days: about one month).
-        ahead: how far into the future (default 365 days: one year).
-
-    Raises:
-        ConfigurationError: a negative or non-timedelta bound.
-    """
-
-    back: dt.timedelta = attrs.field(default=dt.timedelta(days=31), validator=_positive)
-    ahead: dt.timedelta = attrs.field(default=dt.timedelta(days=365), validator=_positive)
-
-    def window(self, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
-        """The half-open UTC window ``[now - back, now + ahead)``.
-
-        Raises:
-            InvalidEventError: ``now`` is naive.
-        """
-        if not isinstance(now, dt.datetime) or now.utcoffset() is None:
-            raise InvalidEventError("now must be a timezone-aware datetime", field="now")
-        moment = now.astimezone(_UTC)
-        return moment - self.back, moment + self.ahead
-
-    def holds(self, original_start: OriginalStart, now: dt.datetime) -> bool:
-        """Whether the occurrence with this original start belongs to the horizon at ``now``.
-
-        The same test :func:`reconcile` uses to tell "delete" from "release": exact for
-        timed series; a date counts as inside only if it is inside in every zone.
-
-        Raises:
-            InvalidEventError: ``now`` is naive.
-        """
-        return _inside(original_start, *self.window(now))
-
-
-#: One month back, one year ahead.
-DEFAULT_HORIZON = Horizon()
 
 
 def occurrence_id(series_id: str, original_start: OriginalStart) -> str:
@@ -299,19 +252,6 @@ def successors(changes: FlatChanges, recurrence: Recurrence) -> dict[str, str]:
         if candidates:
             pairs[gone] = candidates.pop(0)
     return pairs
-
-
-def _inside(key: OriginalStart, low: dt.datetime, high: dt.datetime) -> bool:
-    """Whether a held occurrence is inside the horizon, erring towards "outside".
-
-    An all-day date's midnight depends on a zone the caller may no longer know (the
-    series may be gone), so the date counts as inside only if it is inside in every
-    zone (UTC-12 to UTC+14): near the edges it is released, never deleted.
-    """
-    if isinstance(key, dt.datetime):
-        return low <= key.astimezone(_UTC) < high
-    midnight = dt.datetime.combine(key, dt.time(), _UTC)
-    return low <= midnight - dt.timedelta(hours=14) and midnight + dt.timedelta(hours=12) < high
 
 
 def collapse(
