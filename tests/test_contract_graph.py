@@ -51,11 +51,6 @@ class TestGraphCalendar(CalendarContract):
             "without a partner key (protocols.py: always included); fix the adapter or "
             "narrow the protocol for token cursors (owner: Graph; lead decides)"
         ),
-        "test_calendars_do_not_see_each_others_items": (
-            "bug: GraphCalendar(calendar_id=...).get(id) returns an event of another "
-            "calendar of the mailbox (GET /events/{id} is mailbox-wide) instead of None "
-            "(owner: Graph)"
-        ),
     }
 
     @pytest.fixture

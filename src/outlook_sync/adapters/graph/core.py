@@ -219,7 +219,9 @@ class GraphCore:
     # -- paths -------------------------------------------------------------------------
 
     def _item_path(self, item_id: str, **query: str) -> str:
-        path = f"{self._base}/events/{quote(item_id)}"
+        # Scoped to the calendar (``…/calendar/events/{id}``, ``…/calendars/{c}/events/{id}``,
+        # event-get "HTTP request"): an item of another calendar of the mailbox is not ours.
+        path = f"{self._calendar}/events/{quote(item_id)}"
         return f"{path}?{urllib.parse.urlencode(query)}" if query else path
 
     def _item_read_path(self, item_id: str) -> str:

@@ -242,6 +242,8 @@ class GraphService:
             return Response(200, apply_select(_user_json(box), parse_select(_q(req, "$select"))))
         if rest[:1] == ["calendar"]:
             rest = rest[1:]
+            if rest[:1] == ["events"] and len(rest) >= 2:
+                calendar_id = box.default_calendar_id  # …/calendar/events/{id}: its own only
             if not rest and m == "GET":
                 return Response(200, self._calendar_json(req, box, box.calendar(None)))
         elif rest[:1] == ["calendars"]:
