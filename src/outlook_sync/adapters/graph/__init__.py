@@ -9,14 +9,21 @@
 
 Tests run the same code against the local emulator, :mod:`outlook_sync.testing.graph`.
 See docs/graph.md.
+
+Module shape (no import circle): ``transport``, ``mapping``, ``auth`` and ``pages`` (paged
+answers) at the bottom; ``core.GraphCore`` (shared state and single-item plumbing) on
+them; ``series``, ``bulk``, ``listing`` and ``notifications`` take a ``GraphCore``; and
+``calendar.GraphCalendar`` (the public face) imports them all.
 """
 
 from outlook_sync.adapters.graph.auth import (
     StaticToken,
     TokenProvider,
     client_credentials_provider,
+    default_token_cache_path,
     device_code_provider,
     interactive_provider,
+    persistent_token_cache,
 )
 from outlook_sync.adapters.graph.calendar import DeltaWindow, GraphCalendar, SeriesWindow
 from outlook_sync.adapters.graph.mapping import PARTNER_PROPERTY
@@ -36,6 +43,8 @@ __all__ = [
     "TokenProvider",
     "WebhookSubscription",
     "client_credentials_provider",
+    "default_token_cache_path",
     "device_code_provider",
     "interactive_provider",
+    "persistent_token_cache",
 ]
