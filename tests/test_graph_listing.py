@@ -234,6 +234,15 @@ def test_a_link_to_another_host_is_never_followed(
         cal.list_changes(cursor)
 
 
+def test_a_stored_cursor_naming_another_host_is_not_followed(cal: GraphCalendar) -> None:
+    cursor = cal.list_all().cursor
+    assert cursor.token is not None
+    forged = cursor.token.replace(cal.client.base_url, "https://graph.example.net/v1.0")
+    assert forged != cursor.token
+    with pytest.raises(ListingError, match="another host"):
+        cal.list_changes(Cursor(watermark=cursor.watermark, token=forged))
+
+
 def test_a_flood_of_removed_ids_is_one_pass_and_rereads_only_known_items(
     graph: GraphEmulator, cal: GraphCalendar
 ) -> None:

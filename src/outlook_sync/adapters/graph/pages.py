@@ -167,6 +167,7 @@ class PageReader:
             BackendUnavailableError: Graph unreachable or throttled past retries.
         """
         url: str | None = self._url
+        self._check_link(self._url, "stored link")  # a cursor from elsewhere: same rule
         seen_links: set[str] = set()
         seen_pages: set[bytes] = set()
         while url is not None:
