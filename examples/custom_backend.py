@@ -53,8 +53,9 @@ class JsonFileCalendar:
         os.replace(temporary, self.path)
 
     def _item(self, item_id: str, row: dict[str, Any]) -> Item | BrokenItem:
-        try:
-            event = from_json(row["event"])
+        try:  # last_modified: the backend's own time of the last change ("newest wins")
+            event = attrs.evolve(from_json(row["event"]),
+                                 last_modified=dt.datetime.fromisoformat(row["changed_at"]))
         except (errors.InvalidEventError, KeyError, TypeError, ValueError) as exc:
             return BrokenItem(id=item_id, reason=f"unreadable row: {exc}")  # quarantined
         return Item(id=item_id, version=str(row["version"]), event=event,
@@ -120,11 +121,14 @@ class JsonFileCalendar:
         return row
 
     def _write(self, data: dict[str, Any], item_id: str, event: Event, key: str | None) -> Item:
-        row = data["items"][item_id]
+        if event.recurrence is not None:  # refuse what it cannot keep, as a whole
+            raise errors.ItemRejectedError("single appointments only", item_id=item_id)
+        row, now = data["items"][item_id], dt.datetime.now(dt.UTC)
         row.update(version=row["version"] + 1, partner_key=key, event=to_json(event),
-                   changed_at=dt.datetime.now(dt.UTC).isoformat())  # fmt: skip
+                   changed_at=now.isoformat())  # fmt: skip
         self._save(data)
-        return Item(id=item_id, version=str(row["version"]), event=event, partner_key=key)
+        return Item(id=item_id, version=str(row["version"]),
+                    event=attrs.evolve(event, last_modified=now), partner_key=key)  # fmt: skip
 
 
 def main() -> None:

@@ -23,17 +23,7 @@ class TestJsonFileCalendar(CalendarContract):
     # What the backend can store, and which optional protocols it implements.
     capabilities = Capabilities(series=False)
     # Contract tests this backend fails today, each with the reason (marked xfail, strict).
-    known_failures: ClassVar[dict[str, str]] = {
-        "test_a_series_is_kept_as_one_item_or_refused_whole": (
-            "bug: create() of a recurring event raises TypeError from json.dumps instead "
-            "of refusing it with ItemRejectedError"
-        ),
-        "test_listed_items_say_when_the_backend_last_changed_them": (
-            "bug: items carry no Event.last_modified (newest-wins then always picks the "
-            "other side)"
-        ),
-        "test_the_watermark_is_inclusive": "bug: items carry no Event.last_modified",
-    }
+    known_failures: ClassVar[dict[str, str]] = {}
 
     @pytest.fixture
     def make_backend(self, tmp_path: Path) -> BackendFactory:

@@ -445,3 +445,9 @@ def test_the_diagrams_are_drawn_by_the_docs_build() -> None:
     pages = {name for name, _ in diagrams}
     assert {"architecture.md", "direct-sync.md"} <= pages
     assert len(diagrams) >= 4
+
+
+def test_the_readme_names_every_page_of_the_docs() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    pages = {p.name for p in (ROOT / "docs").glob("*.md")} - {"index.md", "changelog.md"}
+    assert sorted(p for p in pages if f"(docs/{p})" not in readme) == []

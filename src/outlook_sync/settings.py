@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import attrs
 
-from outlook_sync.errors import ConfigurationError, SyncInProgressError
+from outlook_sync.errors import ConfigurationError, InvalidEventError, SyncInProgressError
 from outlook_sync.model import Side, check_aware
 from outlook_sync.occasions import Occasion, SyncOccasions
 from outlook_sync.policy import DeletePolicy, SyncPolicy
@@ -499,7 +499,7 @@ class OutlookConnection:
         self,
         settings: ConnectionSettings,
         *,
-        sync_from: dt.datetime | Literal[_Keep.KEEP] | None = KEEP,
+        sync_from: dt.datetime | dt.date | Literal[_Keep.KEEP] | None = KEEP,
         wait: bool = True,
     ) -> SyncReport | None:
         """Store ``settings`` and apply them; then sync right away (F7 – Save).
@@ -507,9 +507,9 @@ class OutlookConnection:
         Args:
             settings: the dialog's values.
             sync_from: the date the user entered (the next sync processes every item
-                from, and including, it); ``None`` clears it (*Full sync now*);
-                :data:`KEEP` leaves it alone. A switched calendar or a changed filter
-                always makes the next sync a full one.
+                from, and including, it): an aware datetime, or a date (local midnight);
+                ``None`` clears it (*Full sync now*); :data:`KEEP` leaves it alone. A
+                switched calendar or a changed filter always makes the next sync a full one.
             wait: wait for the sync and return its report; else only start it (with a
                 watcher) and return ``None``.
 
@@ -519,7 +519,8 @@ class OutlookConnection:
 
         Raises:
             ConfigurationError: a calendar switch without ``open_outlook``, or bad input.
-            InvalidEventError: ``sync_from`` is a naive datetime.
+            ConfigurationError: ``sync_from`` is a naive datetime, in the future, or
+                not a date (``key="sync_from"``; one error type for every bad form).
             BackendError: the new Outlook calendar could not be opened (nothing changed).
             SyncInProgressError: another sync held the lock past ``lock_wait``: the
                 settings are stored and the policies apply, but the date and the
@@ -527,11 +528,16 @@ class OutlookConnection:
         """
         if not isinstance(settings, ConnectionSettings):
             raise ConfigurationError("save() takes ConnectionSettings", key="settings")
+        if isinstance(sync_from, dt.date) and not isinstance(sync_from, dt.datetime):
+            sync_from = dt.datetime.combine(sync_from, dt.time()).astimezone()  # local midnight
         if isinstance(sync_from, dt.datetime):
-            self.synchronizer.check_last_sync(sync_from, field="sync_from")
+            try:
+                self.synchronizer.check_last_sync(sync_from, field="sync_from")
+            except InvalidEventError as exc:
+                raise ConfigurationError(f"sync_from: {exc}", key="sync_from") from exc
         elif sync_from is not None and sync_from is not KEEP:
             raise ConfigurationError(
-                "sync_from must be an aware datetime, None or KEEP", key="sync_from"
+                "sync_from must be a date, an aware datetime, None or KEEP", key="sync_from"
             )
         sync = self.synchronizer
         switching = settings.outlook_calendar != self._linked
