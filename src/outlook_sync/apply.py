@@ -1,11 +1,15 @@
-"""Step 3 of a sync: apply a plan's actions, each with its own atomic state commit.
+"""Step 3 of a sync: apply a plan's actions.
 
 The engine (:mod:`outlook_sync.engine`) fetches and plans; an :class:`Applier` carries
 out one plan against the two calendars and the state store, counting what it did in a
-:class:`Tally`. Creates are announced as intents first, so a crash between "created in
-Outlook" and "link saved" is recovered by finding the new item by its partner key; a
-failing action is recorded and retried next sync while the others go on; runs of creates
-and partner-key stamps go to :class:`~outlook_sync.protocols.BulkWriter` backends in bulk.
+:class:`~outlook_sync.apply_state.Tally`. Creates are announced as intents first, so a
+crash between "created in Outlook" and "link saved" is recovered by finding the new item
+by its partner key; what a write destroys is committed ahead of it (write-ahead); a
+failing action is recorded and retried next sync while the others go on. Runs of
+creates, updates, partner-key stamps and deletes go to backends that write in bulk
+(:class:`~outlook_sync.protocols.BulkWriter`, :class:`~outlook_sync.protocols.BulkDeleter`:
+Graph ``$batch``), and the state changes of completed actions are committed in groups
+(:class:`~outlook_sync.apply_state.StagedCommits`).
 """
 
 from __future__ import annotations
@@ -18,20 +22,20 @@ import attrs
 
 from outlook_sync._core.actions import Action, Create, Delete, LinkPair, SyncPlan, Update
 from outlook_sync._core.readonly import restrict
+from outlook_sync.apply_state import STAGE_LIMIT, StagedCommits, Tally, blame, involved, refused
 from outlook_sync.errors import (
     BackendError,
     InvalidEventError,
     ItemNotFoundError,
-    ItemRejectedError,
     OutlookSyncError,
     PermissionDeniedError,
     VersionConflictError,
 )
 from outlook_sync.model import Event, Item, Link, Side, check_aware
-from outlook_sync.protocols import BulkWriter, Calendar, StateChange, StateStore
-from outlook_sync.records import Conflict, DeletedItem, Failure
+from outlook_sync.protocols import BulkDeleter, BulkWriter, Calendar, StateChange, StateStore
+from outlook_sync.records import DeletedItem, Failure
 
-__all__ = ["BULK_RUN", "Applier", "Progress", "Tally"]
+__all__ = ["BULK_RUN", "STAGE_LIMIT", "Applier", "Progress", "Tally"]
 
 log = logging.getLogger("outlook_sync.engine")
 
@@ -42,29 +46,6 @@ BULK_RUN = 200
 
 #: ``progress(phase, done, total)``: phase is ``"list"``, ``"plan"`` or ``"apply"``.
 Progress = Callable[[str, int, int], None]
-
-
-@attrs.define
-class Tally:
-    writes: dict[str, dict[str, int]]
-    linked: int = 0
-    unlinked: int = 0
-    conflicts: list[Conflict] = attrs.Factory(list)
-    failures: list[Failure] = attrs.Factory(list)
-    failed_keys: list[tuple[Side, str]] = attrs.Factory(list)
-    failed_intents: list[tuple[Side, str]] = attrs.Factory(list)
-    #: items a write found changed by someone else (version conflict), to re-read.
-    concurrent: dict[tuple[Side, str], Failure] = attrs.Factory(dict)
-    concurrent_edits: int = 0
-    #: sides nothing is written to in this sync (policy, plus refusals met)
-    read_only: set[Side] = attrs.Factory(set)
-    #: sides that refused a write for lack of permission during this sync
-    refused_sides: set[Side] = attrs.Factory(set)
-    #: writes left out at run time because their side turned out read-only
-    read_only_skips: int = 0
-
-    def wrote(self, operation: str, side: Side) -> None:
-        self.writes[side.value][operation] += 1
 
 
 class Applier:
@@ -89,7 +70,7 @@ class Applier:
         self.user = user
         self._clock = clock
         self._bulk_sides: dict[Side, bool] = {}
-
+        self._staged = StagedCommits(state, user)
 
     def apply(
         self,
@@ -119,6 +100,7 @@ class Applier:
                     for later in actions[done:]
                     if isinstance(later, Create)
                 )
+                self._staged.flush()
                 self.state.commit(self.user, StateChange(clear_intents=unstarted))
                 return True
             action = actions[done]
@@ -132,14 +114,21 @@ class Applier:
                 actions = actions[:done] + rest
                 total = len(actions)
                 continue
-            if isinstance(action, Create) and self._bulk(action):
+            kind = self._run_kind(action)
+            if kind is not None:
                 run = [action]
                 while len(run) < BULK_RUN and done + len(run) < total:
                     following = actions[done + len(run)]
-                    if not (isinstance(following, Create) and following.side is action.side):
+                    if (self._run_kind(following) != kind
+                            or _run_side(following) is not _run_side(action)):
                         break
                     run.append(following)
-                self._create_run(run, tally)
+                if kind == "create":
+                    self._create_run([a for a in run if isinstance(a, Create)], tally)
+                elif kind == "update":
+                    self._update_run([a for a in run if isinstance(a, Update)], tally)
+                else:
+                    self._delete_run([a for a in run if isinstance(a, Delete)], tally)
                 done += len(run)
                 continue
             done += 1
@@ -148,10 +137,26 @@ class Applier:
             except (BackendError, InvalidEventError) as exc:
                 self._failed(action, exc, tally)
                 continue
-            self.state.commit(self.user, change)
+            self._staged.add(change)
+        self._staged.flush()
         if progress:
             progress("apply", total, total)
         return False
+
+    def _run_kind(self, action: Action) -> str | None:
+        """``"create"``, ``"update"`` or ``"delete"`` if ``action`` can go in a bulk run."""
+        if isinstance(action, Create):
+            return "create" if self._bulk(action) else None
+        if isinstance(action, Update):
+            if len(action.writes) != 1:
+                return None
+            side = action.writes[0].side
+            if not set(action.stamp) <= {side}:
+                return None
+            return "update" if isinstance(self.calendar(side), BulkWriter) else None
+        if isinstance(action, Delete):
+            return "delete" if isinstance(self.calendar(action.side), BulkDeleter) else None
+        return None
 
     def _drop_intents(self, before: tuple[Action, ...], after: tuple[Action, ...]) -> None:
         """Withdraw the create intents of creates left out (nothing was created)."""
@@ -185,7 +190,7 @@ class Applier:
                     results.append(target.create(action.event, partner_key=action.source_id))
                 except (BackendError, InvalidEventError) as exc:
                     if isinstance(exc, BackendError):
-                        _blame(exc, action.side)
+                        blame(exc, action.side)
                     results.append(exc)
         if len(results) != len(run):
             error = BackendError(f"create_many answered {len(results)} of {len(run)} items")
@@ -206,7 +211,80 @@ class Applier:
         )
         for action, item in created:
             version = versions.get(action.source_id, action.source_version)
-            self.state.commit(self.user, self._created(action, item, version, tally))
+            self._staged.add(self._created(action, item, version, tally))
+
+    def _update_run(self, run: list[Update], tally: Tally) -> None:
+        """Updates of one side, many per round trip; conflicts written ahead."""
+        side = run[0].writes[0].side
+        calendar = self.calendar(side)
+        assert isinstance(calendar, BulkWriter)
+        ahead = tuple(action.conflict for action in run if action.conflict is not None)
+        if ahead:
+            self.state.commit(self.user, StateChange(conflicts=ahead))
+        requests = []
+        for action in run:
+            write = action.writes[0]
+            other = action.outlook_id if side is _S else action.saljstod_id
+            requests.append((write.item_id, write.event, write.expected_version,
+                             other if side in action.stamp else None))
+        results: list[Item | BackendError] = list(calendar.update_many(requests))
+        if len(results) != len(run):
+            results = [BackendError(f"update_many answered {len(results)} of {len(run)}")
+                       ] * len(run)
+        withdrawn = []
+        for action, result in zip(run, results, strict=True):
+            if not isinstance(result, Item):
+                blame(result, side)
+                if action.conflict is not None and refused(result):
+                    withdrawn.append(action.conflict)
+                self._failed(action, result, tally)
+                continue
+            tally.wrote("update", side)
+            versions = {_S: action.saljstod_version, _O: action.outlook_version}
+            versions[side] = result.version
+            if action.new_link:
+                tally.linked += 1
+            if action.conflict is not None:
+                tally.conflicts.append(action.conflict)
+            self._staged.add(StateChange(
+                put_links=(Link(saljstod_id=action.saljstod_id, outlook_id=action.outlook_id,
+                                base=action.base, saljstod_version=versions[_S],
+                                outlook_version=versions[_O]),),
+                drop_links=(action.replaces,) if action.replaces else (),
+            ))
+        if withdrawn:
+            self.state.commit(self.user, StateChange(withdraw_conflicts=tuple(withdrawn)))
+
+    def _delete_run(self, run: list[Delete], tally: Tally) -> None:
+        """Deletes on one side, many per round trip; their content written ahead."""
+        side = run[0].side
+        calendar = self.calendar(side)
+        assert isinstance(calendar, BulkDeleter)
+        when = check_aware("clock()", self._clock())
+        self.state.commit(self.user, StateChange(deleted=tuple(
+            DeletedItem(side=side, item_id=a.item_id, event=a.event,
+                        partner_id=a.link[1] if side is _S else a.link[0], deleted_at=when)
+            for a in run)))
+        results: list[BackendError | None] = list(
+            calendar.delete_many([(a.item_id, a.expected_version) for a in run]))
+        if len(results) != len(run):
+            results = [BackendError(f"delete_many answered {len(results)} of {len(run)}")
+                       ] * len(run)
+        withdrawn = []
+        for action, result in zip(run, results, strict=True):
+            if result is not None and not isinstance(result, ItemNotFoundError):
+                blame(result, side)
+                if refused(result):
+                    withdrawn.append((side, action.item_id))
+                self._failed(action, result, tally)
+                continue
+            if result is None:
+                tally.wrote("delete", side)
+            drops = (action.link,) if action.replaces is None else (action.link,
+                                                                      action.replaces)
+            self._staged.add(StateChange(drop_links=drops))
+        if withdrawn:
+            self.state.commit(self.user, StateChange(withdraw_deleted=tuple(withdrawn)))
 
     def _stamp_many(
         self, side: Side, requests: list[tuple[str, Event, str, str]], tally: Tally
@@ -267,7 +345,7 @@ class Applier:
         try:
             created = self.calendar(target).create(action.event, partner_key=action.source_id)
         except BackendError as exc:
-            _blame(exc, target)
+            blame(exc, target)
             raise
         tally.wrote("create", target)
         source_version = action.source_version
@@ -318,7 +396,7 @@ class Applier:
             tally.wrote("update", side)
             return written
         except BackendError as exc:
-            _blame(exc, side)
+            blame(exc, side)
             if isinstance(exc, PermissionDeniedError):
                 tally.refused_sides.add(side)
                 tally.read_only.add(side)
@@ -346,8 +424,8 @@ class Applier:
                     partner_key=ids[write.side.other] if write.side in action.stamp else None,
                 )
             except BackendError as exc:
-                _blame(exc, write.side)
-                if index == 0 and action.conflict is not None and _refused(exc):
+                blame(exc, write.side)
+                if index == 0 and action.conflict is not None and refused(exc):
                     # nothing was overwritten: the record written ahead goes again
                     self.state.commit(self.user, StateChange(
                         withdraw_conflicts=(action.conflict,)))
@@ -395,8 +473,8 @@ class Applier:
         except ItemNotFoundError:
             log.info("%s item %s was already gone", action.side, action.item_id)
         except BackendError as exc:
-            _blame(exc, action.side)
-            if _refused(exc):
+            blame(exc, action.side)
+            if refused(exc):
                 self.state.commit(self.user, StateChange(
                     withdraw_deleted=((action.side, action.item_id),)))
             raise
@@ -404,10 +482,10 @@ class Applier:
         return StateChange(drop_links=drops)
 
     def _failed(self, action: Action, exc: OutlookSyncError, tally: Tally) -> None:
-        keys = _involved(action)
+        keys = involved(action)
         side, item_id = keys[0]
         if isinstance(action, Create | Delete) and isinstance(exc, BackendError):
-            _blame(exc, action.side)
+            blame(exc, action.side)
         if isinstance(exc, BackendError) and exc.side in ("saljstod", "outlook"):
             side = Side(exc.side)
             item_id = next((key_id for key_side, key_id in keys if key_side is side), item_id)
@@ -435,30 +513,10 @@ class Applier:
         self.state.commit(self.user, StateChange(add_pending=tuple(keys)))
 
 
-def _blame(exc: BackendError, side: Side) -> None:
-    """Name the side whose backend raised ``exc`` (adapters may not know it)."""
-    if exc.side is None:
-        exc.side = side.value
-
-
-def _refused(exc: BackendError) -> bool:
-    """The backend answered that it did not perform the write (so nothing changed)."""
-    return isinstance(exc, VersionConflictError | ItemRejectedError)
-
-
-def _involved(action: Action) -> list[tuple[Side, str]]:
-    if isinstance(action, Create):
-        keys = [(action.side.other, action.source_id)]
-        if action.replaces is not None:
-            # the pair it replaces: its item on the target side is gone, which the next
-            # sync must see again even if the cursor has moved past the deletion
-            keys.append((action.side, action.replaces[0 if action.side is _S else 1]))
-        return keys
-    if isinstance(action, Update):
-        return [(_S, action.saljstod_id), (_O, action.outlook_id)]
-    if isinstance(action, Delete):
-        s_id, o_id = action.link
-        return [(_S, s_id), (_O, o_id)]
-    if isinstance(action, LinkPair):
-        return [(_S, action.link.saljstod_id), (_O, action.link.outlook_id)]
-    return [(_S, action.saljstod_id), (_O, action.outlook_id)]
+def _run_side(action: Action) -> Side | None:
+    """The side a bulk run writes to (runs never mix sides)."""
+    if isinstance(action, Create | Delete):
+        return action.side
+    if isinstance(action, Update) and action.writes:
+        return action.writes[0].side
+    return None
