@@ -39,12 +39,6 @@ class TestOutlookComCalendar(CalendarContract):
     known_failures: ClassVar[dict[str, str]] = {
         "test_it_is_a_calendar_with_the_capabilities_it_declares": RESTORE,
         "test_a_deleted_item_is_restored_with_its_content_and_partner_key": RESTORE,
-        "test_unlinked_items_are_listed_whatever_their_time": (
-            "bug: OutlookComCalendar.list_changes with this folder's token leaves out "
-            "unchanged items without a partner key older than the safety margin "
-            "(protocols.py: always included); fix the adapter or narrow the protocol for "
-            "token cursors (owner: COM; lead decides)"
-        ),
     }
 
     @pytest.fixture

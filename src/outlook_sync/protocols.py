@@ -10,7 +10,11 @@ Contract notes every backend must honour (the shared contract tests check them):
 
 - ``list_changes`` may over-report (re-send unchanged items, report an item as deleted
   that merely left a window) but must never hide a change made at or after the cursor's
-  watermark. It always includes items that carry no partner key, whatever their time.
+  watermark. With a watermark cursor (no token) it always includes items that carry no
+  partner key, whatever their time: an activity another user booked may carry an old
+  timestamp. A cursor token that tracks every change since the listing it came from
+  (Graph delta, a folder's change table) sees such an item when it appears, so an
+  unchanged item without a partner key need not be listed again.
 - A listing that cannot be completed raises :class:`~outlook_sync.errors.ListingError`;
   it never returns a partial listing marked ``complete``.
 - Writes carry the expected version; a mismatch raises

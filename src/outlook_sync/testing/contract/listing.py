@@ -134,6 +134,9 @@ class ListingContract(ContractBase):
         unlinked = _unlinked(backend, "Bokad av en kollega")
         backend.wait(DAY)
         cursor = calendar.list_all().cursor
+        if cursor.token is not None:
+            pytest.skip("a change-tracking token (delta) sees every change since its "
+                        "listing; the rule is for watermark cursors (protocols.py)")
         backend.wait(HOUR)
         changes = calendar.list_changes(cursor)
         found = listed(changes, unlinked)
