@@ -18,20 +18,44 @@ In a test::
 
 From a shell: ``python -m outlook_sync.testing.graph --port 8765``.
 
+In-process, without a port or a thread (needs ``httpx``)::
+
+    from outlook_sync.testing.graph import MockGraph
+
+    graph = MockGraph()
+    http = httpx.Client(transport=graph.transport)  # base URL: graph.base_url
+
 Each module's docstring names the Microsoft documentation page behind each behaviour.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from outlook_sync.testing.graph.faults import FaultRule
 from outlook_sync.testing.graph.server import GraphEmulator, run_emulator
 from outlook_sync.testing.graph.service import RequestRecord
 from outlook_sync.testing.graph.store import DEFAULT_USER, SentMail, StoredEvent
+from outlook_sync.testing.graph.tenant import EmulatedTenant
+
+if TYPE_CHECKING:
+    from outlook_sync.testing.graph.mock import MockGraph
 
 __all__ = [
     "DEFAULT_USER",
+    "EmulatedTenant",
     "FaultRule",
     "GraphEmulator",
+    "MockGraph",
     "RequestRecord",
     "SentMail",
     "StoredEvent",
     "run_emulator",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # MockGraph needs httpx; the HTTP emulator runs on the standard library alone.
+    if name == "MockGraph":
+        from outlook_sync.testing.graph.mock import MockGraph
+
+        return MockGraph
+    raise AttributeError(name)
