@@ -27,10 +27,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 __all__ = [
+    "ACTIVITY_STATES",
+    "CONFLICT_KINDS",
     "DOMAIN",
     "LANGUAGES",
     "LOCALE_DIR",
     "N_",
+    "STATUS_REASONS",
     "Translator",
     "language_from",
     "translator",
@@ -49,6 +52,28 @@ _ENV_ORDER = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
 def N_(message: str) -> str:
     """Mark ``message`` for the catalogs where it is defined; translate it where shown."""
     return message
+
+
+#: An activity's sync state (``outlook_sync.status.ActivityState`` values) in words:
+#: ``t(ACTIVITY_STATES[state.value])`` is what a host shows on the activity.
+ACTIVITY_STATES = {
+    "quarantined": N_("quarantined"),
+    "pending": N_("waiting for retry"),
+    "conflict": N_("in conflict"),
+    "synced": N_("synced"),
+    "not_synced": N_("not synced"),
+}
+#: A conflict's kind (``Conflict.kind``) in words.
+CONFLICT_KINDS = {
+    "both_changed": N_("both changed"),
+    "delete_vs_edit": N_("deleted on one side, edited on the other"),
+    "ambiguous_match": N_("more than one possible partner"),
+    "duplicate_claim": N_("two items claim one partner"),
+    "first_pairing": N_("paired with differences"),
+}
+#: Fixed reasons the status board gives (``ActivityStatus.reason``): ``t(reason)``
+#: translates these and leaves any other reason as it is.
+STATUS_REASONS = (N_("not linked to an Outlook item (yet)"),)
 
 
 def language_from(environ: Mapping[str, str] | None = None) -> str:

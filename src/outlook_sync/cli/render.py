@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from outlook_sync._core.actions import Create, Delete, LinkPair, SyncPlan, Unlink, Update
-from outlook_sync.i18n import N_
+from outlook_sync.i18n import ACTIVITY_STATES, CONFLICT_KINDS
 from outlook_sync.model import Event, Side
 from outlook_sync.records import Conflict, DeletedItem, Quarantined
 from outlook_sync.report import SyncReport
@@ -44,24 +44,8 @@ __all__ = [
 
 _LABEL = {Side.SALJSTOD: "Säljstöd", Side.OUTLOOK: "Outlook"}
 
-#: An activity's sync state (:class:`outlook_sync.status.ActivityState`) in words.
-STATE_TEXT = {
-    "quarantined": N_("quarantined"),
-    "pending": N_("waiting for retry"),
-    "conflict": N_("in conflict"),
-    "synced": N_("synced"),
-    "not_synced": N_("not synced"),
-}
-#: A conflict's kind in words.
-KIND_TEXT = {
-    "both_changed": N_("both changed"),
-    "delete_vs_edit": N_("deleted on one side, edited on the other"),
-    "ambiguous_match": N_("more than one possible partner"),
-    "duplicate_claim": N_("two items claim one partner"),
-    "first_pairing": N_("paired with differences"),
-}
-#: Fixed reasons the status board gives, so the catalogs translate them.
-KNOWN_REASONS = (N_("not linked to an Outlook item (yet)"),)
+#: An activity's state and a conflict's kind in words (translated where shown).
+STATE_TEXT, KIND_TEXT = ACTIVITY_STATES, CONFLICT_KINDS
 _SUBJECT_WIDTH = 40
 
 
