@@ -533,3 +533,28 @@ def test_memory_calendars_of_the_demo_engine_still_share_by_name() -> None:
     calendar.add(Event(subject="a", start=dt.datetime(2026, 1, 1, tzinfo=UTC),
                        end=dt.datetime(2026, 1, 1, 1, tzinfo=UTC)))
     assert memory_calendar("x") is calendar
+
+
+def test_bulk_writes_over_graph_are_logged_item_by_item(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from outlook_sync.testing.graph import run_emulator
+
+    with run_emulator() as emulator:
+        path = tmp_path / "outlook-sync.toml"
+        path.write_text(
+            'user = "anna"\n[saljstod]\nbackend = "memory"\n[outlook]\nbackend = "graph"\n'
+            f'base_url = "{emulator.base_url}"\n',
+            encoding="utf-8",
+        )
+        cli = Cli(path, capsys)
+        ids = [cli.saljstod.add(meeting(f"Möte {n}", day=n)) for n in (1, 2, 3)]
+        assert cli("-v", "sync") == ExitCode.OK, cli.err
+        created = [line for line in cli.err.splitlines() if " outlook create " in line]
+        assert len(created) == 3
+        cli.saljstod.delete(ids[0])
+        cli.saljstod.delete(ids[1])
+        assert cli("-v", "sync") == ExitCode.OK, cli.err
+        deleted = [line for line in cli.err.splitlines() if " outlook delete " in line]
+        assert len(deleted) == 2
+        assert "deleted 2 in Outlook: Möte 1, Möte 2" in cli.out

@@ -47,7 +47,7 @@ plan_log = component_logger("plan")
 #: How much of a subject a log line shows.
 SUBJECT_WIDTH = 40
 
-_WRITES = ("create", "update", "delete", "create_many", "update_many")
+_WRITES = ("create", "update", "delete", "create_many", "update_many", "delete_many")
 _BULK = ("create_many", "update_many")
 _classes: dict[type, type] = {}
 
@@ -160,6 +160,17 @@ class _Logged:
         return getattr(self.wrapped, name)
 
 
+class _LoggedBulkDelete(_Logged):
+    """A logged calendar of a :class:`~outlook_sync.protocols.BulkDeleter` adapter."""
+
+    def delete_many(self, requests: Sequence[tuple[str, str]]) -> Sequence[Any]:
+        results: Sequence[Any] = self.wrapped.delete_many(requests)
+        for (item_id, _version), result in zip(requests, results, strict=False):
+            if result is None:
+                _wrote(self.journal, self.side, "delete", item_id, None)
+        return results
+
+
 class _LoggedBulk(_Logged):
     """A logged calendar of a :class:`~outlook_sync.protocols.BulkWriter` adapter."""
 
@@ -205,8 +216,12 @@ def _logged_class(kind: type) -> type:
             if callable(attribute) and not isinstance(attribute, type)
             else _forward_property(name)
         )
-    base = _LoggedBulk if all(hasattr(kind, name) for name in _BULK) else _Logged
-    made = type(f"Logged{kind.__name__}", (base,), namespace)
+    bases: list[type] = []
+    if all(hasattr(kind, name) for name in _BULK):
+        bases.append(_LoggedBulk)
+    if hasattr(kind, "delete_many"):
+        bases.append(_LoggedBulkDelete)
+    made = type(f"Logged{kind.__name__}", tuple(bases) or (_Logged,), namespace)
     _classes[kind] = made
     return made
 
