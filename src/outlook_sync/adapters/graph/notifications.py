@@ -197,7 +197,7 @@ class WebhookSubscription:
             return 200, "text/plain", token.encode("utf-8")
         try:
             value = json.loads(body).get("value")
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             return 400, "text/plain", b"malformed notification"
         ids: list[str] = []
         for note in value if isinstance(value, list) else []:

@@ -114,7 +114,7 @@ class GraphResponse:
         """
         try:
             value = json.loads(self.content) if self.content else None
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
             raise MalformedResponseError(f"invalid JSON ({exc})") from None
         if not isinstance(value, dict):
             raise MalformedResponseError("the answer is not a JSON object")

@@ -145,10 +145,14 @@ class RowCodec:
     @staticmethod
     def partner(raw: Any) -> str | None:
         """A partner key as read from the participants row."""
-        if raw is None or raw == "":
+        if raw is None:
             return None
-        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-        return text[:1024]
+        if isinstance(raw, bytes | memoryview):
+            raw = bytes(raw).decode("utf-8", "replace")
+        text = str(raw).strip()
+        # an empty key (a host's '' or X'') means "not linked", never an error that
+        # would stop the user's whole listing
+        return text[:1024] or None
 
     def _decoded(self, name: str, raw: Any) -> Any:
         if raw is None:
