@@ -147,7 +147,12 @@ class SqlCalendar(BulkWrites, Restoring):
         self._side = side
         self._busy = busy_timeout.total_seconds()
         self._errors = self._d.driver_errors()
-        self._catalog = self._read("reading the mapped tables' columns", self._setup)
+        self._catalog = self._read("reading the mapped tables' columns", self._read_catalog)
+        with self._guard("setting the lock wait"):
+            pending = self._d.in_transaction(self._c)
+            self._d.set_lock_wait(self._c, self._busy)
+            if not pending and self._d.in_transaction(self._c):
+                self._c.commit()  # only the setting is in it: keep it (PostgreSQL)
         self._codec = RowCodec(
             self._m,
             self._d,
@@ -170,13 +175,8 @@ class SqlCalendar(BulkWrites, Restoring):
         self._seen: dict[str, Item] = {}
         self._q = ActivityQueries(self._m, self._d, self._codec)
 
-    def _setup(self) -> Any:
-        catalog = read_catalog(self._c, self._d, self._m)
-        opened = not self._d.in_transaction(self._c)
-        self._d.set_lock_wait(self._c, self._busy)
-        if opened and self._d.in_transaction(self._c):
-            self._c.commit()  # only the setting was in it: keep it (PostgreSQL)
-        return catalog
+    def _read_catalog(self) -> Any:
+        return read_catalog(self._c, self._d, self._m)
 
     def __repr__(self) -> str:
         return f"SqlCalendar(user={self._user!r}, dialect={self._d.name!r})"
