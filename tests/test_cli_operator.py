@@ -558,3 +558,23 @@ def test_bulk_writes_over_graph_are_logged_item_by_item(
         deleted = [line for line in cli.err.splitlines() if " outlook delete " in line]
         assert len(deleted) == 2
         assert "deleted 2 in Outlook: Möte 1, Möte 2" in cli.out
+
+
+def test_the_schema_knows_every_section_and_the_sql_mapping() -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    from outlook_sync.config import TOP_LEVEL
+
+    schema = json_schema()
+    assert set(schema["properties"]) == set(TOP_LEVEL)
+    document = tomllib.loads(
+        BASE.replace('[saljstod]\nbackend = "memory"', '[saljstod]\nbackend = "sql"\npath = "x.db"')
+        + '[saljstod.mapping.activities]\ntable = "aktivitet"\n'
+    )
+    assert not list(jsonschema.Draft202012Validator(schema).iter_errors(document))
+
+
+def test_the_schema_file_beside_the_docs_is_current() -> None:
+    shipped = Path(__file__).resolve().parent.parent / "docs" / "outlook-sync.schema.json"
+    assert json.loads(shipped.read_text(encoding="utf-8")) == json_schema(), (
+        "regenerate it: outlook-sync schema > docs/outlook-sync.schema.json"
+    )

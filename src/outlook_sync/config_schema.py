@@ -18,6 +18,8 @@ from outlook_sync.config import (
     DIRECTION_DEFAULT_KEY,
     FILTER_KEYS,
     POLICY_KEYS,
+    SQL_MAPPING_KEY,
+    TOP_LEVEL,
     BackendSpec,
 )
 from outlook_sync.policy import DeletePolicy
@@ -58,6 +60,11 @@ def _backend_variant(spec: BackendSpec) -> dict[str, Any]:
         if option.default is not None:
             entry["default"] = option.default
         properties[option.name] = entry
+    if spec.name == "sql":
+        properties[SQL_MAPPING_KEY] = {
+            "type": "object",
+            "description": "the host's own tables and columns (docs/sql.md, SqlMapping)",
+        }
     required = ["backend", *(o.name for o in spec.options if o.required)]
     variant: dict[str, Any] = {
         "type": "object",
@@ -131,7 +138,7 @@ def json_schema(backends: Sequence[BackendSpec] = BACKENDS) -> dict[str, Any]:
         backends: the backends it may name (the command line passes the installed
             third-party ones too).
     """
-    return {
+    schema: dict[str, Any] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
         "title": "outlook-sync configuration",
@@ -162,3 +169,7 @@ def json_schema(backends: Sequence[BackendSpec] = BACKENDS) -> dict[str, Any]:
             },
         },
     }
+    properties: dict[str, Any] = schema["properties"]
+    for key in TOP_LEVEL:  # a section read elsewhere (server mode's [server])
+        properties.setdefault(key, {"type": "object", "description": f"the [{key}] section"})
+    return schema
