@@ -299,16 +299,17 @@ class Testbed:
                 conn.execute("INSERT INTO saljstod_users (user_id, mailbox) VALUES (%s, %s)"
                              " ON CONFLICT (user_id) DO UPDATE SET outlook_enabled = true",
                              (user, box))
-                for k in range(self.saljstod_events):
-                    start = base + dt.timedelta(days=k, hours=i % 8)
-                    row = conn.execute(
-                        "INSERT INTO activities (subject, starts_at, ends_at, time_zone)"
-                        " VALUES (%s, %s, %s, 'UTC') RETURNING id",
-                        (f"Kundbesök {k} ({user})", start, start + dt.timedelta(hours=1)),
-                    ).fetchone()
-                    assert row is not None
-                    conn.execute("INSERT INTO activity_participants (activity_id, user_id)"
-                                 " VALUES (%s, %s)", (row[0], user))
+                subjects = [f"Kundbesök {k} ({user})" for k in range(self.saljstod_events)]
+                starts = [base + dt.timedelta(days=k, hours=i % 8)
+                          for k in range(self.saljstod_events)]
+                conn.execute(
+                    "WITH new AS (INSERT INTO activities (subject, starts_at, ends_at, time_zone)"
+                    " SELECT s, st, st + interval '1 hour', 'UTC'"
+                    " FROM unnest(%s::text[], %s::timestamptz[]) AS t(s, st)"
+                    " RETURNING id) INSERT INTO activity_participants (activity_id, user_id)"
+                    " SELECT id, %s FROM new",
+                    (subjects, starts, user),
+                )
                 for k in range(self.outlook_events):
                     start = base + dt.timedelta(days=k, hours=12 + i % 4)
                     self.emulator.seed_event(f"Outlook {k} ({user})", start,
