@@ -45,6 +45,7 @@ from outlook_sync.adapters.graph import bulk, listing, series
 from outlook_sync.adapters.graph.core import DeltaWindow, GraphCore, SeriesWindow
 from outlook_sync.adapters.graph.mapping import PARTNER_PROPERTY
 from outlook_sync.adapters.graph.pages import DEFAULT_MAX_PAGES
+from outlook_sync.adapters.graph.push import ChangeFeed
 from outlook_sync.adapters.graph.transport import (
     AnswerLostError,
     GraphClient,
@@ -79,6 +80,9 @@ class GraphCalendar(GraphCore):
             before the next listing is complete again (evidence for deletions outside
             the delta window).
         max_pages: pages one listing may take before it is stopped as a loop.
+        changes: how :meth:`subscribe` reports changes: a delta poll every 30 s by
+            default; a :class:`~outlook_sync.adapters.graph.push.ChangeFeed` sets the
+            poll interval or turns on push (webhooks).
     """
 
     def __init__(
@@ -96,6 +100,7 @@ class GraphCalendar(GraphCore):
         clock: Callable[[], dt.datetime] | None = None,
         full_every: dt.timedelta = dt.timedelta(days=1),
         max_pages: int = DEFAULT_MAX_PAGES,
+        changes: ChangeFeed | None = None,
     ) -> None:
         super().__init__(
             client,
@@ -111,6 +116,7 @@ class GraphCalendar(GraphCore):
         self.supports_series = series
         self.series_window = series_window or SeriesWindow()
         self.full_every = full_every
+        self.changes = changes or ChangeFeed()
         # Every series master, kept up to date by the listings, and the day it was read.
         self._masters: dict[str, Item] | None = None
         self._masters_day: dt.date | None = None
@@ -351,11 +357,8 @@ class GraphCalendar(GraphCore):
     # -- change notifications ----------------------------------------------------------
 
     def subscribe(self, callback: Callable[[Sequence[str]], None]) -> Subscription:
-        """Poll the delta link on a short interval and report the ids that changed.
+        """Report changed ids to ``callback`` as :attr:`changes` says (push or poll).
 
-        The default for desktop hosts (no public HTTPS endpoint). See
-        :class:`~outlook_sync.adapters.graph.notifications.DeltaPoller`.
+        See :class:`~outlook_sync.adapters.graph.push.ChangeFeed`.
         """
-        from outlook_sync.adapters.graph.notifications import DeltaPoller
-
-        return DeltaPoller(self, callback).start()
+        return self.changes.subscribe(self, callback)

@@ -1,17 +1,20 @@
-"""Change hints from Graph: delta polling (default) and webhook subscriptions.
+"""Change hints from Graph: delta polling, and a single webhook subscription.
 
-A desktop host has no public HTTPS endpoint Graph could call, so the default
-:class:`~outlook_sync.protocols.ChangeNotifier` is :class:`DeltaPoller`: it follows its
-own delta link every ``interval`` seconds, which costs one request per poll when nothing
-changed, and tells the host which ids changed. Hints may be duplicated or spurious; the
-sync's own listing decides (the core's rule).
+Without a reachable endpoint, :class:`DeltaPoller` follows its own delta link every
+``interval`` seconds, which costs one request per poll when nothing changed, and tells
+the host which ids changed. Hints may be duplicated or spurious; the sync's own listing
+decides (the core's rule).
 
-Server-side hosts can use :class:`WebhookSubscription` instead
+Push is :mod:`outlook_sync.adapters.graph.push` (``ChangeFeed``/``PushSubscription``:
+subscriptions kept in the state store, lifecycle notifications, duplicates coalesced).
+:class:`WebhookSubscription` is the older, store-less form kept for compatibility
 (https://learn.microsoft.com/en-us/graph/change-notifications-delivery-webhooks): it
 creates the subscription, answers the validation handshake through :meth:`handle`
 (echo ``validationToken`` as ``text/plain`` within 10 seconds), checks ``clientState`` on
-each notification, and renews the subscription before it expires (event subscriptions
-live at most 10 080 minutes).
+each notification, and renews the subscription before it expires. Outlook event
+subscriptions live at most 10 080 minutes (the "Subscription lifetime" table of
+https://learn.microsoft.com/en-us/graph/api/resources/subscription); it asks for 4 230
+by default and never more than 10 075.
 """
 
 from __future__ import annotations
@@ -86,7 +89,7 @@ class WebhookSubscription:
         notification_url: the host's HTTPS endpoint; it passes each request to
             :meth:`handle`.
         callback: receives the changed ids.
-        lifetime: requested lifetime (at most 10 080 minutes for events).
+        lifetime: requested lifetime (at most 10 075 minutes are asked for).
         renew_before: renew this long before expiry.
         clock: the host clock (aware UTC), injected for tests.
     """
@@ -97,14 +100,14 @@ class WebhookSubscription:
         notification_url: str,
         callback: Callable[[Sequence[str]], None],
         *,
-        lifetime: dt.timedelta = dt.timedelta(minutes=4_320),
+        lifetime: dt.timedelta = dt.timedelta(minutes=4_230),
         renew_before: dt.timedelta = dt.timedelta(hours=2),
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.calendar = calendar
         self.notification_url = notification_url
         self.callback = callback
-        self.lifetime = min(lifetime, dt.timedelta(minutes=10_080) - dt.timedelta(minutes=1))
+        self.lifetime = min(lifetime, dt.timedelta(minutes=10_080) - dt.timedelta(minutes=5))
         self.renew_before = renew_before
         self._clock = clock
         self._client_state = secrets.token_urlsafe(24)
