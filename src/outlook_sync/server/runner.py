@@ -53,7 +53,7 @@ from outlook_sync.report import SyncReport
 from outlook_sync.server.config import ServerConfig
 from outlook_sync.server.health import Verdict, probe_mailbox
 from outlook_sync.server.ledger import AccountState, Ledger
-from outlook_sync.sql.connect import connect_postgresql
+from outlook_sync.sql.connect import connect_postgresql, redact
 from outlook_sync.state.sql import SqlStateStore
 
 __all__ = ["Outcome", "Resources", "Slot", "Tally", "summarize"]
@@ -286,11 +286,10 @@ class Resources:
                 slot = self._slots.get()
         try:
             yield slot
-        except BaseException:
+        finally:
+            # end any read transaction left open: no "idle in transaction" between syncs
             with contextlib.suppress(Exception):
                 slot.saljstod.rollback()
-            raise
-        finally:
             self._slots.put(slot)
 
     def graph_client(self, mailbox: str) -> GraphClient:
@@ -438,10 +437,11 @@ class Resources:
         """
         source = self.config.users
         with self.slot() as slot:
-            sql = source.query()
-            if slot.dialect == "sqlite":
-                rows = slot.saljstod.execute(sql).fetchall()
-            else:
-                rows = slot.saljstod.execute(sql).fetchall()
-                slot.saljstod.rollback()
+            try:
+                rows = slot.saljstod.execute(source.query()).fetchall()
+            except Exception as exc:  # the driver's error: name the table, hide the rest
+                raise StateError(
+                    f"cannot read the users from {source.table} ([server.users]): "
+                    f"{type(exc).__name__}: {redact(str(exc))}"
+                ) from exc
         return [(str(r[0]), str(r[1])) for r in rows if r[0] is not None and r[1]]

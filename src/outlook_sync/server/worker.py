@@ -32,8 +32,18 @@ __all__ = ["prepare_database", "run_worker"]
 log = logging.getLogger("outlook_sync.server")
 
 
+def _migrate_state(config: ServerConfig, environ: Mapping[str, str]) -> None:
+    """Create or upgrade the state store's tables (one process at a time)."""
+    from outlook_sync.state.sql import SqlStateStore
+
+    dsn = config.state.secret("dsn_env", environ)
+    if dsn is not None:
+        SqlStateStore.connect_postgresql(dsn.reveal()).close()
+
+
 async def prepare_database(config: ServerConfig, environ: Mapping[str, str]) -> None:
-    """Create Procrastinate's schema and the server's tables when they are missing."""
+    """Create Procrastinate's schema, the server's tables and the state store's tables
+    when they are missing (under an advisory lock: workers may start together)."""
     import psycopg
 
     dsn = config.queue_dsn(environ).reveal()
@@ -51,6 +61,7 @@ async def prepare_database(config: ServerConfig, environ: Mapping[str, str]) -> 
 
             for statement in SCHEMA:
                 await conn.execute(statement)
+            await asyncio.to_thread(_migrate_state, config, environ)
         finally:
             await conn.execute("SELECT pg_advisory_unlock(874211)")
 
