@@ -578,3 +578,12 @@ def test_the_schema_file_beside_the_docs_is_current() -> None:
     assert json.loads(shipped.read_text(encoding="utf-8")) == json_schema(), (
         "regenerate it: outlook-sync schema > docs/outlook-sync.schema.json"
     )
+
+
+def test_a_log_file_that_cannot_be_written_is_a_configuration_error(
+    cli: Cli, tmp_path: Path
+) -> None:
+    write_config(cli, f'[logging]\nfile = "{tmp_path / "no-such-folder" / "sync.log"}"\n')
+    assert cli("status") == ExitCode.CONFIG_ERROR
+    assert "logging.file: cannot write to" in cli.err
+    assert "Traceback" not in cli.err

@@ -13,7 +13,7 @@ import os
 import sys
 import traceback
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from importlib.metadata import PackageNotFoundError, version
 
 from outlook_sync.cli import commands, server_commands
@@ -229,13 +229,22 @@ def _logging_for(ctx: Context) -> Iterator[None]:
         level = "error"
     elif args.verbose:
         level = "debug" if args.verbose > 1 else "info"
-    with logging_configured(
-        level=level,
-        fmt=config.logging.format if config else "text",
-        stream=ctx.err,
-        file=config.logging.file if config else None,
-        secrets=_secrets(config, ctx.environ) if config else (),
-    ):
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(
+                logging_configured(
+                    level=level,
+                    fmt=config.logging.format if config else "text",
+                    stream=ctx.err,
+                    file=config.logging.file if config else None,
+                    secrets=_secrets(config, ctx.environ) if config else (),
+                )
+            )
+        except OSError as exc:  # the log file cannot be opened
+            where = exc.filename or "the log file"
+            raise ConfigurationError(
+                f"logging.file: cannot write to {where}: {exc.strerror}", key="logging.file"
+            ) from exc
         yield
 
 
