@@ -6,6 +6,7 @@ Usage::
     python benchmarks/bench_sql.py --quick     # N = 10 000 only (CI)
     python benchmarks/bench_sql.py --json      # one JSON object per measurement and line
     python benchmarks/bench_sql.py --dialects sqlite --scenarios incremental --sizes 100000
+    python benchmarks/bench_sql.py --schemas legacy --plans   # the legacy mapping, with plans
 
 PostgreSQL comes from ``$OUTLOOK_SYNC_PG_DSN`` or, when the server binaries are
 installed, a throwaway cluster this script starts (and removes); without either the
@@ -20,7 +21,14 @@ Scenarios (issue 3, "Benchmark"), for one user with N activities:
   directly, as a settled sync leaves them), then the host application edits 10
   activities. A whole ``sync()``; the figure that matters is ``db_seconds``.
 - **changed_since**: the same world; ``SqlCalendar.list_changes(cursor)`` alone -- the
-  changed-since, unlinked and deletion-log queries plus decoding.
+  changed-since, unlinked and deletion-log queries plus decoding. ``--plans`` prints the
+  three queries' plans (``EXPLAIN QUERY PLAN`` / ``EXPLAIN``).
+
+Schemas (``--schemas``): ``reference`` (the shipped tables) and ``legacy`` -- the Swedish
+legacy table of docs/sql.md's worked example, through its documented mapping (date and
+time columns, a naive ``andrad``, J/N flags, the user on the row; ``sql_legacy.py``).
+The legacy schema runs the incremental and changed-since scenarios (issue 14: its
+incremental sync at 100 000 activities must cost the same order as the reference's).
 
 How it measures:
 
@@ -63,6 +71,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import sql_legacy
 from rss import maxrss_mb, reset_peak_rss
 
 from outlook_sync import InMemoryCalendar, Link, ShowAs, Side, Synchronizer
@@ -74,6 +83,7 @@ from outlook_sync.protocols import StateChange
 from outlook_sync.state.sql import SqlStateStore
 
 SCENARIOS = ("initial", "incremental", "changed_since")
+SCHEMAS = ("reference", "legacy")
 DIALECTS = ("sqlite", "postgresql")
 FULL_SIZES = (10_000, 100_000)
 QUICK_SIZES = (10_000,)
@@ -397,40 +407,54 @@ def host_edits(host: Any, dialect: Dialect, n: int) -> None:
         host.commit()
 
 
-def uses_index(sync_connection: Any, dialect: Dialect) -> bool:
-    calendar = SqlCalendar(sync_connection, user=USER, dialect=dialect)
-    since = dialect.timestamp_param(dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5))
-    prefix = "EXPLAIN QUERY PLAN " if dialect.name == "sqlite" else "EXPLAIN "
-    rows = dialect.execute(
-        sync_connection, prefix + calendar.queries.changed, (USER, since)
-    ).fetchall()
-    sync_connection.rollback()
-    plan = "\n".join(str(row[-1]) for row in rows)
-    return "activities_changed_at" in plan and "Seq Scan on activities" not in plan
-
-
 # -- measuring (in the child process) ---------------------------------------------------------
 
 
 
 
-def measure(scenario: str, dialect_name: str, n: int) -> dict[str, Any]:
+def measure(scenario: str, dialect_name: str, n: int, schema: str = "reference") -> dict[str, Any]:
     """Set up ``scenario``, run and time its stage once, check the outcome."""
     dialect = dialect_for(None, dialect_name)
+    legacy = schema == "legacy"
+    if legacy and scenario == "initial":
+        raise SystemExit("the legacy schema runs the incremental and changed_since scenarios")
     with database(dialect_name) as (raw, host):
-        seed(host, dialect, n)
+        if legacy:
+            sql_legacy.create(host, dialect)
+            sql_legacy.seed(host, dialect, n, USER)
+        else:
+            seed(host, dialect, n)
         if dialect.name == "sqlite":
             host.commit()
+        sql_legacy.seed_log(host, dialect, legacy, max(n // 10, 1))
         timed = TimedConnection(raw)
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = {"schema": schema}
+        mapping = sql_legacy.mapping() if legacy else None
         if scenario == "initial":
             outlook = InMemoryCalendar(name="outlook", id_prefix="O")
             state = SqlStateStore(timed, dialect=dialect)
+        elif legacy:
+            outlook, state = sql_legacy.settle(timed, host, dialect, n, USER)
+            sql_legacy.host_edits(host, dialect, n, EDITS)
         else:
             outlook, state = settle(timed, host, dialect, n)
             host_edits(host, dialect, n)
-            extra["uses_index"] = uses_index(timed, dialect)
-        saljstod = CountingCalendar(SqlCalendar(timed, user=USER, dialect=dialect, commit=False))
+        if scenario != "initial":
+            plans = sql_legacy.query_plans(
+                timed, dialect, SqlCalendar(timed, user=USER, dialect=dialect, mapping=mapping)
+            )
+            index = "aktivitet_andrad" if legacy else "activities_changed_at"
+            # the activity queries must use their indexes (a small deletion log may be
+            # read whole on PostgreSQL: its plan is printed with --plans)
+            extra["uses_index"] = index in plans["changed since"] and not any(
+                "Seq Scan" in plans[name] or "SCAN " in plans[name]
+                for name in ("changed since", "unlinked")
+            )
+            if scenario == "changed_since":
+                extra["plans"] = plans
+        saljstod = CountingCalendar(
+            SqlCalendar(timed, user=USER, dialect=dialect, commit=False, mapping=mapping)
+        )
         sync = Synchronizer(saljstod=saljstod, outlook=outlook, state=state, user=USER)
         gc.collect()
         setup_peak = maxrss_mb()
@@ -481,12 +505,12 @@ def measure(scenario: str, dialect_name: str, n: int) -> dict[str, Any]:
 # -- driving (in the parent process) ----------------------------------------------------------
 
 
-def run_child(scenario: str, dialect: str, n: int) -> dict[str, Any]:
+def run_child(scenario: str, dialect: str, n: int, schema: str = "reference") -> dict[str, Any]:
     command = [
         sys.executable,
         str(Path(__file__).resolve()),
         "--child",
-        f"{scenario}:{dialect}:{n}",
+        f"{scenario}:{dialect}:{n}:{schema}",
     ]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -539,11 +563,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=_csv(kind=int), default=None, help="e.g. 10000,100000")
     parser.add_argument("--dialects", type=_csv(DIALECTS), default=DIALECTS)
     parser.add_argument("--scenarios", type=_csv(SCENARIOS), default=SCENARIOS)
+    parser.add_argument("--schemas", type=_csv(SCHEMAS), default=SCHEMAS)
+    parser.add_argument("--plans", action="store_true", help="print the listing's query plans")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        scenario, dialect, n = args.child.split(":")
-        print(json.dumps(measure(scenario, dialect, int(n))))
+        scenario, dialect, n, schema = args.child.split(":")
+        print(json.dumps(measure(scenario, dialect, int(n), schema)))
         return 0
     sizes = args.sizes or (QUICK_SIZES if args.quick else FULL_SIZES)
     with postgres_available() as missing:
@@ -551,8 +577,8 @@ def main(argv: list[str] | None = None) -> int:
             print("seconds: the measured stage only; db_seconds: inside the database driver;")
             print("one fresh process and database per measurement.")
             print(
-                f"{'scenario':<14}{'dialect':<11}{'N':>8}{'seconds':>10}{'db s':>9}"
-                f"{'rows/s':>8}{'listed':>8}{'peak MB':>9}  index"
+                f"{'scenario':<14}{'schema':<10}{'dialect':<11}{'N':>8}{'seconds':>10}"
+                f"{'db s':>9}{'rows/s':>8}{'listed':>8}{'peak MB':>9}  index"
             )
         for dialect in args.dialects:
             if dialect == "postgresql" and missing:
@@ -560,18 +586,24 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(note) if args.json else f"postgresql skipped: {missing}")
                 continue
             for n in sizes:
-                for scenario in args.scenarios:
-                    result = run_child(scenario, dialect, n)
-                    if args.json:
-                        print(json.dumps(result), flush=True)
-                        continue
-                    rate = result["rows_per_s"] or ""
-                    print(
-                        f"{scenario:<14}{dialect:<11}{n:>8}{result['seconds']:>10.3f}"
-                        f"{result['db_seconds']:>9.3f}{rate:>8}{result['listed']:>8}"
-                        f"{result['peak_rss_mb']:>9.1f}  {result.get('uses_index', '')}",
-                        flush=True,
-                    )
+                for schema in args.schemas:
+                    for scenario in args.scenarios:
+                        if schema == "legacy" and scenario == "initial":
+                            continue
+                        result = run_child(scenario, dialect, n, schema)
+                        if args.json:
+                            print(json.dumps(result), flush=True)
+                            continue
+                        rate = result["rows_per_s"] or ""
+                        print(
+                            f"{scenario:<14}{schema:<10}{dialect:<11}{n:>8}"
+                            f"{result['seconds']:>10.3f}{result['db_seconds']:>9.3f}{rate:>8}"
+                            f"{result['listed']:>8}{result['peak_rss_mb']:>9.1f}"
+                            f"  {result.get('uses_index', '')}",
+                            flush=True,
+                        )
+                        for name, plan in result.get("plans", {}).items() if args.plans else ():
+                            print(f"  plan, {name}:\n    " + plan.replace("\n", "\n    "))
     return 0
 
 

@@ -191,6 +191,28 @@ class SqlCalendar(BulkWrites, Restoring):
         """The SQL this calendar runs (to show query plans: ``EXPLAIN`` + ``.changed``)."""
         return self._q
 
+    def hot_queries(
+        self, watermark: dt.datetime, now: dt.datetime | None = None
+    ) -> dict[str, tuple[str, tuple[Any, ...]]]:
+        """The statements of an incremental listing from ``watermark``, with parameters.
+
+        For showing query plans (``EXPLAIN`` + the SQL, in the dialect's paramstyle via
+        ``dialect.sql``): ``"changed since"``, ``"unlinked"`` and, with a deletion log,
+        ``"removed since"``.
+        """
+        now = now or dt.datetime.now(dt.UTC)
+        found = {
+            "changed since": (
+                self._q.changed, (self._user, self._codec.watermark(watermark, now))
+            ),
+            "unlinked": (self._q.unlinked, (self._user,)),
+        }
+        log = self._m.deletion_log
+        if self._q.removed is not None and log is not None:
+            since = self._codec.watermark(watermark, now, naive=log.naive)
+            found["removed since"] = (self._q.removed, (self._user, since))
+        return found
+
     # -- the one place where driver errors become ours ----------------------------------
 
     @contextlib.contextmanager
