@@ -14,7 +14,10 @@ Backends:
 - ``graph``: Säljstöd in memory, Outlook a :class:`GraphCalendar` talking HTTP to the
   Graph emulator on 127.0.0.1. Graph changes are found by delta polling
   (:class:`DeltaPoller`), every ``--graph-poll`` seconds (default 0.25; the adapter's
-  ``subscribe`` polls every 30 s, so the benchmark subscribes with a shorter interval).
+  default is 30 s: ``GraphCalendar(changes=ChangeFeed(poll_interval=...))`` sets it).
+- ``graph-push``: the same, with push: ``ChangeFeed(webhook=Webhook(...))``, a
+  :class:`WebhookReceiver` on 127.0.0.1 receiving the emulator's change notifications,
+  the subscription kept in the sync's own state store.
 
 How it measures:
 
@@ -50,27 +53,19 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from outlook_sync import Event, InMemoryCalendar, MemoryStateStore, Side, Synchronizer
-from outlook_sync.adapters.graph import DeltaPoller, GraphCalendar, GraphClient, StaticToken
-from outlook_sync.protocols import Calendar, Subscription
+from outlook_sync.adapters.graph import GraphCalendar, GraphClient, StaticToken
+from outlook_sync.adapters.graph.push import ChangeFeed, Webhook, WebhookReceiver
+from outlook_sync.protocols import Calendar
 from outlook_sync.testing.graph import GraphEmulator, run_emulator
 from outlook_sync.watch import Watcher
 
 ARRIVAL_TIMEOUT = 10.0
 SEED = 10
-
-
-class PollingGraphCalendar(GraphCalendar):
-    """A GraphCalendar whose change subscription polls the delta link more often."""
-
-    poll_interval = 0.25
-
-    def subscribe(self, callback: Callable[[Sequence[str]], None]) -> Subscription:
-        return DeltaPoller(self, callback, interval=self.poll_interval).start()
 
 
 def _event(subject: str, n: int) -> Event:
@@ -106,14 +101,18 @@ class Arrivals:
 
 
 @contextmanager
-def _outlook(backend: str, poll: float) -> Iterator[tuple[Calendar, Any]]:
+def _outlook(backend: str, poll: float, state: MemoryStateStore) -> Iterator[tuple[Calendar, Any]]:
     if backend == "memory":
         yield InMemoryCalendar(name="outlook", id_prefix="O"), None
         return
-    with run_emulator() as graph:
+    with run_emulator() as graph, WebhookReceiver(state) as receiver:
         client = GraphClient(graph.base_url, StaticToken("bench"), mailbox="bench", timeout=5.0)
-        calendar = PollingGraphCalendar(client)
-        calendar.poll_interval = poll
+        webhook = None
+        if backend == "graph-push":
+            webhook = Webhook(
+                notification_url=receiver.local_url, store=state, user="bench", receiver=receiver
+            )
+        calendar = GraphCalendar(client, changes=ChangeFeed(poll_interval=poll, webhook=webhook))
         try:
             yield calendar, graph
         finally:
@@ -131,13 +130,14 @@ def _graph_subject(graph: GraphEmulator, event_id: str) -> str | None:
 def measure(backend: str, changes: int, idle_seconds: float, poll: float) -> dict[str, Any]:
     saljstod = InMemoryCalendar(name="saljstod", id_prefix="S")
     state = MemoryStateStore()
-    with _outlook(backend, poll) as (outlook, graph):
+    with _outlook(backend, poll, state) as (outlook, graph):
         sync = Synchronizer(saljstod=saljstod, outlook=outlook, state=state, user="bench")
         ids = [saljstod.add(_event(f"Möte {n}", n)) for n in range(SEED)]
         s_arrivals = Arrivals(saljstod)
         o_arrivals = Arrivals(outlook) if isinstance(outlook, InMemoryCalendar) else None
         quiet = threading.Event()
-        settle_extra = poll + 0.3 if graph is not None else 0.0
+        pushed = backend == "graph-push"
+        settle_extra = 0.3 if pushed else poll + 0.3 if graph is not None else 0.0
         with Watcher(sync) as watcher:
             if not watcher.wait_idle(60):
                 raise SystemExit("the first sync did not finish")
@@ -146,7 +146,7 @@ def measure(backend: str, changes: int, idle_seconds: float, poll: float) -> dic
             by_side: dict[Side, list[float]] = {Side.SALJSTOD: [], Side.OUTLOOK: []}
             jitter = random.Random(7)
             for n in range(changes):
-                if graph is not None:
+                if graph is not None and not pushed:
                     quiet.wait(jitter.uniform(0, poll))  # edits at random poll phases
                 s_id = ids[n % SEED]
                 o_id = partner[s_id]
@@ -202,6 +202,7 @@ def measure(backend: str, changes: int, idle_seconds: float, poll: float) -> dic
         "median_ms_to_saljstod": _median_ms(by_side[Side.OUTLOOK]),
         "debounce_ms": 200,
         "graph_poll_s": poll if backend == "graph" else None,
+        "graph_push": backend == "graph-push",
         "idle_seconds": round(wall, 2),
         "idle_cpu_seconds": round(cpu, 4),
         "idle_cpu_percent": round(100 * cpu / wall, 3),
@@ -234,7 +235,7 @@ def _arrival(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--backends", default="memory,graph")
+    parser.add_argument("--backends", default="memory,graph,graph-push")
     parser.add_argument("--changes", type=int, default=30)
     parser.add_argument("--idle-seconds", type=float, default=5.0)
     parser.add_argument("--graph-poll", type=float, default=0.25)
@@ -272,8 +273,9 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(result, sort_keys=True))
             continue
         poll = f", delta poll {result['graph_poll_s']} s" if result["graph_poll_s"] else ""
+        poll += ", change notifications" if result.get("graph_push") else ""
         print(
-            f"{result['backend']:<6}  {result['changes']} changes{poll}: "
+            f"{result['backend']:<10}  {result['changes']} changes{poll}: "
             f"median {result['median_ms']} ms, p95 {result['p95_ms']} ms, "
             f"max {result['max_ms']} ms (median to Outlook {result['median_ms_to_outlook']} ms, "
             f"to Säljstöd {result['median_ms_to_saljstod']} ms); "
