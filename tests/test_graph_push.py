@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 import httpx
 import pytest
 
-from outlook_sync import MemoryStateStore
+from outlook_sync import Event, InMemoryCalendar, MemoryStateStore, Synchronizer
 from outlook_sync.adapters.graph import GraphCalendar, GraphClient, StaticToken
 from outlook_sync.adapters.graph.notifications import DeltaPoller
 from outlook_sync.adapters.graph.push import (
@@ -26,6 +26,7 @@ from outlook_sync.adapters.graph.push import (
 from outlook_sync.adapters.graph.webhooks import Coalescer, Notice, handle_webhook
 from outlook_sync.records import SubscriptionRecord
 from outlook_sync.testing.graph import GraphEmulator, run_emulator
+from outlook_sync.watch import Watcher
 
 USER = "anna"
 T0 = dt.datetime(2025, 3, 3, 9, 0, tzinfo=dt.UTC)
@@ -336,3 +337,21 @@ def test_handle_webhook_is_plain_functions_a_server_endpoint_can_reuse() -> None
     ]
     coalescer = Coalescer(window=10, clock=lambda: 0.0)
     assert coalescer.fresh(notices + notices) == notices + notices[1:]
+
+
+def test_the_watcher_brings_an_outlook_edit_to_saljstod_within_a_second_by_push(
+    graph: GraphEmulator, store: MemoryStateStore, receiver: WebhookReceiver
+) -> None:
+    saljstod = InMemoryCalendar(name="saljstod", id_prefix="S")
+    item_id = saljstod.add(Event(subject="Kundmöte", start=T0, end=T0 + HOUR))
+    feed = ChangeFeed(poll_interval=3600, webhook=webhook(store, receiver))
+    sync = Synchronizer(saljstod=saljstod, outlook=outlook(graph, feed), state=store, user=USER)
+    with Watcher(sync) as watcher:
+        assert watcher.wait_idle(30)
+        [link] = store.links(USER)
+        began = time.monotonic()
+        graph.user_edit(link.outlook_id, subject="Kundmöte (flyttat i Outlook)")
+        assert _until(lambda: saljstod.items()[item_id].subject.endswith("Outlook)"), 5.0)
+        took = time.monotonic() - began
+        assert watcher.wait_idle(30)
+    assert took < 1.0  # the poll (3600 s) could not have found it
