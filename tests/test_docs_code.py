@@ -11,7 +11,7 @@ emulator and sign-in by a static token; desktop Outlook is the COM fake.
 
 The other languages run as what they are: ``toml`` is parsed, and validated as an
 ``outlook-sync`` configuration when it is one (a section alone is validated inside a
-minimal file); ``json`` is parsed; ``sql`` runs on SQLite or on the suite's PostgreSQL;
+minimal file); ``json`` and ``ini`` are parsed; ``sql`` runs on SQLite or on the suite's PostgreSQL;
 a shell block's commands are checked — ``outlook-sync`` commands parse, and run in a
 fresh folder where :data:`RUN_SHELL` says so; ``python FILE`` names a file that exists
 (the examples run in ``test_examples.py``); ``python -m MODULE`` names a module;
@@ -21,6 +21,7 @@ are output shown to the reader, not code.
 
 from __future__ import annotations
 
+import configparser
 import contextlib
 import json
 import os
@@ -330,6 +331,10 @@ def test_every_code_block_of_the_page_runs(
                     run_sql(block, namespace)
                 elif block.lang in ("sh", "bash", "shell", "console"):
                     run_shell(block, tmp_path, capsys)
+                elif block.lang == "ini":  # e.g. a systemd unit
+                    configparser.ConfigParser(strict=False, interpolation=None).read_string(
+                        block.body
+                    )
                 elif block.lang == "mermaid":
                     assert block.first.split()[0] in DIAGRAMS, f"{block}: {block.first}"
                 else:
