@@ -65,12 +65,20 @@ class Applier:
         user: str,
         clock: Callable[[], dt.datetime],
     ) -> None:
-        self.calendar = calendar
+        self._calendar_of = calendar
+        self._calendars: dict[Side, Calendar] = {}
         self.state = state
         self.user = user
         self._clock = clock
         self._bulk_sides: dict[Side, bool] = {}
         self._staged = StagedCommits(state, user)
+
+    def calendar(self, side: Side) -> Calendar:
+        """The calendar the engine works with on ``side`` (looked up once per apply)."""
+        found = self._calendars.get(side)
+        if found is None:
+            found = self._calendars[side] = self._calendar_of(side)
+        return found
 
     def apply(
         self,
@@ -79,6 +87,7 @@ class Applier:
         progress: Progress | None,
         cancel: Callable[[], bool] | None,
     ) -> bool:
+        self._calendars = {}
         intents = tuple(
             (action.side, action.source_id)
             for action in the_plan.actions
@@ -104,7 +113,7 @@ class Applier:
                 self.state.commit(self.user, StateChange(clear_intents=unstarted))
                 return True
             action = actions[done]
-            if tally.refused_sides - known_read_only:
+            if tally.refused_sides and not tally.refused_sides <= known_read_only:
                 # a side refused a write for lack of permission: write nothing more
                 # to it in this sync (the same rule as a read-only policy)
                 known_read_only = set(tally.read_only)
@@ -137,7 +146,8 @@ class Applier:
             except (BackendError, InvalidEventError) as exc:
                 self._failed(action, exc, tally)
                 continue
-            self._staged.add(change)
+            if change is not None:
+                self._staged.add(change)
         self._staged.flush()
         if progress:
             progress("apply", total, total)
@@ -211,7 +221,7 @@ class Applier:
         )
         for action, item in created:
             version = versions.get(action.source_id, action.source_version)
-            self._staged.add(self._created(action, item, version, tally))
+            self._created(action, item, version, tally)
 
     def _update_run(self, run: list[Update], tally: Tally) -> None:
         """Updates of one side, many per round trip; conflicts written ahead."""
@@ -246,12 +256,9 @@ class Applier:
                 tally.linked += 1
             if action.conflict is not None:
                 tally.conflicts.append(action.conflict)
-            self._staged.add(StateChange(
-                put_links=(Link(saljstod_id=action.saljstod_id, outlook_id=action.outlook_id,
-                                base=action.base, saljstod_version=versions[_S],
-                                outlook_version=versions[_O]),),
-                drop_links=(action.replaces,) if action.replaces else (),
-            ))
+            self._staged.put(Link(saljstod_id=action.saljstod_id, outlook_id=action.outlook_id,
+                                  base=action.base, saljstod_version=versions[_S],
+                                  outlook_version=versions[_O]), replaces=action.replaces)
         if withdrawn:
             self.state.commit(self.user, StateChange(withdraw_conflicts=tuple(withdrawn)))
 
@@ -319,9 +326,11 @@ class Applier:
             versions[item_id] = version
         return versions
 
-    def _perform(self, action: Action, tally: Tally) -> StateChange:
+    def _perform(self, action: Action, tally: Tally) -> StateChange | None:
+        """Carry out one action; its state change, or ``None`` when already staged."""
         if isinstance(action, Create):
-            return self._create(action, tally)
+            self._create(action, tally)
+            return None
         if isinstance(action, Update):
             return self._update(action, tally)
         if isinstance(action, Delete):
@@ -340,7 +349,7 @@ class Applier:
         tally.unlinked += 1
         return StateChange(drop_links=((action.saljstod_id, action.outlook_id),))
 
-    def _create(self, action: Create, tally: Tally) -> StateChange:
+    def _create(self, action: Create, tally: Tally) -> None:
         target, source_side = action.side, action.side.other
         try:
             created = self.calendar(target).create(action.event, partner_key=action.source_id)
@@ -354,30 +363,22 @@ class Applier:
             # key of a user's copy, so that no two items claim one partner.
             source_version = self._stamp(source_side, action.source_id, action.event,
                                          source_version, partner=created.id, tally=tally)
-        return self._created(action, created, source_version, tally)
+        self._created(action, created, source_version, tally)
 
-    def _created(
-        self, action: Create, created: Item, source_version: str, tally: Tally
-    ) -> StateChange:
-        """The state change that records a completed create."""
-        target, source_side = action.side, action.side.other
-        ids = {target: (created.id, created.version), source_side: (action.source_id,
-                                                                    source_version)}
-        link = Link(
-            saljstod_id=ids[_S][0],
-            outlook_id=ids[_O][0],
-            base=action.event,
-            saljstod_version=ids[_S][1],
-            outlook_version=ids[_O][1],
-        )
+    def _created(self, action: Create, created: Item, source_version: str,
+                 tally: Tally) -> None:
+        """Stage the state change that records a completed create."""
+        if action.side is _O:
+            link = Link(saljstod_id=action.source_id, outlook_id=created.id, base=action.event,
+                        saljstod_version=source_version, outlook_version=created.version)
+        else:
+            link = Link(saljstod_id=created.id, outlook_id=action.source_id, base=action.event,
+                        saljstod_version=created.version, outlook_version=source_version)
         if action.conflict is not None:
             tally.conflicts.append(action.conflict)
-        return StateChange(
-            put_links=(link,),
-            drop_links=(action.replaces,) if action.replaces else (),
-            clear_intents=((target, action.source_id),),
-            conflicts=(action.conflict,) if action.conflict else (),
-        )
+        self._staged.put(link, replaces=action.replaces,
+                         clear_intent=(action.side, action.source_id),
+                         conflict=action.conflict)
 
     def _stamp(self, side: Side, item_id: str, event: Event, version: str, *,
                partner: str, tally: Tally) -> str:

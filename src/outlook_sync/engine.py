@@ -45,6 +45,7 @@ from outlook_sync._core.actions import (
 )
 from outlook_sync._core.plan import plan as make_plan
 from outlook_sync.apply import Applier, Progress, Tally
+from outlook_sync.apply_state import fewer_collections
 from outlook_sync.errors import (
     BackendError,
     InvalidEventError,
@@ -293,7 +294,7 @@ class Synchronizer:
             SyncInProgressError: another sync for this user is running.
             StateError: the state store failed.
         """
-        with self.state.lock(self.user, ttl=self.policy.lock_ttl):
+        with self.state.lock(self.user, ttl=self.policy.lock_ttl), fewer_collections():
             observers = tuple(self._observers)
             for observer in observers:
                 observer.sync_started(self.user)

@@ -23,8 +23,6 @@ import itertools
 import threading
 from collections.abc import Callable, Mapping, Sequence
 
-import attrs
-
 from outlook_sync.errors import (
     InvalidEventError,
     ItemNotFoundError,
@@ -43,12 +41,6 @@ _instances = itertools.count(1)
 
 def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-@attrs.define
-class _Stored:
-    item: Item
-    changed_at: dt.datetime
 
 
 class InMemoryCalendar:
@@ -82,7 +74,8 @@ class InMemoryCalendar:
         #: whether recurring events are kept as series masters.
         self.supports_series = supports_series
         self._prefix = id_prefix
-        self._items: dict[str, _Stored] = {}
+        # every readable item; its event's last_modified is when it last changed
+        self._items: dict[str, Item] = {}
         self._broken: dict[str, BrokenItem] = {}
         self._tombstones: dict[str, dt.datetime] = {}
         # Change index: ids in the order of their last change, the ids without a
@@ -125,7 +118,7 @@ class InMemoryCalendar:
     def items(self) -> Mapping[str, Event]:
         """Every readable item's content, by id."""
         with self._lock:
-            return {item_id: stored.item.event for item_id, stored in self._items.items()}
+            return {item_id: item.event for item_id, item in self._items.items()}
 
     def fail_next(self, operation: str, error: BaseException) -> None:
         """Make the next call of ``operation`` raise ``error``.
@@ -139,7 +132,7 @@ class InMemoryCalendar:
     def list_series(self) -> Sequence[Item]:
         """Every series master (the SeriesSupport capability); empty without series."""
         with self._lock:
-            return [s.item for s in self._items.values() if s.item.event.recurrence is not None]
+            return [item for item in self._items.values() if item.event.recurrence is not None]
 
     # -- the Calendar protocol ----------------------------------------------------
 
@@ -149,7 +142,7 @@ class InMemoryCalendar:
         with self._lock:
             now = self._now()
             return Listing(
-                items=[stored.item for stored in self._items.values()],
+                items=list(self._items.values()),
                 broken=list(self._broken.values()),
                 complete=True,
                 cursor=Cursor(watermark=now),
@@ -177,14 +170,13 @@ class InMemoryCalendar:
         with self._lock:
             if item_id in self._broken:
                 return self._broken[item_id]
-            stored = self._items.get(item_id)
-            return stored.item if stored is not None else None
+            return self._items.get(item_id)
 
     def find_by_partner_key(self, partner_key: str) -> Sequence[Item]:
         """Items carrying ``partner_key``."""
         self._fault("find")
         with self._lock:
-            return [s.item for s in self._items.values() if s.item.partner_key == partner_key]
+            return [item for item in self._items.values() if item.partner_key == partner_key]
 
     def create(self, event: Event, *, partner_key: str) -> Item:
         """Create an item carrying ``partner_key``."""
@@ -192,7 +184,7 @@ class InMemoryCalendar:
         item_id = self.add(event, partner_key=partner_key)
         self.write_log.append(("create", item_id))
         self._fault("after_create")
-        return self._items[item_id].item
+        return self._items[item_id]
 
     def update(
         self,
@@ -220,20 +212,20 @@ class InMemoryCalendar:
                 broken = self._broken[item_id]
                 self._store(item_id, event,
                             partner_key or broken.partner_key)
-                item = self._items[item_id].item
+                item = self._items[item_id]
                 self._notify(item_id)
                 return item
             stored = self._existing(item_id)
-            if expected_version is not None and stored.item.version != expected_version:
+            if expected_version is not None and stored.version != expected_version:
                 raise VersionConflictError(
                     f"{self.name}: item {item_id} changed since version {expected_version}",
                     item_id=item_id,
                 )
-            key = partner_key or stored.item.partner_key
+            key = partner_key or stored.partner_key
             self._store(item_id, event, key)
             if expected_version is not None:
                 self.write_log.append(("update", item_id))
-            item = self._items[item_id].item
+            item = self._items[item_id]
         self._notify(item_id)
         if expected_version is not None:
             self._fault("after_update")
@@ -253,7 +245,7 @@ class InMemoryCalendar:
                 del self._broken[item_id]
             else:
                 stored = self._existing(item_id)
-                if expected_version is not None and stored.item.version != expected_version:
+                if expected_version is not None and stored.version != expected_version:
                     raise VersionConflictError(
                         f"{self.name}: item {item_id} changed since version "
                         f"{expected_version}",
@@ -286,7 +278,7 @@ class InMemoryCalendar:
                                         item_id=item_id)
             self._store(item_id, event, partner_key)  # drops the tombstone too
             self.write_log.append(("restore", item_id))
-            item = self._items[item_id].item
+            item = self._items[item_id]
         self._notify(item_id)
         return item, ()
 
@@ -312,7 +304,7 @@ class InMemoryCalendar:
     def _now(self) -> dt.datetime:
         return check_aware("clock()", self._clock())
 
-    def _existing(self, item_id: str) -> _Stored:
+    def _existing(self, item_id: str) -> Item:
         stored = self._items.get(item_id)
         if stored is None:
             raise ItemNotFoundError(f"{self.name}: no item {item_id}", item_id=item_id)
@@ -328,53 +320,68 @@ class InMemoryCalendar:
             )
         now = self._now()
         self._version += 1
-        item = Item(
+        self._items[item_id] = Item(
             id=item_id,
             version=str(self._version),
-            event=attrs.evolve(event, last_modified=now),
+            event=event.with_last_modified(now),  # the content was validated once, built
             partner_key=partner_key,
         )
-        self._items[item_id] = _Stored(item=item, changed_at=now)
-        self._broken.pop(item_id, None)
-        self._tombstones.pop(item_id, None)
-        self._order.pop(item_id, None)
-        self._order[item_id] = None
+        if self._broken:
+            self._broken.pop(item_id, None)
+        if self._tombstones:
+            self._tombstones.pop(item_id, None)
+        order = self._order
+        if item_id in order:
+            del order[item_id]
+        order[item_id] = None
         if partner_key is None:
             self._unkeyed.add(item_id)
-        else:
+        elif self._unkeyed:
             self._unkeyed.discard(item_id)
-        if self._latest is not None and now < self._latest:
+        latest = self._latest
+        if latest is None or now > latest:
+            self._latest = now
+        elif now < latest:
             self._ordered = False
-        self._latest = now if self._latest is None else max(self._latest, now)
 
     def _forget(self, item_id: str) -> None:
         self._items.pop(item_id, None)
         self._order.pop(item_id, None)
         self._unkeyed.discard(item_id)
 
+    @staticmethod
+    def _changed_at(item: Item) -> dt.datetime:
+        when = item.event.last_modified
+        assert when is not None  # every stored event is stamped
+        return when
+
     def _changed_since(self, since: dt.datetime) -> list[Item]:
         if not self._ordered:
             return [
-                stored.item
-                for stored in self._items.values()
-                if stored.changed_at >= since or stored.item.partner_key is None
+                item
+                for item in self._items.values()
+                if self._changed_at(item) >= since or item.partner_key is None
             ]
         found: dict[str, Item] = {}
         for item_id in reversed(self._order):
-            stored = self._items[item_id]
-            if stored.changed_at < since:
+            item = self._items[item_id]
+            if self._changed_at(item) < since:
                 break
-            found[item_id] = stored.item
+            found[item_id] = item
         for item_id in self._unkeyed:
-            found.setdefault(item_id, self._items[item_id].item)
+            found.setdefault(item_id, self._items[item_id])
         return list(found.values())
 
     def _fault(self, operation: str) -> None:
+        if not self._faults:
+            return
         queue = self._faults.get(operation)
         if queue:
             raise queue.pop(0)
 
     def _notify(self, item_id: str) -> None:
+        if not self._listeners:
+            return
         for callback in list(self._listeners):
             callback([item_id])
 

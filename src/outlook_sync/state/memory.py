@@ -245,7 +245,7 @@ class MemoryStateStore:
                 o_new[o_id] = None
         generation = state.generation + 1 if change.put_links else state.generation
         for link in change.put_links:
-            link = attrs.evolve(link, generation=generation)
+            link = link.at_generation(generation)
             old = s_link(link.saljstod_id)
             if old is not None and old.outlook_id != link.outlook_id:
                 raise StateError(f"Säljstöd item {link.saljstod_id} is already linked")
