@@ -12,8 +12,8 @@ See docs/graph.md.
 
 Module shape (no import circle): ``transport``, ``mapping``, ``auth`` and ``pages`` (paged
 answers) at the bottom; ``core.GraphCore`` (shared state and single-item plumbing) on
-them; ``series``, ``bulk``, ``listing`` and ``notifications`` take a ``GraphCore``; and
-``calendar.GraphCalendar`` (the public face) imports them all.
+them; ``series`` (reading), ``series_writes``, ``bulk``, ``listing`` and ``notifications``
+take a ``GraphCore``; ``calendar.GraphCalendar`` (the public face) imports them all.
 """
 
 from outlook_sync.adapters.graph.auth import (

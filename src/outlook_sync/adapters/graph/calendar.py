@@ -41,7 +41,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from outlook_sync.adapters.graph import bulk, listing, series
+from outlook_sync.adapters.graph import bulk, listing, series, series_writes
 from outlook_sync.adapters.graph.core import DeltaWindow, GraphCore, SeriesWindow
 from outlook_sync.adapters.graph.mapping import PARTNER_PROPERTY
 from outlook_sync.adapters.graph.pages import DEFAULT_MAX_PAGES
@@ -249,7 +249,7 @@ class GraphCalendar(GraphCore):
         """
         if event.recurrence is not None:
             self._check_series(None)
-            return series.create(self, event, partner_key)
+            return series_writes.create(self, event, partner_key)
         txn = str(uuid.uuid4())
         body = self._create_body(event, partner_key, txn)
         path = f"{self._calendar}/events"
@@ -294,7 +294,7 @@ class GraphCalendar(GraphCore):
             raise self._meeting_refusal(item_id, "update")
         if event.recurrence is not None or self._is_series(item_id):
             self._check_series(item_id)
-            return series.update(
+            return series_writes.update(
                 self, item_id, event, expected_version=expected_version, partner_key=partner_key
             )
         resp = self.client.request(
