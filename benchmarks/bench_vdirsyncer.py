@@ -122,8 +122,9 @@ class _VdirWorld:
 
 def _vdir_setup(scenario: str, n: int) -> tuple[_VdirWorld, int]:
     """The world for ``scenario`` and how many items each storage holds after it."""
-    import attrs
     import datetime as dt
+
+    import attrs
 
     world = _VdirWorld(n)
     if scenario == "S1":

@@ -111,6 +111,7 @@ class Applier:
                 )
                 self._staged.flush()
                 self.state.commit(self.user, StateChange(clear_intents=unstarted))
+                tally.stopped_at = (done, total)
                 return True
             action = actions[done]
             if tally.refused_sides and not tally.refused_sides <= known_read_only:

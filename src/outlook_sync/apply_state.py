@@ -60,6 +60,8 @@ class Tally:
     refused_sides: set[Side] = attrs.Factory(set)
     #: writes left out at run time because their side turned out read-only
     read_only_skips: int = 0
+    #: actions carried out and planned, when the sync was cancelled before the end
+    stopped_at: tuple[int, int] | None = None
 
     def wrote(self, operation: str, side: Side, count: int = 1) -> None:
         self.writes[side.value][operation] += count
