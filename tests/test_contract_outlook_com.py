@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from typing import ClassVar
 
 import pytest
 
@@ -19,8 +18,6 @@ from outlook_sync.model import Event
 from outlook_sync.protocols import Subscription
 from outlook_sync.testing.contract import Backend, BackendFactory, CalendarContract, Capabilities
 from outlook_sync.testing.outlook_com import FakeOutlook, ManualClock, with_events
-
-RESTORE = "bug: OutlookComCalendar has no restore() yet (ItemRestorer; owner: COM)"
 
 
 def _no_sleep(_seconds: float) -> None:
@@ -35,11 +32,7 @@ def deliver(subscription: Subscription) -> None:
 
 class TestOutlookComCalendar(CalendarContract):
     capabilities = Capabilities(series=True, change_notifier=True, item_opener=True,
-                                identified=True, item_restorer=True)  # fmt: skip
-    known_failures: ClassVar[dict[str, str]] = {
-        "test_it_is_a_calendar_with_the_capabilities_it_declares": RESTORE,
-        "test_a_deleted_item_is_restored_with_its_content_and_partner_key": RESTORE,
-    }
+                                identified=True, item_restorer=False)  # fmt: skip
 
     @pytest.fixture
     def make_backend(self) -> BackendFactory:
