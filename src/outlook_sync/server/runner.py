@@ -124,11 +124,18 @@ class Outcome:
 
 @attrs.define
 class Slot:
-    """The connections one running sync uses."""
+    """The connections one running sync uses.
+
+    When the Säljstöd database and the state store are the same PostgreSQL database
+    (the same DSN), they share one connection: the activity writes then commit together
+    with their links (``SqlCalendar(commit=False)``, see docs/sql.md), and a running
+    sync holds one connection instead of two.
+    """
 
     state: SqlStateStore
     saljstod: Any
     dialect: str
+    shared: bool = False
 
 
 def summarize(report: SyncReport) -> str:
@@ -235,8 +242,9 @@ class Resources:
         for slot in self._opened:
             with contextlib.suppress(Exception):
                 slot.state.close()
-            with contextlib.suppress(Exception):
-                slot.saljstod.close()
+            if not slot.shared:
+                with contextlib.suppress(Exception):
+                    slot.saljstod.close()
         self._opened.clear()
         self.http.close()
         with contextlib.suppress(Exception):
@@ -247,6 +255,12 @@ class Resources:
         if state_dsn is None:  # pragma: no cover - required by the configuration schema
             raise ConfigurationError("state.dsn_env is required", key="state.dsn_env")
         store = SqlStateStore.connect_postgresql(state_dsn.reveal())
+        cfg = self.config.saljstod
+        crm_dsn = cfg.secret("dsn_env", self.environ) if cfg.get("dsn_env") else None
+        if cfg.get("database") != "sqlite" and crm_dsn is not None and (
+                crm_dsn.reveal() == state_dsn.reveal()):
+            return Slot(state=store, saljstod=store.connection, dialect="postgresql",
+                        shared=True)
         connection, dialect = self.saljstod_connection()
         return Slot(state=store, saljstod=connection, dialect=dialect)
 
@@ -326,7 +340,8 @@ class Resources:
         with self.slot() as slot, tallied(run_id) as tally:
             try:
                 sync = Synchronizer(
-                    saljstod=SqlCalendar(slot.saljstod, user=user, dialect=slot.dialect),
+                    saljstod=SqlCalendar(slot.saljstod, user=user, dialect=slot.dialect,
+                                         commit=not slot.shared),
                     outlook=GraphCalendar(self.graph_client(account.mailbox),
                                           user=account.mailbox,
                                           calendar_id=self.config.outlook.get("calendar")),
