@@ -77,7 +77,9 @@ async def run_worker_async(
     loop.set_default_executor(executor)
     await prepare_database(config, environ)
     resources = await asyncio.to_thread(Resources, config, environ, config.concurrency)
-    app = build_queue(config, environ, pool_size=config.concurrency + 2)
+    # fetching, finishing and deferring jobs are short: three connections serve any
+    # concurrency (each running sync has its own state store connection besides)
+    app = build_queue(config, environ, pool_size=3)
     try:
         async with app.open_async():
             await app.run_worker_async(
