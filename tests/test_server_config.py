@@ -22,11 +22,13 @@ for _module in ("procrastinate",):
                     allow_module_level=True)
 
 from outlook_sync.errors import ConfigurationError  # noqa: E402
+from outlook_sync.records import SubscriptionRecord  # noqa: E402
 from outlook_sync.server.config import parse_server_config  # noqa: E402
 from outlook_sync.server.ledger import Account, AccountState  # noqa: E402
-from outlook_sync.server.notify import decide, validation_reply  # noqa: E402
+from outlook_sync.server.notify import decide  # noqa: E402
 from outlook_sync.server.pages import metrics_text, overview_page  # noqa: E402
 from outlook_sync.server.template import SERVER_EXAMPLE  # noqa: E402
+from outlook_sync.state.memory import MemoryStateStore  # noqa: E402
 
 
 def _doc(**server: Any) -> dict[str, Any]:
@@ -124,7 +126,14 @@ def test_init_server_writes_the_example(tmp_path: Path, capsys: pytest.CaptureFi
 
 # -- the notification endpoint's decisions ---------------------------------------------
 
-SUBS = {"sub-a": ("anna", "state-a"), "sub-b": ("bertil", "state-b")}
+def _store() -> MemoryStateStore:
+    store = MemoryStateStore()
+    expires = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    for user, sub_id, secret in (("anna", "sub-a", "state-a"), ("bertil", "sub-b", "state-b")):
+        store.save_subscription(user, SubscriptionRecord(
+            subscription_id=sub_id, resource=f"users/{user}@x/events", client_state=secret,
+            expires=expires))
+    return store
 
 
 def _post(*notes: dict[str, Any]) -> bytes:
@@ -132,38 +141,42 @@ def _post(*notes: dict[str, Any]) -> bytes:
 
 
 def test_validation_token_is_echoed_as_plain_text() -> None:
-    reply = validation_reply({"validationToken": "Validation: Testing client application"})
-    assert reply is not None
+    decision = decide({"validationToken": "Validation: Testing client application"}, b"",
+                      _store())
+    reply = decision.reply
     assert (reply.status, reply.body) == (200, b"Validation: Testing client application")
     assert reply.content_type.startswith("text/plain")
-    assert validation_reply({}) is None
+    assert decision.sync == frozenset()
 
 
 def test_notifications_with_a_wrong_client_state_are_ignored() -> None:
-    decision = decide(_post(
-        {"subscriptionId": "sub-a", "clientState": "state-a", "changeType": "updated"},
-        {"subscriptionId": "sub-b", "clientState": "forged", "changeType": "updated"},
-        {"subscriptionId": "unknown", "clientState": "state-a", "changeType": "created"},
+    decision = decide({}, _post(
+        {"subscriptionId": "sub-a", "clientState": "state-a", "changeType": "updated",
+         "resourceData": {"id": "e1"}},
+        {"subscriptionId": "sub-b", "clientState": "forged", "changeType": "updated",
+         "resourceData": {"id": "e2"}},
+        {"subscriptionId": "unknown", "clientState": "state-a", "changeType": "created",
+         "resourceData": {"id": "e3"}},
         {"subscriptionId": "sub-a", "changeType": "deleted"},
-    ), SUBS.get)
+    ), _store())
     assert decision.sync == {"anna"}
     assert decision.rejected == 3
     assert decision.reply.status == 202
 
 
 def test_lifecycle_notifications_renew_and_resync() -> None:
-    decision = decide(_post(
+    decision = decide({}, _post(
         {"subscriptionId": "sub-a", "clientState": "state-a",
          "lifecycleEvent": "reauthorizationRequired"},
         {"subscriptionId": "sub-b", "clientState": "state-b", "lifecycleEvent": "missed"},
-    ), SUBS.get)
+    ), _store())
     assert decision.resubscribe == {"anna", "bertil"}
     assert decision.sync == {"bertil"}  # missed notifications: changes may be unseen
 
 
 def test_a_malformed_body_is_a_400_not_a_crash() -> None:
-    assert decide(b"{not json", SUBS.get).reply.status == 400
-    assert decide(b'{"value": 3}', SUBS.get).reply.status == 400
+    assert decide({}, b"{not json", _store()).reply.status == 400
+    assert decide({}, b'{"value": 3}', _store()).reply.status == 400
 
 
 # -- the page and the metrics -------------------------------------------------------------

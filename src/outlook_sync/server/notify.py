@@ -16,21 +16,19 @@ Follows https://learn.microsoft.com/en-us/graph/change-notifications-delivery-we
   or recreate the subscription; after ``subscriptionRemoved`` or ``missed``, changes may
   have been lost, so the user is synced too.
 
-This module only decides; the caller looks subscriptions up and defers the jobs.
+This module only decides; the caller defers the jobs.
 """
 
 from __future__ import annotations
 
-import hmac
-import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import attrs
 
-__all__ = ["Decision", "Reply", "decide", "validation_reply"]
+from outlook_sync.adapters.graph.webhooks import read_notifications, validation_answer
+from outlook_sync.protocols import SubscriptionStore
 
-#: Longest validation token echoed (Graph's are well under 200 characters).
-MAX_TOKEN = 1024
+__all__ = ["Decision", "Reply", "decide"]
 
 
 @attrs.frozen(kw_only=True)
@@ -44,7 +42,7 @@ class Reply:
 
 @attrs.frozen(kw_only=True)
 class Decision:
-    """What to do about one POST of notifications.
+    """What to do about one request to the endpoint.
 
     Attributes:
         sync: users whose calendars changed (or may have: lifecycle ``missed``).
@@ -59,50 +57,32 @@ class Decision:
     reply: Reply = Reply(status=202)
 
 
-def validation_reply(query: Mapping[str, str]) -> Reply | None:
-    """The answer to a validation request, or ``None`` if this is not one."""
-    token = query.get("validationToken")
-    if token is None:
-        return None
-    if len(token) > MAX_TOKEN:
-        return Reply(status=400, body=b"validation token too long")
-    return Reply(status=200, body=token.encode("utf-8"))
+def decide(query: Mapping[str, str], body: bytes, store: SubscriptionStore) -> Decision:
+    """Answer a validation request, or check each notification against its subscription.
 
-
-def decide(body: bytes, lookup: Callable[[str], tuple[str, str] | None]) -> Decision:
-    """Check each notification of a POST against its subscription.
-
-    Args:
-        body: the request body.
-        lookup: subscription id -> ``(user, client state)``, or ``None`` if unknown.
+    The parsing and the ``clientState`` check are the Graph adapter's framework-independent
+    ones (:mod:`outlook_sync.adapters.graph.webhooks`); this function only turns the
+    checked notices into work: a change -> sync the user; ``reauthorizationRequired`` ->
+    renew the subscription; ``subscriptionRemoved`` / ``missed`` -> both.
     """
+    validation = validation_answer(query)
+    if validation is not None:
+        return Decision(reply=Reply(status=validation.status,
+                                    content_type=validation.content_type,
+                                    body=validation.body))
     try:
-        value = json.loads(body).get("value")
-    except (ValueError, AttributeError, UnicodeDecodeError):
-        return Decision(reply=Reply(status=400, body=b"malformed notification"))
-    if not isinstance(value, list):
+        notices, rejected = read_notifications(body, store)
+    except (ValueError, UnicodeDecodeError):
         return Decision(reply=Reply(status=400, body=b"malformed notification"))
     sync: set[str] = set()
     resubscribe: set[str] = set()
-    rejected = 0
-    for note in value:
-        if not isinstance(note, dict):
-            rejected += 1
-            continue
-        sub_id, state = note.get("subscriptionId"), note.get("clientState")
-        found = lookup(sub_id) if isinstance(sub_id, str) else None
-        if (found is None or not isinstance(state, str)
-                or not hmac.compare_digest(found[1].encode(), state.encode())):
-            rejected += 1
-            continue
-        user = found[0]
-        event = note.get("lifecycleEvent")
-        if event is None:
-            sync.add(user)
-        elif event == "reauthorizationRequired":
-            resubscribe.add(user)
-        else:  # subscriptionRemoved, missed, and any future event: resync to be safe
-            resubscribe.add(user)
-            sync.add(user)
+    for notice in notices:
+        if not notice.lifecycle:
+            sync.add(notice.user)
+        elif notice.lifecycle == "reauthorizationRequired":
+            resubscribe.add(notice.user)
+        else:  # subscriptionRemoved, missed: changes may have been lost
+            resubscribe.add(notice.user)
+            sync.add(notice.user)
     return Decision(sync=frozenset(sync), resubscribe=frozenset(resubscribe),
                     rejected=rejected)

@@ -41,7 +41,7 @@ from starlette.routing import Route
 from outlook_sync.errors import StateError
 from outlook_sync.server.config import ServerConfig
 from outlook_sync.server.ledger import Ledger
-from outlook_sync.server.notify import Decision, decide, validation_reply
+from outlook_sync.server.notify import Decision, decide
 from outlook_sync.server.pages import account_page, login_page, metrics_text, overview_page
 from outlook_sync.server.queue import SUBSCRIBE_TASK, build_queue, defer_sync_async
 from outlook_sync.sql.connect import connect_postgresql
@@ -88,10 +88,6 @@ class _Database:
                 " GROUP BY status"
             ).fetchall()
         return {str(r[0]): int(r[1]) for r in rows}
-
-    def lookup(self, subscription_id: str) -> tuple[str, str] | None:
-        found = self.state.find_subscription(subscription_id)
-        return None if found is None else (found[0], found[1].client_state)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -166,11 +162,9 @@ def build_web_app(
         return secured(RedirectResponse(request.url_for("login"), status_code=303))
 
     async def notifications(request: Request) -> Response:
-        reply = validation_reply(dict(request.query_params))
-        if reply is not None:
-            return Response(reply.body, status_code=reply.status, media_type="text/plain")
         body = await request.body()
-        decision: Decision = await run_in_threadpool(decide, body, db().lookup)
+        decision: Decision = await run_in_threadpool(
+            decide, dict(request.query_params), body, db().state)
         counters["rejected"] += decision.rejected
         counters["accepted"] += len(decision.sync) + len(decision.resubscribe)
         if decision.rejected:
@@ -182,7 +176,7 @@ def build_web_app(
             await queue.configure_task(SUBSCRIBE_TASK, lock=f"subscribe:{user}",
                                        queue="maintenance").defer_async(user=user)
         return Response(decision.reply.body, status_code=decision.reply.status,
-                        media_type="text/plain")
+                        media_type=decision.reply.content_type)
 
     async def healthz(_request: Request) -> Response:
         try:
