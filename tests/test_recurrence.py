@@ -11,6 +11,7 @@ from dateutil.rrule import rrulestr
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from outlook_sync._core.expansion import expand
 from outlook_sync.errors import InvalidEventError
 from outlook_sync.model import Event
 from outlook_sync.recurrence import (
@@ -18,7 +19,6 @@ from outlook_sync.recurrence import (
     InvalidRecurrenceError,
     Recurrence,
     UnsupportedRecurrenceError,
-    expand,
     from_com,
     from_graph,
     to_com,

@@ -32,13 +32,14 @@ from outlook_sync import (
     Synchronizer,
     SyncPolicy,
 )
+from outlook_sync._core.expansion import expand
 from outlook_sync._core.merge import resolve
 from outlook_sync._core.series import Horizon, flatten, occurrence_id, parse_occurrence_id
 from outlook_sync.errors import StateError
 from outlook_sync.model import CONTENT_FIELDS, Item, Link
 from outlook_sync.protocols import StateChange
 from outlook_sync.records import ConflictPolicy
-from outlook_sync.recurrence import Recurrence, expand
+from outlook_sync.recurrence import Recurrence
 from outlook_sync.series_view import wrap_for_series
 from outlook_sync.state import codec
 from tests.world import ManualClock

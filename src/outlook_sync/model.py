@@ -27,14 +27,12 @@ import enum
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
 from outlook_sync.errors import InvalidEventError
-
-if TYPE_CHECKING:  # recurrence imports Event: the value class is imported lazily below
-    from outlook_sync.recurrence import Recurrence
+from outlook_sync.recurrence.series import Recurrence
 
 __all__ = [
     "MAX_BODY_CHARS",
@@ -70,6 +68,10 @@ class Side(enum.Enum):
 
     SALJSTOD = "saljstod"
     OUTLOOK = "outlook"
+
+    # Members are singletons compared by identity: hash them by identity too, in C.
+    # Enum's own __hash__ is Python code, and sides key the sync's dicts and sets.
+    __hash__ = object.__hash__
 
     @property
     def other(self) -> Side:
@@ -232,13 +234,17 @@ def _id_set(value: Iterable[str]) -> frozenset[str]:
 def _validate_recurrence(_inst: object, _attr: object, value: Any) -> None:
     if value is None:
         return
-    from outlook_sync.recurrence import Recurrence  # here: recurrence imports this module
-
     if not isinstance(value, Recurrence):
         raise InvalidEventError(
             f"recurrence must be a Recurrence or None, not {type(value).__name__}",
             field="recurrence",
         )
+    for _key, occurrence in value.changed:
+        if not isinstance(occurrence, Event):
+            raise InvalidEventError(
+                f"a changed occurrence must be an Event, not {type(occurrence).__name__}",
+                field="recurrence",
+            )
 
 
 def _validate_optional_aware(_inst: object, attr: attrs.Attribute[Any], value: object) -> None:

@@ -44,9 +44,10 @@ from collections.abc import Iterable, Mapping
 
 import attrs
 
+from outlook_sync._core.expansion import expand
 from outlook_sync.errors import InvalidEventError
 from outlook_sync.model import Event
-from outlook_sync.recurrence import OriginalStart, Recurrence, expand
+from outlook_sync.recurrence import OriginalStart, Recurrence
 from outlook_sync.scope import DEFAULT_HORIZON, Horizon
 from outlook_sync.scope import inside_horizon as _inside
 

@@ -5,7 +5,9 @@ Theory of operation
 A :class:`Recurrence` is a value: an RFC 5545 ``RRULE`` (evaluated by python-dateutil), the
 series' IANA time zone, the series start as a local wall time in that zone, the cancelled
 occurrences and the changed ones (exceptions, each an :class:`~outlook_sync.model.Event`
-with its own subject, times and location). It is validated and *canonicalised* at
+with its own subject, times and location). Expanding a series into occurrences (events)
+is :func:`outlook_sync._core.expansion.expand`: this package is calendar math below the
+model, and never imports it. It is validated and *canonicalised* at
 construction, so two recurrences that describe the same series in the same way compare
 equal, and an invalid or runaway one never exists.
 
@@ -13,7 +15,6 @@ The package is split by concern; import from here, not from the modules:
 
 - :mod:`.rule` — parsing, the one canonical spelling, refusing runaway rules;
 - :mod:`.series` — the :class:`Recurrence` value and its exceptions;
-- :mod:`.expansion` — :func:`expand`: occurrences in a window, 09:00 local across DST;
 - :mod:`.pattern` — Outlook's six patterns, shared by the two forms below;
 - :mod:`.graph` — Microsoft Graph ``patternedRecurrence``;
 - :mod:`.com` — the Outlook object model's ``RecurrencePattern``.
@@ -25,7 +26,6 @@ converted; nothing is approximated.
 from __future__ import annotations
 
 from outlook_sync.recurrence.com import ComRecurrencePattern, from_com, to_com
-from outlook_sync.recurrence.expansion import expand
 from outlook_sync.recurrence.graph import from_graph, to_graph
 from outlook_sync.recurrence.pattern import UnsupportedRecurrenceError
 from outlook_sync.recurrence.rule import (
@@ -44,7 +44,6 @@ __all__ = [
     "OriginalStart",
     "Recurrence",
     "UnsupportedRecurrenceError",
-    "expand",
     "from_com",
     "from_graph",
     "to_com",

@@ -13,11 +13,11 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 from dateutil import rrule as du
 
-from outlook_sync.model import Event
 from outlook_sync.recurrence.rule import (
     UTC,
     InvalidRecurrenceError,
@@ -31,7 +31,21 @@ from outlook_sync.recurrence.rule import (
 )
 from outlook_sync.timezones import UnknownTimeZoneError, localize, zone
 
-__all__ = ["Recurrence", "instant_key"]
+__all__ = ["OccurrenceContent", "Recurrence", "instant_key"]
+
+
+@runtime_checkable
+class OccurrenceContent(Protocol):
+    """What a changed occurrence is: an :class:`~outlook_sync.model.Event` without a
+    recurrence of its own. A protocol here so the calendar math does not import the
+    model (the model's ``Event`` holds a ``Recurrence``; the layers allow one direction).
+    """
+
+    @property
+    def recurrence(self) -> object: ...
+
+    def content(self) -> tuple[object, ...]: ...
+
 
 
 def instant_key(value: object) -> object:
@@ -90,7 +104,11 @@ class Recurrence:
     start: dt.datetime | dt.date = attrs.field(eq=instant_key)
     time_zone: str = attrs.field(converter=_zone_key)
     cancelled: frozenset[OriginalStart] = attrs.field(default=frozenset(), converter=_cancelled)
-    changed: tuple[tuple[OriginalStart, Event], ...] = attrs.field(default=(), converter=_changed)
+    #: original start -> that occurrence's own content, an ``Event`` (typed ``Any``
+    #: here: this module sits below the model and does not import it).
+    changed: tuple[tuple[OriginalStart, Any], ...] = attrs.field(
+        default=(), converter=_changed
+    )
 
     def __attrs_post_init__(self) -> None:
         tz = zone(self.time_zone)
@@ -127,7 +145,7 @@ class Recurrence:
         return zone(self.time_zone)
 
     @property
-    def exceptions(self) -> dict[OriginalStart, Event]:
+    def exceptions(self) -> dict[OriginalStart, Any]:
         """The changed occurrences as a dict (original start -> content)."""
         return dict(self.changed)
 
@@ -193,7 +211,7 @@ class Recurrence:
         if self.cancelled & set(changed_keys):
             raise invalid("an occurrence cannot be both cancelled and changed")
         for _key, event in self.changed:
-            if not isinstance(event, Event):
+            if not isinstance(event, OccurrenceContent):
                 raise invalid(f"a changed occurrence must be an Event, not {type(event).__name__}")
             if event.recurrence is not None:
                 raise invalid("a changed occurrence is a single event; it has no recurrence")
@@ -211,7 +229,7 @@ class Recurrence:
         changed = tuple(p for p in self.changed if p[0] != key)
         return attrs.evolve(self, cancelled=self.cancelled | {key}, changed=changed)
 
-    def change(self, original_start: OriginalStart, event: Event) -> Recurrence:
+    def change(self, original_start: OriginalStart, event: OccurrenceContent) -> Recurrence:
         """A copy where that occurrence has ``event`` as its own content."""
         key = instant_key(original_start)
         changed = [*(p for p in self.changed if p[0] != key), (key, event)]

@@ -42,6 +42,7 @@ from typing import Any
 
 import attrs
 
+from outlook_sync._core.expansion import expand
 from outlook_sync.adapters.graph.core import SELECT, GraphCore, SeriesWindow
 from outlook_sync.adapters.graph.mapping import (
     MappingError,
@@ -53,7 +54,7 @@ from outlook_sync.adapters.graph.pages import QueryRefusedError
 from outlook_sync.adapters.graph.transport import error_for
 from outlook_sync.errors import InvalidEventError
 from outlook_sync.model import BrokenItem, Event, Item
-from outlook_sync.recurrence import OriginalStart, Recurrence, expand, from_graph
+from outlook_sync.recurrence import OriginalStart, Recurrence, from_graph
 from outlook_sync.timezones import localize
 
 __all__ = [
