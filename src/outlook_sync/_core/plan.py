@@ -37,7 +37,7 @@ The planner reads no clock, does no I/O and orders everything deterministically.
 from __future__ import annotations
 
 import functools
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 
 import attrs
@@ -163,8 +163,10 @@ def plan(
 
 def _guard(result: SyncPlan, views: dict[Side, _View], total: int, policy: SyncPolicy) -> str:
     reasons = []
+    # one pass over the actions (a first sync plans one per item)
+    planned = Counter(a.side for a in result.actions if isinstance(a, Delete))
     for side in (_S, _O):
-        deletes = result.writes(side)["delete"]
+        deletes = planned[side]
         if not deletes:
             continue
         other = views[side.other]
@@ -215,6 +217,7 @@ class _Planner:
         self.moved: dict[Side, set[str]] = {_S: set(), _O: set()}
         self.held: list[Quarantined] = []
         self.filter = policy.filter
+        self.everything = policy.filter.accepts_everything
         # Per side, the fields whose changes do not travel from that side (directions).
         self.blocked: dict[Side, tuple[str, ...]] = {
             side: tuple(
@@ -262,6 +265,8 @@ class _Planner:
 
     def _in_scope(self, side: Side, item: Item) -> bool:
         """Unlinked items the filter rejects, and partners of such items, do not sync."""
+        if self.everything:
+            return True
         if not self.filter.accepts(item.event):
             return False
         partner = self.views[side.other].items.get(item.partner_key or "")
@@ -283,7 +288,7 @@ class _Planner:
                            reason="the kept item is gone too")
                 )
             return
-        if not self.filter.accepts_everything:
+        if not self.everything:
             listed = (self.views[_S].items.get(link.saljstod_id),
                       self.views[_O].items.get(link.outlook_id))
             if any(item is not None and not self.filter.accepts(item.event)

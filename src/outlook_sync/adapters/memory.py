@@ -181,10 +181,14 @@ class InMemoryCalendar:
     def create(self, event: Event, *, partner_key: str) -> Item:
         """Create an item carrying ``partner_key``."""
         self._fault("create")
-        item_id = self.add(event, partner_key=partner_key)
+        with self._lock:
+            self._counter += 1
+            item_id = f"{self._prefix}{self._counter}"
+            item = self._store(item_id, event, partner_key)
+        self._notify(item_id)
         self.write_log.append(("create", item_id))
         self._fault("after_create")
-        return self._items[item_id]
+        return item
 
     def update(
         self,
@@ -210,9 +214,7 @@ class InMemoryCalendar:
             if expected_version is None and item_id in self._broken:
                 # a user repairing an unreadable item
                 broken = self._broken[item_id]
-                self._store(item_id, event,
-                            partner_key or broken.partner_key)
-                item = self._items[item_id]
+                item = self._store(item_id, event, partner_key or broken.partner_key)
                 self._notify(item_id)
                 return item
             stored = self._existing(item_id)
@@ -221,11 +223,9 @@ class InMemoryCalendar:
                     f"{self.name}: item {item_id} changed since version {expected_version}",
                     item_id=item_id,
                 )
-            key = partner_key or stored.partner_key
-            self._store(item_id, event, key)
+            item = self._store(item_id, event, partner_key or stored.partner_key)
             if expected_version is not None:
                 self.write_log.append(("update", item_id))
-            item = self._items[item_id]
         self._notify(item_id)
         if expected_version is not None:
             self._fault("after_update")
@@ -276,9 +276,8 @@ class InMemoryCalendar:
             if item_id not in self._tombstones or item_id in self._items:
                 raise ItemNotFoundError(f"{self.name}: no deleted item {item_id} to restore",
                                         item_id=item_id)
-            self._store(item_id, event, partner_key)  # drops the tombstone too
+            item = self._store(item_id, event, partner_key)  # drops the tombstone too
             self.write_log.append(("restore", item_id))
-            item = self._items[item_id]
         self._notify(item_id)
         return item, ()
 
@@ -310,7 +309,7 @@ class InMemoryCalendar:
             raise ItemNotFoundError(f"{self.name}: no item {item_id}", item_id=item_id)
         return stored
 
-    def _store(self, item_id: str, event: Event, partner_key: str | None) -> None:
+    def _store(self, item_id: str, event: Event, partner_key: str | None) -> Item:
         if not isinstance(event, Event):
             raise InvalidEventError("expected an Event", item_id=item_id)
         if event.recurrence is not None and not self.supports_series:
@@ -318,12 +317,13 @@ class InMemoryCalendar:
                 f"{self.name}: a recurring series cannot be stored here (no series support)",
                 item_id=item_id,
             )
-        now = self._now()
+        now = self._clock()
         self._version += 1
-        self._items[item_id] = Item(
+        # the content was validated once, when built; the clock's reading is checked here
+        item = self._items[item_id] = Item(
             id=item_id,
             version=str(self._version),
-            event=event.with_last_modified(now),  # the content was validated once, built
+            event=event.with_last_modified(now),
             partner_key=partner_key,
         )
         if self._broken:
@@ -343,6 +343,7 @@ class InMemoryCalendar:
             self._latest = now
         elif now < latest:
             self._ordered = False
+        return item
 
     def _forget(self, item_id: str) -> None:
         self._items.pop(item_id, None)

@@ -231,29 +231,23 @@ class MemoryStateStore:
         # a commit costs what it changes, not the size of the link table.
         s_new: dict[str, Link | None] = {}
         o_new: dict[str, Link | None] = {}
-
-        def s_link(item_id: str) -> Link | None:
-            return s_new[item_id] if item_id in s_new else by_s.get(item_id)
-
-        def o_link(item_id: str) -> Link | None:
-            return o_new[item_id] if item_id in o_new else by_o.get(item_id)
-
         for s_id, o_id in change.drop_links:
-            link = s_link(s_id)
+            link = s_new[s_id] if s_id in s_new else by_s.get(s_id)
             if link is not None and link.outlook_id == o_id:
                 s_new[s_id] = None
                 o_new[o_id] = None
         generation = state.generation + 1 if change.put_links else state.generation
         for link in change.put_links:
             link = link.at_generation(generation)
-            old = s_link(link.saljstod_id)
-            if old is not None and old.outlook_id != link.outlook_id:
-                raise StateError(f"Säljstöd item {link.saljstod_id} is already linked")
-            other = o_link(link.outlook_id)
-            if other is not None and other.saljstod_id != link.saljstod_id:
-                raise StateError(f"Outlook item {link.outlook_id} is already linked")
-            s_new[link.saljstod_id] = link
-            o_new[link.outlook_id] = link
+            s_id, o_id = link.saljstod_id, link.outlook_id
+            old = s_new[s_id] if s_id in s_new else by_s.get(s_id)
+            if old is not None and old.outlook_id != o_id:
+                raise StateError(f"Säljstöd item {s_id} is already linked")
+            other = o_new[o_id] if o_id in o_new else by_o.get(o_id)
+            if other is not None and other.saljstod_id != s_id:
+                raise StateError(f"Outlook item {o_id} is already linked")
+            s_new[s_id] = link
+            o_new[o_id] = link
         if change.drop_all_links:
             state.by_saljstod, state.by_outlook = by_s, by_o
         state.generation = generation
