@@ -68,8 +68,9 @@ def rows(n: int, dialect: Dialect, user: str, seed: int = 3) -> Iterator[tuple[A
     sqlite = dialect.name == "sqlite"
     for number in range(n):
         day = first_day + dt.timedelta(days=rng.randrange(730))
-        start: dt.time | None = dt.time(rng.randrange(7, 17), rng.choice((0, 15, 30, 45)))
-        end: dt.time | None = (dt.datetime.combine(day, start) + dt.timedelta(minutes=45)).time()
+        clock = dt.time(rng.randrange(7, 17), rng.choice((0, 15, 30, 45)))
+        start: dt.time | None = clock
+        end: dt.time | None = (dt.datetime.combine(day, clock) + dt.timedelta(minutes=45)).time()
         if rng.random() < 0.05:
             start = end = None  # a whole day
         changed = now - dt.timedelta(minutes=n - number + 60)
