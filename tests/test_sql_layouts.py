@@ -299,3 +299,25 @@ def test_python_mappings_refuse_the_same_names() -> None:
         ActivityColumns(start_time="t")
     with pytest.raises(ConfigurationError, match="naive_time_zone"):
         SqlMapping(activities=ActivityColumns(start_time="t", end_time="e"))
+
+
+def test_the_configuration_file_carries_the_mapping_table() -> None:
+    from outlook_sync.config import parse_config
+
+    def sql(extra: str) -> dict[str, Any]:
+        import tomllib
+
+        return tomllib.loads(
+            'user = "anna"\n[outlook]\nbackend = "memory"\n'
+            f'[saljstod]\nbackend = "sql"\npath = "crm.db"\n{extra}'
+        )
+
+    config = parse_config(sql('busy_timeout_seconds = 2\n[saljstod.mapping]\nid_type = "text"\n'))
+    assert config.saljstod.get("busy_timeout_seconds") == 2.0
+    assert SqlMapping.from_config(config.saljstod.get("mapping")).id_type == "text"
+    with pytest.raises(ConfigurationError) as caught:
+        parse_config(sql('mapping = "aktivitet"\n'))
+    assert caught.value.key == "saljstod.mapping"
+    with pytest.raises(ConfigurationError) as caught:
+        SqlMapping.from_config({"activites": {"table": "x"}})  # a typo is named
+    assert caught.value.key == "mapping.activites"

@@ -230,7 +230,7 @@ class SqlCalendar(BulkWrites, Restoring):
                     retry_after=max(1.0, self._busy),
                 ) from exc
             kind: type[ListingError | ItemRejectedError | BackendUnavailableError]
-            if self._d.is_permission_denied(exc):
+            if self._d.is_permission_denied(exc) and not listing:
                 kind = PermissionDeniedError
             elif self._d.is_unavailable(exc):
                 kind = BackendUnavailableError
