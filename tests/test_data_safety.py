@@ -473,5 +473,31 @@ def test_partner_key_stamps_count_as_writes(world: World) -> None:
     world.saljstod.add(meeting("Kundmöte"))
     report = world.sync.sync()
     assert report.count("create", Side.OUTLOOK) == 1
-    assert report.count("update", Side.SALJSTOD) == 1  # the stamp
+    assert report.count("stamp", Side.SALJSTOD) == 1  # the partner key on the source
+    assert report.count("update", Side.SALJSTOD) == 0
     assert report.total_writes == len(world.saljstod.write_log) + len(world.outlook.write_log)
+
+
+def test_an_observer_hears_the_plan_and_every_write_item_by_item(world: World) -> None:
+    heard: list[tuple[str, str, str]] = []
+    plans: list[int] = []
+
+    class Log:
+        def sync_started(self, user: str) -> None: ...
+        def sync_progress(self, phase: str, done: int, total: int) -> None: ...
+        def sync_finished(self, report: object) -> None: ...
+        def sync_failed(self, user: str, error: BaseException) -> None: ...
+
+        def sync_planned(self, plan: object) -> None:
+            plans.append(len(plan))  # type: ignore[arg-type]
+
+        def item_written(self, side: Side, operation: str, item_id: str,
+                         event: Event | None) -> None:
+            heard.append((side.value, operation, event.subject if event else ""))
+
+    world.sync.add_observer(Log())
+    world.saljstod.add(meeting("Kundmöte"))
+    report = world.sync.sync()
+    assert plans == [1]
+    assert heard == [("outlook", "create", "Kundmöte"), ("saljstod", "stamp", "Kundmöte")]
+    assert len(heard) == report.total_writes

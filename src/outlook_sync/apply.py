@@ -95,7 +95,7 @@ class Applier:
         )
         if intents:
             self.state.commit(self.user, StateChange(add_intents=intents))
-        actions = the_plan.actions
+        actions = _grouped(the_plan.actions)
         total, done = len(actions), 0
         self._bulk_sides = {}
         known_read_only = set(tally.read_only)
@@ -209,7 +209,7 @@ class Applier:
         created: list[tuple[Create, Item]] = []
         for action, result in zip(run, results, strict=True):
             if isinstance(result, Item):
-                tally.wrote("create", action.side)
+                tally.wrote("create", action.side, result.id, action.event)
                 created.append((action, result))
             else:
                 self._failed(action, result, tally)
@@ -250,7 +250,7 @@ class Applier:
                     withdrawn.append(action.conflict)
                 self._failed(action, result, tally)
                 continue
-            tally.wrote("update", side)
+            tally.wrote("update", side, result.id, action.writes[0].event)
             versions = {_S: action.saljstod_version, _O: action.outlook_version}
             versions[side] = result.version
             if action.new_link:
@@ -287,7 +287,7 @@ class Applier:
                 self._failed(action, result, tally)
                 continue
             if result is None:
-                tally.wrote("delete", side)
+                tally.wrote("delete", side, action.item_id, action.event)
             drops = (action.link,) if action.replaces is None else (action.link,
                                                                       action.replaces)
             self._staged.add(StateChange(drop_links=drops))
@@ -308,10 +308,10 @@ class Applier:
             }
         versions: dict[str, str] = {}
         results = list(calendar.update_many(list(requests))) if requests else []
-        for (item_id, _event, version, _key), result in zip(requests, results, strict=False):
+        for (item_id, event, version, _key), result in zip(requests, results, strict=False):
             if isinstance(result, Item):
                 versions[item_id] = result.version
-                tally.wrote("update", side)
+                tally.wrote("stamp", side, item_id, event)
                 continue
             if isinstance(result, PermissionDeniedError):
                 tally.refused_sides.add(side)
@@ -357,7 +357,7 @@ class Applier:
         except BackendError as exc:
             blame(exc, target)
             raise
-        tally.wrote("create", target)
+        tally.wrote("create", target, created.id, action.event)
         source_version = action.source_version
         if action.source_partner_key != created.id:
             # Stamp the source with its new partner's id. This also rewrites the stale
@@ -395,7 +395,7 @@ class Applier:
             written = self.calendar(side).update(
                 item_id, event, expected_version=version, partner_key=partner
             ).version
-            tally.wrote("update", side)
+            tally.wrote("stamp", side, item_id, event)
             return written
         except BackendError as exc:
             blame(exc, side)
@@ -432,7 +432,7 @@ class Applier:
                     self.state.commit(self.user, StateChange(
                         withdraw_conflicts=(action.conflict,)))
                 raise
-            tally.wrote("update", write.side)
+            tally.wrote("update", write.side, write.item_id, write.event)
             versions[write.side] = written.version
         for side in action.stamp:
             if not any(write.side is side for write in action.writes):
@@ -471,7 +471,7 @@ class Applier:
             self.calendar(action.side).delete(
                 action.item_id, expected_version=action.expected_version
             )
-            tally.wrote("delete", action.side)
+            tally.wrote("delete", action.side, action.item_id, action.event)
         except ItemNotFoundError:
             log.info("%s item %s was already gone", action.side, action.item_id)
         except BackendError as exc:
@@ -522,3 +522,32 @@ def _run_side(action: Action) -> Side | None:
     if isinstance(action, Update) and action.writes:
         return action.writes[0].side
     return None
+
+
+_KIND_ORDER = {Delete: 0, Update: 1, Create: 2}
+
+
+def _grouped(actions: tuple[Action, ...]) -> tuple[Action, ...]:
+    """The plan's actions with the independent ones grouped by kind and side, so that
+    bulk backends get long runs (one ``$batch`` of 20 instead of one request each).
+
+    An action that shares an item with another action (a keep-both split, a moved
+    item) keeps its place relative to the others: those go first, in plan order. The
+    rest touch one pair each, and their order does not matter.
+    """
+    seen: dict[tuple[Side, str], int] = {}
+    keys = [involved(action) for action in actions]
+    for action_keys in keys:
+        for key in set(action_keys):
+            seen[key] = seen.get(key, 0) + 1
+    ordered: list[Action] = []
+    free: list[tuple[int, str, int, Action]] = []
+    for index, (action, action_keys) in enumerate(zip(actions, keys, strict=True)):
+        kind = _KIND_ORDER.get(type(action))
+        if kind is None or any(seen[key] > 1 for key in action_keys):
+            ordered.append(action)
+            continue
+        side = _run_side(action)
+        free.append((kind, side.value if side is not None else "", index, action))
+    free.sort(key=lambda entry: entry[:3])
+    return (*ordered, *(entry[3] for entry in free))

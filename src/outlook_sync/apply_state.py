@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import attrs
 
 from outlook_sync._core.actions import Action, Create, Delete, LinkPair, Update
 from outlook_sync.errors import BackendError, ItemRejectedError, VersionConflictError
-from outlook_sync.model import Link, Side
+from outlook_sync.model import Event, Link, Side
 from outlook_sync.protocols import StateChange, StateStore
 from outlook_sync.records import Conflict, Failure
 
@@ -40,6 +40,10 @@ _S, _O = Side.SALJSTOD, Side.OUTLOOK
 
 #: How many completed actions are committed together at most.
 STAGE_LIMIT = 200
+
+#: ``listener(side, operation, item_id, event)``: one backend write that succeeded;
+#: operation is ``create``, ``update``, ``delete`` or ``stamp`` (only the partner key).
+WriteListener = Callable[[Side, str, str, Event | None], None]
 
 
 @attrs.define
@@ -62,9 +66,14 @@ class Tally:
     read_only_skips: int = 0
     #: actions carried out and planned, when the sync was cancelled before the end
     stopped_at: tuple[int, int] | None = None
+    #: hears of every write that succeeded (hosts' per-item logs)
+    listener: WriteListener | None = None
 
-    def wrote(self, operation: str, side: Side, count: int = 1) -> None:
-        self.writes[side.value][operation] += count
+    def wrote(self, operation: str, side: Side, item_id: str, event: Event | None) -> None:
+        # _S.value is an Enum property (Python code): compare identities instead
+        self.writes["saljstod" if side is _S else "outlook"][operation] += 1
+        if self.listener is not None:
+            self.listener(side, operation, item_id, event)
 
 
 class StagedCommits:

@@ -37,6 +37,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterable
+from typing import Protocol, runtime_checkable
 
 import attrs
 
@@ -45,7 +46,7 @@ from outlook_sync._core.actions import (
 )
 from outlook_sync._core.plan import plan as make_plan
 from outlook_sync.apply import Applier, Progress, Tally
-from outlook_sync.apply_state import fewer_collections
+from outlook_sync.apply_state import WriteListener, fewer_collections
 from outlook_sync.errors import (
     BackendError,
     InvalidEventError,
@@ -55,6 +56,7 @@ from outlook_sync.errors import (
 from outlook_sync.model import (
     BrokenItem,
     Cursor,
+    Event,
     Item,
     Link,
     Listing,
@@ -74,7 +76,7 @@ from outlook_sync.records import Restored
 from outlook_sync.report import SyncReport
 from outlook_sync.series_view import wrap_for_series
 
-__all__ = ["Progress", "Synchronizer"]
+__all__ = ["PlanObserver", "Progress", "Synchronizer"]
 
 log = logging.getLogger("outlook_sync.engine")
 
@@ -344,6 +346,17 @@ class Synchronizer:
         when = report.finished_at or check_aware("clock()", self._clock())
         self.state.commit(self.user, StateChange(last_error=(when, what)))
 
+    def _write_listener(self) -> WriteListener | None:
+        hearing = [o for o in self._observers if isinstance(o, PlanObserver)]
+        if not hearing:
+            return None
+
+        def listener(side: Side, operation: str, item_id: str, event: Event | None) -> None:
+            for observer in hearing:
+                observer.item_written(side, operation, item_id, event)
+
+        return listener
+
     def add_observer(self, observer: SyncObserver) -> None:
         """Tell ``observer`` about every sync of this synchronizer (a status board)."""
         self._observers.append(observer)
@@ -367,6 +380,9 @@ class Synchronizer:
         if progress:
             progress("plan", 0, 1)
         the_plan = self._plan(fetched, confirm_mass_delete)
+        for observer in self._observers:
+            if isinstance(observer, PlanObserver):
+                observer.sync_planned(the_plan)
         if progress:
             progress("plan", 1, 1)
         full = {side.value: complete for side, complete in the_plan.complete}
@@ -377,7 +393,7 @@ class Synchronizer:
                               last_sync=self.last_sync,
                               finished_at=check_aware("clock()", self._clock()))
         tally = Tally(writes=SyncReport(user=self.user).writes,
-                      read_only=set(self.policy.read_only))
+                      read_only=set(self.policy.read_only), listener=self._write_listener())
         cancelled = self._applier().apply(the_plan, tally, progress, cancel)
         if tally.concurrent and not cancelled:
             cancelled = self._reread(tally, confirm_mass_delete, progress, cancel)
@@ -605,6 +621,23 @@ class Synchronizer:
                                 not_restored=lost)
         raise ItemNotFoundError(f"no deleted {side} item {item_id} is kept",
                                 side=side.value, item_id=item_id)
+
+
+@runtime_checkable
+class PlanObserver(Protocol):
+    """Optional for a :class:`~outlook_sync.protocols.SyncObserver`: hears the plan and
+    every backend write as it succeeds (per-item logs, ``outlook-sync -v``).
+
+    ``sync_planned`` gets the plan before anything is written (also a refused one);
+    ``item_written`` gets each successful write: ``operation`` is ``create``,
+    ``update``, ``delete`` or ``stamp`` (only the partner key was written), ``event``
+    the content written (for a delete, the content the item had).
+    """
+
+    def sync_planned(self, plan: SyncPlan) -> None: ...
+
+    def item_written(self, side: Side, operation: str, item_id: str,
+                     event: Event | None) -> None: ...
 
 
 def _fan_out(observers: tuple[SyncObserver, ...], progress: Progress | None) -> Progress:

@@ -13,7 +13,7 @@ from outlook_sync.records import Conflict, Failure, Quarantined
 
 __all__ = ["SyncReport"]
 
-_OPS = ("create", "update", "delete")
+_OPS = ("create", "update", "delete", "stamp")
 
 
 def _zero() -> dict[str, dict[str, int]]:
@@ -27,7 +27,9 @@ class SyncReport:
     Attributes:
         user: whose calendars were synced.
         full: per side (``"saljstod"``/``"outlook"``), whether the listing was complete.
-        writes: per side, the number of creates, updates and deletes that succeeded.
+        writes: per side, the number of creates, updates, deletes and partner-key
+            stamps (a write that only stores the partner's id) that succeeded: every
+            backend write, for hosts that budget requests by it.
         linked: pairs linked without copying (first sync, crash recovery).
         unlinked: links dropped (deleted on both sides, keep-both splits, ...).
         conflicts: conflicts resolved by this sync (also in the conflict log).
@@ -76,7 +78,7 @@ class SyncReport:
                     or self.read_only)
 
     def count(self, operation: str, side: Side | str) -> int:
-        """How many ``operation`` (create/update/delete) writes succeeded on ``side``."""
+        """How many ``operation`` (create/update/delete/stamp) writes succeeded on ``side``."""
         key = side.value if isinstance(side, Side) else side
         return self.writes[key][operation]
 
@@ -154,11 +156,12 @@ class SyncReport:
         for side, label in ((Side.SALJSTOD, "Säljstöd"), (Side.OUTLOOK, "Outlook")):
             ops = self.writes[side.value]
             kind = "full" if self.full.get(side.value) else "incremental"
+            stamped = f", stamped {ops['stamp']}" if ops["stamp"] else ""
             lines.append(
                 f"  {label:<9} {kind:<11} created {ops['create']}, updated {ops['update']}, "
-                f"deleted {ops['delete']}"
+                f"deleted {ops['delete']}{stamped}"
             )
-        lines.append(f"  linked {self.linked}, unlinked {self.unlinked}")
+        lines.append(f"  paired {self.linked} existing, stopped syncing {self.unlinked} pair(s)")
         for c in self.conflicts:
             fields = f" ({', '.join(c.fields)})" if c.fields else ""
             lines.append(
@@ -173,5 +176,5 @@ class SyncReport:
         for f in self.failures:
             lines.append(f"  failed {f.operation} {f.side} {f.item_id}: {f.error}")
         if self.last_sync is not None:
-            lines.append(f"  last sync: {self.last_sync.isoformat()}")
+            lines.append(f"  last sync: {self.last_sync.isoformat(timespec='seconds')}")
         return "\n".join(lines)

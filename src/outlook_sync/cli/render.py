@@ -171,9 +171,7 @@ def summary(report: SyncReport, written: Sequence[Written], t: Translator) -> li
         ))
     for operation in ("create", "update", "delete"):
         for side in Side:
-            count = report.count(operation, side)
-            if operation == "update":  # a partner-key stamp is no change the user made
-                count -= sum(1 for w in written if w.side is side and w.operation == "stamp")
+            count = report.count(operation, side)  # partner-key stamps are counted apart
             if count <= 0:
                 continue
             text = _did(t, operation, count, label(side))
