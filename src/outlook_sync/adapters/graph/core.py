@@ -19,6 +19,7 @@ from typing import Any
 import attrs
 
 from outlook_sync.adapters.graph.mapping import (
+    COM_PARTNER_PROPERTY,
     MappingError,
     event_to_graph,
     item_from_graph,
@@ -179,7 +180,8 @@ class GraphCore:
         self._read_headers = {"Prefer": f"{prefer}, odata.maxpagesize={page_size}"}
         self._headers = {"Prefer": prefer}
         self._expand = (
-            f"singleValueExtendedProperties($filter=id eq {odata_string(partner_property)})"
+            f"singleValueExtendedProperties($filter=id eq {odata_string(partner_property)}"
+            f" or id eq {odata_string(COM_PARTNER_PROPERTY)})"
         )
         self._meta: dict[str, _Meta] = {}
         # Versions this adapter wrote and ids it deleted: their echo in the next delta

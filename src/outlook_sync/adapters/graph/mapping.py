@@ -45,6 +45,7 @@ from outlook_sync.timezones import iana_to_windows, localize
 from outlook_sync.timezones import zone as find_zone
 
 __all__ = [
+    "COM_PARTNER_PROPERTY",
     "PARTNER_PROPERTY",
     "MappingError",
     "event_from_graph",
@@ -58,6 +59,10 @@ __all__ = [
 #: The single-value extended property that stores the Säljstöd id on an Outlook item
 #: (a named MAPI string property in outlook_sync's own property set).
 PARTNER_PROPERTY = "String {4d2a6c1e-7b0f-4f4e-9a55-3c1b8e0f6a21} Name SaljstodId"
+#: Where the desktop Outlook adapter keeps the partner key: a user property, which MAPI
+#: stores as a named property in PS_PUBLIC_STRINGS. Read as a fallback, so a user moved
+#: from COM to Graph re-links by partner key even if an item was edited in between.
+COM_PARTNER_PROPERTY = "String {00020329-0000-0000-C000-000000000046} Name SaljstodId"
 
 _SHOW_AS_IN = {
     "free": ShowAs.FREE,
@@ -206,16 +211,21 @@ def event_from_graph(data: Mapping[str, Any]) -> Event:
 
 
 def partner_key_of(data: Mapping[str, Any], prop_id: str = PARTNER_PROPERTY) -> str | None:
-    """The partner key stored in the extended property, if the item carries one."""
+    """The partner key stored in the extended property, if the item carries one; else
+    the one desktop Outlook's adapter stored (:data:`COM_PARTNER_PROPERTY`)."""
     props = data.get("singleValueExtendedProperties")
     if not isinstance(props, list):
         return None
-    wanted = " ".join(prop_id.split()).casefold()
+    found: dict[str, str] = {}
     for prop in props:
         pid = prop.get("id") if isinstance(prop, Mapping) else None
-        if isinstance(pid, str) and " ".join(pid.split()).casefold() == wanted:
-            value = prop.get("value")
-            return value if isinstance(value, str) and value else None
+        value = prop.get("value") if isinstance(prop, Mapping) else None
+        if isinstance(pid, str) and isinstance(value, str) and value.strip():
+            found[" ".join(pid.split()).casefold()] = value
+    for wanted in (prop_id, COM_PARTNER_PROPERTY):
+        key = " ".join(wanted.split()).casefold()
+        if key in found:
+            return found[key]
     return None
 
 

@@ -66,7 +66,7 @@ def parse_prefer(headers: Mapping[str, str]) -> dict[str, str]:
 class ReadOptions:
     """What a request asked about the shape of events in its answer."""
 
-    def __init__(self, headers: Mapping[str, str], expand: str | None) -> None:
+    def __init__(self, headers: Mapping[str, str], expand: tuple[str, ...] | None) -> None:
         prefer = parse_prefer(headers)
         self.immutable = prefer.get("idtype", "").casefold() == "immutableid"
         self.tz_name = prefer.get("outlook.timezone", "UTC") or "UTC"
@@ -83,14 +83,15 @@ def _int(value: str | None, *, default: int) -> int:
         return default
 
 
-_EXPAND = re.compile(
-    r"^singleValueExtendedProperties\(\s*\$filter\s*=\s*id\s+eq\s+'((?:[^']|'')*)'\s*\)$",
-    re.IGNORECASE,
-)
+_EXPAND = re.compile(r"^singleValueExtendedProperties\(\s*\$filter\s*=\s*(.+)\)$", re.IGNORECASE)
+_EXPAND_ID = re.compile(r"^id\s+eq\s+'((?:[^']|'')*)'$", re.IGNORECASE)
 
 
-def parse_expand(value: str | None) -> str | None:
-    """The extended property id an ``$expand`` asks for.
+def parse_expand(value: str | None) -> tuple[str, ...] | None:
+    """The extended property ids an ``$expand`` asks for: ``id eq '…'``, or several
+    joined by ``or`` (OData ``$filter`` inside ``$expand``; "Get
+    singleValueExtendedProperty", learn.microsoft.com/graph/api/
+    singlevaluelegacyextendedproperty-get).
 
     Raises:
         GraphError: 400 for any other ``$expand``.
@@ -100,7 +101,13 @@ def parse_expand(value: str | None) -> str | None:
     match = _EXPAND.match(value.strip())
     if match is None:
         raise GraphError(400, "BadRequest", f"Unsupported $expand: {value}")
-    return match.group(1).replace("''", "'")
+    ids = []
+    for part in re.split(r"\s+or\s+", match.group(1).strip(), flags=re.IGNORECASE):
+        found = _EXPAND_ID.match(part.strip())
+        if found is None:
+            raise GraphError(400, "BadRequest", f"Unsupported $expand: {value}")
+        ids.append(found.group(1).replace("''", "'"))
+    return tuple(ids)
 
 
 _FILTER = re.compile(
@@ -279,11 +286,10 @@ def event_json(event: StoredEvent, opts: ReadOptions, *, user: str) -> dict[str,
     if event.original_start is not None:
         result["originalStart"] = _iso_z(event.original_start)
     if opts.expand is not None:
-        key = norm_prop(opts.expand)
-        props = [
-            {"id": opts.expand, "value": value}
-            for prop, value in event.extended.items()
-            if prop == key
-        ]
+        props: list[dict[str, Any]] = []
+        for wanted in opts.expand:
+            key = norm_prop(wanted)
+            props.extend({"id": wanted, "value": value}
+                         for prop, value in event.extended.items() if prop == key)
         result["singleValueExtendedProperties"] = props
     return result
