@@ -28,19 +28,24 @@ from outlook_sync.adapters.graph.auth import (
 from outlook_sync.adapters.graph.calendar import DeltaWindow, GraphCalendar, SeriesWindow
 from outlook_sync.adapters.graph.mapping import PARTNER_PROPERTY
 from outlook_sync.adapters.graph.notifications import DeltaPoller, WebhookSubscription
+from outlook_sync.adapters.graph.push import ChangeFeed, PushSubscription, Webhook, WebhookReceiver
 from outlook_sync.adapters.graph.transport import AnswerLostError, GraphClient, RetryPolicy
 
 __all__ = [
     "PARTNER_PROPERTY",
     "AnswerLostError",
+    "ChangeFeed",
     "DeltaPoller",
     "DeltaWindow",
     "GraphCalendar",
     "GraphClient",
+    "PushSubscription",
     "RetryPolicy",
     "SeriesWindow",
     "StaticToken",
     "TokenProvider",
+    "Webhook",
+    "WebhookReceiver",
     "WebhookSubscription",
     "client_credentials_provider",
     "default_token_cache_path",
