@@ -34,6 +34,7 @@ Every outcome that overrides a value one side changed is returned with a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -153,20 +154,14 @@ def adopt(saljstod: Item, outlook: Item, *, policy: ConflictPolicy,
     s, o = saljstod.event, outlook.event
     decider = fallback if policy in (ConflictPolicy.MERGE, ConflictPolicy.KEEP_BOTH) else policy
     winner = _winner(decider, s, o)
-    values: dict[str, Any] = {}
-    contested: list[str] = []
-    for unit in MERGE_UNITS:
-        sv, ov = _unit(s, unit), _unit(o, unit)
+
+    def uncontested(sv: tuple[object, ...], ov: tuple[object, ...],
+                    _unit_name: tuple[str, ...]) -> tuple[object, ...] | None:
         if sv == ov or _empty(ov):
-            chosen = sv
-        elif _empty(sv):
-            chosen = ov
-        else:
-            contested.extend(unit)
-            chosen = sv if winner is Side.SALJSTOD else ov
-        values.update(zip(unit, chosen, strict=True))
-    newest = s if newer_side(s, o) is Side.SALJSTOD else o
-    merged = attrs.evolve(newest, **values)
+            return sv
+        return ov if _empty(sv) else None
+
+    merged, contested = _by_units(s, o, winner, uncontested)
     conflict = None
     if contested:
         conflict = Conflict(
@@ -186,6 +181,28 @@ def adopt(saljstod: Item, outlook: Item, *, policy: ConflictPolicy,
     return Outcome(merged=merged, keep_both_loser=None, conflict=conflict)
 
 
+def _by_units(
+    s: Event,
+    o: Event,
+    winner: Side,
+    uncontested: Callable[[tuple[object, ...], tuple[object, ...], tuple[str, ...]],
+                          tuple[object, ...] | None],
+) -> tuple[Event, list[str]]:
+    """Combine two versions unit by unit: ``uncontested`` picks a unit's value or says
+    ``None`` (contested: the ``winner``'s value, and the unit's fields are reported)."""
+    values: dict[str, Any] = {}
+    contested: list[str] = []
+    for unit in MERGE_UNITS:
+        sv, ov = _unit(s, unit), _unit(o, unit)
+        chosen = uncontested(sv, ov, unit)
+        if chosen is None:
+            contested.extend(unit)
+            chosen = sv if winner is Side.SALJSTOD else ov
+        values.update(zip(unit, chosen, strict=True))
+    newest = s if newer_side(s, o) is Side.SALJSTOD else o
+    return attrs.evolve(newest, **values), contested
+
+
 def _empty(values: tuple[object, ...]) -> bool:
     """A unit with nothing in it: an empty text or list, or no value."""
     return all(value is None or value == "" or value == () for value in values)
@@ -200,22 +217,18 @@ def _merge(
     ids: dict[str, str],
 ) -> Outcome:
     winner = _winner(fallback, s, o)
-    values: dict[str, Any] = {}
-    contested: list[str] = []
-    for unit in MERGE_UNITS:
-        sv, ov = _unit(s, unit), _unit(o, unit)
+
+    def uncontested(sv: tuple[object, ...], ov: tuple[object, ...],
+                    unit: tuple[str, ...]) -> tuple[object, ...] | None:
         if sv == ov:
-            chosen = sv
-        elif base is not None and sv == _unit(base, unit):
-            chosen = ov
-        elif base is not None and ov == _unit(base, unit):
-            chosen = sv
-        else:
-            contested.extend(unit)
-            chosen = sv if winner is Side.SALJSTOD else ov
-        values.update(zip(unit, chosen, strict=True))
-    newest = s if newer_side(s, o) is Side.SALJSTOD else o
-    merged = attrs.evolve(newest, **values)
+            return sv
+        if base is not None and sv == _unit(base, unit):
+            return ov
+        if base is not None and ov == _unit(base, unit):
+            return sv
+        return None
+
+    merged, contested = _by_units(s, o, winner, uncontested)
     conflict = None
     if contested:
         conflict = Conflict(
