@@ -533,21 +533,39 @@ def _grouped(actions: tuple[Action, ...]) -> tuple[Action, ...]:
 
     An action that shares an item with another action (a keep-both split, a moved
     item) keeps its place relative to the others: those go first, in plan order. The
-    rest touch one pair each, and their order does not matter.
+    rest touch one pair each, and their order does not matter. One pass into buckets,
+    no sort: a first sync plans one action per item.
     """
-    seen: dict[tuple[Side, str], int] = {}
-    keys = [involved(action) for action in actions]
+    keys = [_keys_of(action) for action in actions]
+    seen: set[tuple[Side, str]] = set()
+    shared: set[tuple[Side, str]] = set()
     for action_keys in keys:
-        for key in set(action_keys):
-            seen[key] = seen.get(key, 0) + 1
+        for key in action_keys:
+            if key in seen:
+                shared.add(key)
+            else:
+                seen.add(key)
     ordered: list[Action] = []
-    free: list[tuple[int, str, int, Action]] = []
-    for index, (action, action_keys) in enumerate(zip(actions, keys, strict=True)):
+    buckets: dict[tuple[int, int], list[Action]] = {}
+    for action, action_keys in zip(actions, keys, strict=True):
         kind = _KIND_ORDER.get(type(action))
-        if kind is None or any(seen[key] > 1 for key in action_keys):
+        if kind is None or (shared and not shared.isdisjoint(action_keys)):
             ordered.append(action)
             continue
         side = _run_side(action)
-        free.append((kind, side.value if side is not None else "", index, action))
-    free.sort(key=lambda entry: entry[:3])
-    return (*ordered, *(entry[3] for entry in free))
+        bucket = (kind, 0 if side is None else 1 if side is _O else 2)  # "", outlook, saljstod
+        found = buckets.get(bucket)
+        if found is None:
+            buckets[bucket] = [action]
+        else:
+            found.append(action)
+    for bucket in sorted(buckets):
+        ordered.extend(buckets[bucket])
+    return tuple(ordered)
+
+
+def _keys_of(action: Action) -> tuple[tuple[Side, str], ...]:
+    """The distinct items an action concerns (:func:`involved`, cheaper for a create)."""
+    if type(action) is Create and action.replaces is None:
+        return ((action.side.other, action.source_id),)
+    return tuple(dict.fromkeys(involved(action)))

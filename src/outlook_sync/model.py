@@ -433,6 +433,8 @@ def normalise_subject(subject: str) -> str:
 
 
 def _nonempty_id(_inst: object, attr: attrs.Attribute[Any], value: object) -> None:
+    if type(value) is str and 0 < len(value) <= 1024:
+        return  # the common case, checked first: every item and link has two or more
     if not isinstance(value, str) or not value:
         raise InvalidEventError(f"{attr.name} must be a non-empty str", field=attr.name)
     if len(value) > 1024:
@@ -440,7 +442,7 @@ def _nonempty_id(_inst: object, attr: attrs.Attribute[Any], value: object) -> No
 
 
 def _optional_id(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
-    if value is not None:
+    if value is not None and not (type(value) is str and 0 < len(value) <= 1024):
         _nonempty_id(inst, attr, value)
 
 
