@@ -221,8 +221,14 @@ def _sql(
     module = _import(config, "outlook_sync.adapters.sql")
     connection, dialect = sql_connection(config, env)
     res.callback(connection.close)
+    options: dict[str, Any] = {}
+    if config.get("mapping") is not None:
+        options["mapping"] = config.get("mapping")  # [saljstod.mapping]: the host's tables
+    if config.get("busy_timeout_seconds") is not None:
+        options["busy_timeout"] = dt.timedelta(seconds=float(config.get("busy_timeout_seconds")))
     calendar: Calendar = module.SqlCalendar(
-        connection, user=config.get("user_id") or user, dialect=dialect, side=side.value
+        connection, user=config.get("user_id") or user, dialect=dialect, side=side.value,
+        **options,
     )
     return calendar
 
