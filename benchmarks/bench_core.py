@@ -6,6 +6,7 @@ Usage::
     python benchmarks/bench_core.py --quick    # N = 1 000, 10 000 (CI, < 60 s)
     python benchmarks/bench_core.py --json     # one JSON line per measurement
     python benchmarks/bench_core.py --sizes 500,5000 --scenarios S3,S4 --stages plan
+    python benchmarks/bench_core.py --sizes 100000 --scenarios S1 --stages floor,sync
 
 Scenarios (issue 2, "Benchmark"), for one user with N events:
 
@@ -83,9 +84,12 @@ from outlook_sync import (
     Synchronizer,
 )
 from outlook_sync._core.plan import plan
+from outlook_sync.apply_state import fewer_collections
 
 SCENARIOS = ("S1", "S2", "S3", "S4")
 STAGES = ("plan", "sync")
+#: also measurable: ``floor`` (S1 only, see _time_floor); not in the default run
+ALL_STAGES = (*STAGES, "floor")
 FULL_SIZES = (1_000, 10_000, 100_000)
 QUICK_SIZES = (1_000, 10_000)
 USER = "anna"
@@ -455,6 +459,41 @@ def _time_sync(world: World, expected: Expected) -> tuple[float, dict[str, Any]]
     return seconds, {**setup, "ops": report.total_writes, "backend_writes": backend_writes}
 
 
+def _time_floor(world: World, expected: Expected) -> tuple[float, dict[str, Any]]:
+    """The floor of a first sync in this design: a plain loop doing only what every item
+    must cost (S1 only). Per item: the new Outlook item and the stamped Säljstöd item
+    (each an :class:`Item` holding a copy of the event stamped with its change time), the
+    link, the link as committed, and the dict inserts of the two calendars and the
+    link table. No planning, no checks, no versions, no write log, no intents."""
+    assert world.state.link_count(USER) == 0, "the floor is measured on S1"
+    items = list(world.saljstod.list_all().items)
+    setup = _before_stage()
+    with fewer_collections():  # as a sync runs
+        seconds = _floor_loop(items)
+    assert seconds > 0
+    return seconds, {**setup, "ops": len(items)}
+
+
+def _floor_loop(items: list[Item]) -> float:
+    started = time.perf_counter()
+    outlook: dict[str, Item] = {}
+    saljstod: dict[str, Item] = {}
+    links: dict[str, Link] = {}
+    when = EPOCH
+    for number, item in enumerate(items):
+        new_id = f"O{number}"
+        outlook[new_id] = Item(id=new_id, version="1", partner_key=item.id,
+                               event=item.event.with_last_modified(when))
+        saljstod[item.id] = Item(id=item.id, version="2", partner_key=new_id,
+                                 event=item.event.with_last_modified(when))
+        link = Link(saljstod_id=item.id, outlook_id=new_id, base=item.event,
+                    saljstod_version="2", outlook_version="1")
+        links[item.id] = link.at_generation(1)
+    seconds = time.perf_counter() - started
+    assert len(outlook) == len(saljstod) == len(links) == len(items)
+    return seconds
+
+
 def _before_stage() -> dict[str, Any]:
     """Collect setup garbage, note the setup's peak RSS and reset the peak."""
     gc.collect()
@@ -466,7 +505,8 @@ def _before_stage() -> dict[str, Any]:
 def measure(scenario: str, n: int, stage: str) -> dict[str, Any]:
     """Set up ``scenario`` with ``n`` events, run and time ``stage`` once, check it."""
     world, expected = SETUPS[scenario](n)
-    seconds, counts = (_time_plan if stage == "plan" else _time_sync)(world, expected)
+    timer = {"plan": _time_plan, "sync": _time_sync, "floor": _time_floor}[stage]
+    seconds, counts = timer(world, expected)
     peak = maxrss_mb()
     return {
         "scenario": scenario,
@@ -521,7 +561,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--stages",
-        type=_csv(str, STAGES),
+        type=_csv(str, ALL_STAGES),
         default=STAGES,
         help="comma-separated subset of plan,sync",
     )
