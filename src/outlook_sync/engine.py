@@ -546,7 +546,8 @@ class Synchronizer:
             return False
         log.info("re-planning %d items changed by someone else during the sync", len(keys))
         tally.failures = [f for f in tally.failures if id(f) not in failures]
-        tally.failed_keys = [k for k in tally.failed_keys if k not in set(keys)]
+        again = set(keys)
+        tally.failed_keys = [k for k in tally.failed_keys if k not in again]
         failed_before = len(tally.failed_keys)
         cancelled = self._applier().apply(retry, tally, progress, cancel)
         failed_again = set(tally.failed_keys[failed_before:])
@@ -566,19 +567,21 @@ class Synchronizer:
         cancelled: bool,
     ) -> None:
         failed = set(tally.failed_keys)
-        seen = {
-            (side, item.id) for side, listing in fetched.listings.items()
-            for item in listing.items
-        } | {(side, i) for side, listing in fetched.listings.items() for i in listing.deleted}
+        failed_intents = set(tally.failed_intents)
         quarantined = {(q.side, q.item_id) for q in self.state.quarantine(self.user)}
+        seen: set[tuple[Side, str]] = set()
+        if quarantined:  # what was seen again leaves the quarantine (usually nothing)
+            seen = {
+                (side, item.id) for side, listing in fetched.listings.items()
+                for item in listing.items
+            } | {(side, i) for side, listing in fetched.listings.items()
+                 for i in listing.deleted}
         change = StateChange(
             put_links=the_plan.refreshed,
             conflicts=the_plan.notices,
             clear_pending=tuple(key for key in fetched.pending if key not in failed),
             add_pending=the_plan.hold_pending,
-            clear_intents=tuple(
-                key for key in fetched.intents if key not in set(tally.failed_intents)
-            ),
+            clear_intents=tuple(key for key in fetched.intents if key not in failed_intents),
             quarantine=the_plan.quarantined,
             unquarantine=tuple(sorted(quarantined & seen, key=lambda k: (k[0].value, k[1]))),
         )
