@@ -5,7 +5,7 @@
 the state store and the job queue; the Graph emulator
 (:mod:`outlook_sync.testing.graph`) serving one mailbox per user and posting change
 notifications; the web process; and any number of worker processes
-(``python -m outlook_sync.server``), each a separate OS process.
+(``python -m outlook_sync.cli server …``), each a separate OS process.
 
 The emulator's service is wrapped by :class:`ObservedGraph`, which records, for every
 request, its mailbox, its ``client-request-id`` (the sync's run id, set by the
@@ -319,8 +319,8 @@ class Testbed:
     def _spawn(self, *args: str, log_name: str) -> subprocess.Popen[bytes]:
         with (self.directory / log_name).open("ab") as log:  # the child keeps its copy
             return subprocess.Popen(  # noqa: S603 - our own module, no shell
-                [sys.executable, "-m", "outlook_sync.server", "--config",
-                 str(self.config_path), *args],
+                [sys.executable, "-m", "outlook_sync.cli", "--config",
+                 str(self.config_path), "server", *args],
                 env=self._env, stdout=log, stderr=subprocess.STDOUT, cwd=self.directory,
             )
 
