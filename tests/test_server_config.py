@@ -115,12 +115,12 @@ def test_unset_secret_variables_are_named_not_shown() -> None:
 
 
 def test_init_server_writes_the_example(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from outlook_sync.server.__main__ import main
+    from outlook_sync.cli import main
 
     target = tmp_path / "srv.toml"
-    assert main(["init", str(target)]) == 0
+    assert main(["init", "--server", str(target)]) == 0
     assert target.read_text(encoding="utf-8") == SERVER_EXAMPLE
-    assert main(["init", str(target)]) != 0  # never overwrites without --force
+    assert main(["init", "--server", str(target)]) != 0  # never overwrites without --force
     assert "exists" in capsys.readouterr().err
 
 

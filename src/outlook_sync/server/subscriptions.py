@@ -19,14 +19,32 @@ import json
 import logging
 import secrets
 import urllib.parse
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
 
-from outlook_sync.adapters.graph import GraphCalendar
+from outlook_sync.adapters.graph import GraphCalendar, GraphClient
 from outlook_sync.protocols import SubscriptionStore
 from outlook_sync.records import SubscriptionRecord
+from outlook_sync.server.config import ServerConfig
 
-if TYPE_CHECKING:
-    from outlook_sync.server.runner import Resources
+
+class _Slot(Protocol):
+    @property
+    def state(self) -> SubscriptionStore: ...
+
+
+class Resources(Protocol):
+    """What this module needs of a worker's resources (``runner.Resources`` has it);
+    a protocol, so that the runner may import this module and not the reverse."""
+
+    config: ServerConfig
+
+    def slot(self) -> AbstractContextManager[_Slot]: ...
+
+    def graph_client(self, mailbox: str) -> GraphClient: ...
+
+    def with_ledger(self, body: Callable[[Any], Any]) -> Any: ...
 
 __all__ = ["ensure_subscription", "needs_subscription", "parse_expiry", "subscribe"]
 
