@@ -98,6 +98,9 @@ class Applier:
         actions = _grouped(the_plan.actions)
         total, done = len(actions), 0
         self._bulk_sides = {}
+        # runtime Protocol checks cost microseconds: with no bulk backend, no run forms
+        any_bulk = any(isinstance(self.calendar(side), BulkWriter | BulkDeleter)
+                       for side in (_S, _O))
         known_read_only = set(tally.read_only)
         while done < total:
             if progress:
@@ -124,7 +127,7 @@ class Applier:
                 actions = actions[:done] + rest
                 total = len(actions)
                 continue
-            kind = self._run_kind(action)
+            kind = self._run_kind(action) if any_bulk else None
             if kind is not None:
                 run = [action]
                 while len(run) < BULK_RUN and done + len(run) < total:
