@@ -22,7 +22,15 @@ import attrs
 
 from outlook_sync._core.actions import Action, Create, Delete, LinkPair, SyncPlan, Update
 from outlook_sync._core.readonly import restrict
-from outlook_sync.apply_state import STAGE_LIMIT, StagedCommits, Tally, blame, involved, refused
+from outlook_sync.apply_state import (
+    STAGE_LIMIT,
+    STAGE_SECONDS,
+    StagedCommits,
+    Tally,
+    blame,
+    involved,
+    refused,
+)
 from outlook_sync.errors import (
     BackendError,
     InvalidEventError,
@@ -129,6 +137,9 @@ class Applier:
                 continue
             kind = self._run_kind(action) if any_bulk else None
             if kind is not None:
+                # a run may wait long (a Graph mailbox's budget window): commit first, so
+                # no shared database transaction stays open across it
+                self._staged.flush()
                 run = [action]
                 while len(run) < BULK_RUN and done + len(run) < total:
                     following = actions[done + len(run)]
@@ -144,6 +155,7 @@ class Applier:
                     self._delete_run([a for a in run if isinstance(a, Delete)], tally)
                 done += len(run)
                 continue
+            self._staged.flush_if_older(STAGE_SECONDS)
             done += 1
             try:
                 change = self._perform(action, tally)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -28,6 +29,7 @@ from outlook_sync.records import Conflict, Failure
 
 __all__ = [
     "STAGE_LIMIT",
+    "STAGE_SECONDS",
     "StagedCommits",
     "Tally",
     "blame",
@@ -40,6 +42,8 @@ _S, _O = Side.SALJSTOD, Side.OUTLOOK
 
 #: How many completed actions are committed together at most.
 STAGE_LIMIT = 200
+#: How long completed actions wait for their commit at most, before the next write.
+STAGE_SECONDS = 1.0
 
 #: ``listener(side, operation, item_id, event)``: one backend write that succeeded;
 #: operation is ``create``, ``update``, ``delete`` or ``stamp`` (only the partner key).
@@ -83,12 +87,20 @@ class StagedCommits:
     order of changes to one pair is kept (the store applies drops before puts).
     :meth:`put` stages the common case (one link, maybe a replaced pair, an intent and
     a conflict) without building a :class:`StateChange` per action.
+
+    A stage is also held only briefly (:meth:`flush_if_older`, :data:`STAGE_SECONDS`):
+    a backend sharing the state store's transaction (``SqlCalendar(commit=False)``)
+    keeps its writes, and the database's write lock, open until the stage is committed,
+    so the host application must not wait behind a long stage.
     """
 
-    def __init__(self, state: StateStore, user: str, limit: int = STAGE_LIMIT) -> None:
+    def __init__(self, state: StateStore, user: str, limit: int = STAGE_LIMIT,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._state = state
         self._user = user
         self._limit = limit
+        self._clock = clock
+        self._since = 0.0  # when the first change of the stage was staged
         self._count = 0
         self._puts: list[Link] = []
         self._drops: list[tuple[str, str]] = []
@@ -124,6 +136,8 @@ class StagedCommits:
             self._intents.append(clear_intent)
         if conflict is not None:
             self._conflicts.append(conflict)
+        if not self._count:
+            self._since = self._clock()
         self._count += 1
         if self._count >= self._limit:
             self.flush()
@@ -140,8 +154,15 @@ class StagedCommits:
         self._intents.extend(intents)
         self._s_ids |= s_new
         self._o_ids |= o_new
+        if not self._count:
+            self._since = self._clock()
         self._count += 1
         if self._count >= self._limit:
+            self.flush()
+
+    def flush_if_older(self, seconds: float) -> None:
+        """Commit what is staged if the oldest of it was staged ``seconds`` ago or more."""
+        if self._count and self._clock() - self._since >= seconds:
             self.flush()
 
     def flush(self) -> None:
