@@ -66,10 +66,13 @@ class ProgressEstimate:
     """A ``progress(phase, done, total)`` callback that estimates the time left.
 
     Args:
-        listener: called with a :class:`ProgressUpdate` after every report.
-        forward: another ``progress(phase, done, total)`` callback to call as well (the
-            host's own display).
+        listener: called with a :class:`ProgressUpdate` when a phase starts or ends, and
+            in between at most every ``interval`` seconds (a first sync reports every
+            one of its 100 000 actions; a display needs a few updates a second).
+        forward: another ``progress(phase, done, total)`` callback, called on every
+            report (the host's own display).
         clock: seconds, monotonic (``time.monotonic``).
+        interval: the least time between two listener calls within a phase.
     """
 
     def __init__(
@@ -78,10 +81,13 @@ class ProgressEstimate:
         listener: Callable[[ProgressUpdate], None] | None = None,
         forward: Callable[[str, int, int], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        interval: float = 0.1,
     ) -> None:
         self._listener = listener
         self._forward = forward
         self._clock = clock
+        self._interval = interval
+        self._told = float("-inf")
         self._phase: str | None = None
         self._started = 0.0
         self._first_done = 0
@@ -90,12 +96,15 @@ class ProgressEstimate:
 
     def __call__(self, phase: str, done: int, total: int) -> None:
         now = self._clock()
+        boundary = done == 0 or done >= total
         if phase != self._phase or done < self._done:
             self._phase, self._started, self._first_done = phase, now, done
+            boundary = True
         self._done, self._total = done, total
         if self._forward is not None:
             self._forward(phase, done, total)
-        if self._listener is not None:
+        if self._listener is not None and (boundary or now - self._told >= self._interval):
+            self._told = now
             self._listener(self.update(now))
 
     def update(self, now: float | None = None) -> ProgressUpdate:
