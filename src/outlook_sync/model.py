@@ -441,6 +441,17 @@ def _nonempty_id(_inst: object, attr: attrs.Attribute[Any], value: object) -> No
         raise InvalidEventError(f"{attr.name} is longer than 1024 characters", field=attr.name)
 
 
+def _exactly_or(check: Any, kind: type) -> Any:
+    """``check``, with the common case first: a value of exactly ``kind`` passes at once
+    (every backend write builds an item; the full check runs for anything else)."""
+
+    def validate(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
+        if type(value) is not kind:
+            check(inst, attr, value)
+
+    return validate
+
+
 def _optional_id(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
     if value is not None and not (type(value) is str and 0 < len(value) <= 1024):
         _nonempty_id(inst, attr, value)
@@ -462,8 +473,9 @@ class Item:
     """
 
     id: str = attrs.field(validator=_nonempty_id)
-    version: str = attrs.field(validator=attrs.validators.instance_of(str))
-    event: Event = attrs.field(validator=attrs.validators.instance_of(Event))
+    version: str = attrs.field(validator=_exactly_or(attrs.validators.instance_of(str), str))
+    event: Event = attrs.field(validator=_exactly_or(attrs.validators.instance_of(Event),
+                                                     Event))
     partner_key: str | None = attrs.field(default=None, validator=_optional_id)
 
 
