@@ -161,3 +161,18 @@ def test_a_first_sync_stopped_part_way_resumes_with_no_duplicate_and_says_how_fa
         assert set(keys.values()) == {1}, "an activity was copied twice"
         assert set(keys) == set(saljstod.items())
         client.close()
+
+
+def test_the_command_lines_progress_says_how_long_is_left() -> None:
+    import io
+
+    from outlook_sync.cli.render import ProgressDisplay
+
+    now = [0.0]
+    stream = io.StringIO()
+    display = ProgressDisplay(stream, enabled=True, tty=False, clock=lambda: now[0])
+    for done in range(0, 20_001, 500):
+        display("apply", done, 20_000)
+        now[0] += 6.0  # 500 items every 6 s: 12 000 done after 144 s
+    lines = stream.getvalue().splitlines()
+    assert any("12000/20000, about 2 minutes left" in line for line in lines), lines

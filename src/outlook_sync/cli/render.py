@@ -10,12 +10,13 @@ import datetime as dt
 import json
 import time
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from outlook_sync._core.actions import Create, Delete, LinkPair, SyncPlan, Unlink, Update
 from outlook_sync.i18n import ACTIVITY_STATES, CONFLICT_KINDS
 from outlook_sync.model import Event, Side
+from outlook_sync.progress import ProgressEstimate
 from outlook_sync.records import Conflict, DeletedItem, Quarantined
 from outlook_sync.report import SyncReport
 
@@ -419,7 +420,8 @@ class ProgressDisplay:
         tty: redraw in place; defaults to ``stream.isatty()``.
     """
 
-    def __init__(self, stream: TextIO, *, enabled: bool, tty: bool | None = None) -> None:
+    def __init__(self, stream: TextIO, *, enabled: bool, tty: bool | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._stream = stream
         self._enabled = enabled
         self._tty = stream.isatty() if tty is None else tty
@@ -427,18 +429,23 @@ class ProgressDisplay:
         self._shown = -1
         self._drawn = False
         self._last = 0.0
+        #: the time left, from the rate since the phase began (outlook_sync.progress)
+        self._estimate = ProgressEstimate(clock=clock)
 
     def __call__(self, phase: str, done: int, total: int) -> None:
         if not self._enabled:
             return
+        self._estimate(phase, done, total)
         name = _PHASES.get(phase, phase)
         if self._tty:
             now = time.monotonic()
             if done not in (0, total) and now - self._last < _REDRAW_SECONDS:
                 return  # a terminal redrawn 100 000 times slows the sync down
             self._last = now
+            update = self._estimate.update()
+            left = f", {update.text.split(', ', 1)[1]}" if update.remaining else ""
             percent = f" ({100 * done // total}%)" if total else ""
-            self._stream.write(f"\r{name}: {done}/{total}{percent}".ljust(48))
+            self._stream.write(f"\r{name}: {done}/{total}{percent}{left}".ljust(64))
             self._stream.flush()
             self._drawn = True
             return
@@ -447,7 +454,9 @@ class ProgressDisplay:
             self._phase, self._shown = phase, -1
         if tenth > self._shown:
             self._shown = tenth
-            self._stream.write(f"{name}: {done}/{total}\n")
+            update = self._estimate.update()
+            left = f", {update.text.split(', ', 1)[1]}" if update.remaining else ""
+            self._stream.write(f"{name}: {done}/{total}{left}\n")
 
     def finish(self) -> None:
         """End the redrawn line, if any."""
