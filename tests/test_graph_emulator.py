@@ -491,3 +491,17 @@ def test_batch_refuses_what_the_docs_disallow(
     assert answer.status_code == 400
     assert why in answer.json()["error"]["message"]
     assert graph.events() == []  # nothing in a refused batch ran
+
+
+def test_the_fault_control_endpoint_refuses_what_it_does_not_know(
+    graph: GraphEmulator, http: httpx.Client
+) -> None:
+    control = graph.base_url.rsplit("/v1.0", 1)[0] + "/_emulator/faults"
+    for body in ({}, {"kind": "status", "staus": 503}, {"kind": "nonsense"},
+                 {"kind": "status", "times": "many"}):
+        answer = http.post(control, json=body)
+        assert answer.status_code == 400, (body, answer.text)
+    assert http.get("/me/events").status_code == 200  # nothing was armed
+    armed = http.post(control, json={"kind": "status", "status": 503})
+    assert armed.status_code == 204
+    assert http.get("/me/events").status_code == 503

@@ -24,6 +24,10 @@ from outlook_sync.testing.graph.tenant import EmulatedTenant, mailboxes_of
 
 __all__ = ["GraphEmulator", "run_emulator"]
 
+#: The fields of ``POST /_emulator/faults`` (docs/graph.md, "Fault injection").
+_FAULT_KEYS = frozenset({"kind", "times", "method", "path_contains", "status", "retry_after",
+                         "delay", "body"})
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -207,7 +211,15 @@ class GraphEmulator(EmulatedTenant):
             self.expire_delta_tokens()
             return Response(204)
         if method == "POST" and name == "faults":
-            kind = str(args.get("kind", "status"))
+            if not isinstance(args, dict):
+                return Response(400, {"error": "the fault is a JSON object"})
+            unknown = sorted(set(args) - _FAULT_KEYS)
+            if unknown:
+                return Response(400, {"error": f"unknown fault field(s): {', '.join(unknown)}; "
+                                               f"known: {', '.join(sorted(_FAULT_KEYS))}"})
+            if "kind" not in args:
+                return Response(400, {"error": "a fault needs its kind (e.g. \"status\")"})
+            kind = str(args["kind"])
             if kind not in (
                 "status",
                 "unauthorized",
@@ -217,8 +229,8 @@ class GraphEmulator(EmulatedTenant):
                 "corrupt",
             ):
                 return Response(400, {"error": f"unknown fault kind {kind}"})
-            self.faults.add(
-                FaultRule(
+            try:
+                rule = FaultRule(
                     kind,
                     int(args.get("times", 1)),
                     args.get("method"),
@@ -228,7 +240,9 @@ class GraphEmulator(EmulatedTenant):
                     delay=float(args.get("delay", 0)),
                     body=str(args.get("body", "")).encode(),
                 )
-            )
+            except (TypeError, ValueError) as exc:
+                return Response(400, {"error": f"a fault field has the wrong type: {exc}"})
+            self.faults.add(rule)
             return Response(204)
         if method == "POST" and name == "reset-counts":
             self.reset_counts()
