@@ -210,7 +210,14 @@ class Synchronizer:
             ListingError, BackendError: a side could not be listed.
         """
         fetched = self._fetch(None)
-        return self._plan(fetched, confirm_mass_delete)
+        the_plan = self._plan(fetched, confirm_mass_delete)
+        self._planned(the_plan)
+        return the_plan
+
+    def _planned(self, the_plan: SyncPlan) -> None:
+        for observer in self._observers:
+            if isinstance(observer, PlanObserver):
+                observer.sync_planned(the_plan)
 
     def _plan(self, fetched: _Fetched, confirm: bool) -> SyncPlan:
         return make_plan(
@@ -380,9 +387,7 @@ class Synchronizer:
         if progress:
             progress("plan", 0, 1)
         the_plan = self._plan(fetched, confirm_mass_delete)
-        for observer in self._observers:
-            if isinstance(observer, PlanObserver):
-                observer.sync_planned(the_plan)
+        self._planned(the_plan)
         if progress:
             progress("plan", 1, 1)
         full = {side.value: complete for side, complete in the_plan.complete}

@@ -36,7 +36,7 @@ from typing import Any
 import attrs
 
 from outlook_sync.adapters.memory import InMemoryCalendar
-from outlook_sync.cli.itemlog import Journal, LoggingSynchronizer, Written, logged_calendar
+from outlook_sync.cli.itemlog import Journal, JournalObserver, Written
 from outlook_sync.config import BACKENDS, BackendConfig, BackendSpec, Config
 from outlook_sync.engine import Synchronizer
 from outlook_sync.errors import BackendUnavailableError, ConfigurationError
@@ -529,16 +529,14 @@ def wired(
                 config.saljstod, Side.SALJSTOD, config.user, environ, resources
             )
             outlook = build_calendar(config.outlook, Side.OUTLOOK, config.user, environ, resources)
-            saljstod = logged_calendar(saljstod, Side.SALJSTOD, journal)
-            outlook = logged_calendar(outlook, Side.OUTLOOK, journal)
         else:
             saljstod = InMemoryCalendar(name="(not opened)")
             outlook = InMemoryCalendar(name="(not opened)")
         state = _state_for(config.state, environ, resources, writes=writes)
-        sync = LoggingSynchronizer(
+        sync = Synchronizer(
             saljstod=saljstod, outlook=outlook, state=state, user=config.user, policy=config.policy
         )
-        sync.journal = journal
+        sync.add_observer(JournalObserver(journal))
         yield Wiring(
             config=config,
             saljstod=saljstod,
