@@ -93,10 +93,6 @@ RUN_SHELL = {
     ("getting-started.md", "outlook-sync init --demo"),
 }
 
-#: Blocks that cannot run yet, with the owner who will make them run (strict xfail).
-PENDING: dict[tuple[str, str], str] = {}
-
-
 @attrs.frozen
 class Block:
     page: str
@@ -319,7 +315,6 @@ def test_every_code_block_of_the_page_runs(
         if page.name in GIVEN:
             exec(GIVEN[page.name], namespace)  # the reader's own setup
         for block in found:
-            owner = PENDING.get((block.page, block.first))
             try:
                 if block.lang == "python":
                     run_python(block, namespace)
@@ -340,10 +335,7 @@ def test_every_code_block_of_the_page_runs(
                 else:
                     assert block.lang in ("", "text"), f"{block}: unknown language"
             except Exception as exc:
-                if owner is None:
-                    raise AssertionError(f"{block} failed: {type(exc).__name__}: {exc}") from exc
-                continue
-            assert owner is None, f"{block} runs now: remove it from PENDING ({owner})"
+                raise AssertionError(f"{block} failed: {type(exc).__name__}: {exc}") from exc
         _close_what_the_page_opened(namespace)
 
 

@@ -329,8 +329,7 @@ class Applier:
                 tally.wrote("stamp", side, item_id, event)
                 continue
             if isinstance(result, PermissionDeniedError):
-                tally.refused_sides.add(side)
-                tally.read_only.add(side)
+                tally.refused_by(side)
                 versions[item_id] = version
                 continue
             log.warning("could not store the partner key on %s item %s: %s", side, item_id,
@@ -415,8 +414,7 @@ class Applier:
         except BackendError as exc:
             blame(exc, side)
             if isinstance(exc, PermissionDeniedError):
-                tally.refused_sides.add(side)
-                tally.read_only.add(side)
+                tally.refused_by(side)
                 log.warning("the %s calendar refused a write (read-only?): %s", side, exc)
                 return version
             log.warning("could not store the partner key on %s item %s: %s", side, item_id,
@@ -513,8 +511,7 @@ class Applier:
         if isinstance(exc, PermissionDeniedError):
             # reported once, as a read-only side, not as one failure per item; the
             # items stay pending so nothing is lost once the side is writable again
-            tally.refused_sides.add(side)
-            tally.read_only.add(side)
+            tally.refused_by(side)
             tally.failed_keys.extend(keys)
             log.warning("the %s calendar refused a write (read-only?): %s", side, exc)
             self.state.commit(self.user, StateChange(add_pending=tuple(keys)))

@@ -73,6 +73,12 @@ class Tally:
     #: hears of every write that succeeded (hosts' per-item logs)
     listener: WriteListener | None = None
 
+    def refused_by(self, side: Side) -> None:
+        """``side`` refused a write for lack of permission: nothing more is written to
+        it in this sync, and the report says so once."""
+        self.refused_sides.add(side)
+        self.read_only.add(side)
+
     def wrote(self, operation: str, side: Side, item_id: str, event: Event | None) -> None:
         # _S.value is an Enum property (Python code): compare identities instead
         self.writes["saljstod" if side is _S else "outlook"][operation] += 1

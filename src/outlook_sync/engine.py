@@ -46,7 +46,7 @@ from outlook_sync._core.actions import (
 )
 from outlook_sync._core.plan import plan as make_plan
 from outlook_sync.apply import Applier, Progress, Tally
-from outlook_sync.apply_state import WriteListener, fewer_collections
+from outlook_sync.apply_state import WriteListener, blame, fewer_collections
 from outlook_sync.errors import (
     BackendError,
     InvalidEventError,
@@ -245,8 +245,7 @@ class Synchronizer:
                 try:
                     identity = adapter.calendar_identity()
                 except BackendError as exc:
-                    if exc.side is None:
-                        exc.side = side.value
+                    blame(exc, side)
                     raise
             found[side] = identity
         return found

@@ -97,6 +97,20 @@ def _sqlite_kind(declared: str) -> str:
     return "unknown"
 
 
+def _existing(
+    connection: Any, dialect: Dialect, mapping: SqlMapping, table: str, key: str, what: str
+) -> TableInfo:
+    """The catalog's view of a mapped table that must exist.
+
+    Raises:
+        ConfigurationError: no such table (``key`` names the setting).
+    """
+    info = _table_info(connection, dialect, mapping.table(table), table)
+    if info is None:
+        raise ConfigurationError(f"{key}: no {what} {table!r} in the database", key=key)
+    return info
+
+
 def _table_info(connection: Any, dialect: Dialect, qualified: str, name: str) -> TableInfo | None:
     if dialect.name == "postgresql":
         rows = dialect.execute(
@@ -135,21 +149,12 @@ def read_catalog(connection: Any, dialect: Dialect, mapping: SqlMapping) -> Cata
         ConfigurationError: see the module docstring; ``key`` names the setting.
     """
     a = mapping.activities
-    acts = _table_info(connection, dialect, mapping.table(a.table), a.table)
-    if acts is None:
-        raise ConfigurationError(
-            f"activities.table: no table or view {a.table!r} in the database",
-            key="activities.table",
-        )
+    acts = _existing(connection, dialect, mapping, a.table, "activities.table", "table or view")
     parts = None
     p = mapping.participants
     if p is not None:
-        parts = _table_info(connection, dialect, mapping.table(p.table), p.table)
-        if parts is None:
-            raise ConfigurationError(
-                f"participants.table: no table or view {p.table!r} in the database",
-                key="participants.table",
-            )
+        parts = _existing(connection, dialect, mapping, p.table, "participants.table",
+                          "table or view")
         for field in ("activity_id", "user_id", "partner_key"):
             _require(parts, getattr(p, field), f"participants.{field}", p.table)
     fields = ("id", "version", "changed_at", "created_by", "owner", "partner_key")
@@ -161,12 +166,7 @@ def read_catalog(connection: Any, dialect: Dialect, mapping: SqlMapping) -> Cata
         _require(acts, mapping.soft_delete.column, "soft_delete.column", a.table)
     log = mapping.deletion_log
     if log is not None:
-        info = _table_info(connection, dialect, mapping.table(log.table), log.table)
-        if info is None:
-            raise ConfigurationError(
-                f"deletion_log.table: no table {log.table!r} in the database",
-                key="deletion_log.table",
-            )
+        info = _existing(connection, dialect, mapping, log.table, "deletion_log.table", "table")
         for field in ("activity_id", "user_id", "deleted_at"):
             _require(info, getattr(log, field), f"deletion_log.{field}", log.table)
         naive = info.kinds.get(log.deleted_at) == "timestamp"
