@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 
-from outlook_sync.errors import StateError
+from outlook_sync.errors import BusyError, StateError
 from outlook_sync.state.sql.store import SqlStateStore
 
 __all__ = ["SqliteStateStore"]
@@ -29,6 +30,7 @@ class SqliteStateStore(SqlStateStore):
 
     Raises:
         StateError: the file cannot be opened or is not a SQLite database.
+        BusyError: another process held the new file past the busy timeout.
         SchemaVersionError: the file was written by a newer outlook_sync.
     """
 
@@ -41,7 +43,7 @@ class SqliteStateStore(SqlStateStore):
                 isolation_level=None,
                 check_same_thread=False,
             )
-            connection.execute("PRAGMA journal_mode=WAL")
+            _use_wal(connection, self._path)
             connection.execute("PRAGMA synchronous=NORMAL")
         except sqlite3.Error as exc:
             raise StateError(f"cannot open the state database {self._path!r}: {exc}") from exc
@@ -54,3 +56,27 @@ class SqliteStateStore(SqlStateStore):
 
     def __repr__(self) -> str:
         return f"SqliteStateStore({self._path!r})"
+
+
+def _use_wal(connection: sqlite3.Connection, path: str) -> None:
+    """Switch the file to WAL mode, waiting for another process that is creating it.
+
+    Changing the journal mode needs the file to itself, and SQLite answers "database is
+    locked" at once instead of running the busy handler; two processes opening a new
+    state file together would otherwise fail. Retried up to the busy timeout.
+
+    Raises:
+        BusyError: the file stayed locked for the whole busy timeout.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() >= deadline:
+                raise BusyError(f"the state database {path!r} stayed locked by another "
+                                "process; try again") from exc
+            time.sleep(0.02)
