@@ -19,6 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -298,6 +299,15 @@ def _browser() -> object:
     return webdriver.Chrome(options=options, service=Service(executable_path=driver or ""))
 
 
+def _wait_for(browser: Any, by: str, value: str) -> Any:
+    """The element once the page showing it has loaded (at most 30 s)."""
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(browser, 30).until(
+        expected_conditions.presence_of_element_located((by, value)))
+
+
 def test_the_operator_page_in_headless_chromium_shows_a_failing_user(bed: Testbed) -> None:
     from selenium.webdriver.common.by import By
 
@@ -313,7 +323,8 @@ def test_the_operator_page_in_headless_chromium_shows_a_failing_user(bed: Testbe
         assert "sign in" in browser.title  # type: ignore[attr-defined]  # never open
         browser.find_element(By.ID, "token").send_keys(bed.token)  # type: ignore[attr-defined]
         browser.find_element(By.ID, "sign-in").click()  # type: ignore[attr-defined]
-        table = browser.find_element(By.ID, "accounts")  # type: ignore[attr-defined]
+        # A click that submits a form returns before the next page has loaded: wait for it.
+        table = _wait_for(browser, By.ID, "accounts")
         row = table.find_element(By.CSS_SELECTOR, f"tr[data-user='{bed.user(failing)}']")
         cells = [c.text for c in row.find_elements(By.TAG_NAME, "td")]
         assert cells[2] == "needs attention"
@@ -323,7 +334,7 @@ def test_the_operator_page_in_headless_chromium_shows_a_failing_user(bed: Testbe
         assert "does not exist" in consent.text
         assert "paused" in table.find_element(By.CSS_SELECTOR, "tr[data-user='u0003']").text
         row.find_element(By.TAG_NAME, "a").click()
-        runs = browser.find_element(By.ID, "runs")  # type: ignore[attr-defined]
+        runs = _wait_for(browser, By.ID, "runs")
         assert "failed" in runs.text
         assert "503" in runs.text
     finally:
