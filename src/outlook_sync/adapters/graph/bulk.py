@@ -60,9 +60,9 @@ def _create_singles(
             for n, (event, key) in enumerate(chunk):
                 results.append(cal._settle(partial(cal._recreate, event, key, txns[n])))
             continue
-        for n, (_event, key) in enumerate(chunk):
+        for n, (event, key) in enumerate(chunk):
             resp = answers[str(n)]
-            results.append(cal._settle(partial(cal._created, resp, key)))
+            results.append(cal._settle(partial(cal._created, resp, key, event)))
     return results
 
 

@@ -264,7 +264,7 @@ class GraphCalendar(GraphCore):
             resp = self.client.request(
                 "POST", path, body=body, headers=self._headers, safe_to_retry=False
             )
-        return self._created(resp, partner_key)
+        return self._created(resp, partner_key, event)
 
     def update(
         self,

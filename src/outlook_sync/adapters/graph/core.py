@@ -23,6 +23,7 @@ from outlook_sync.adapters.graph.mapping import (
     MappingError,
     event_to_graph,
     item_from_graph,
+    parse_instant,
     partner_key_of,
 )
 from outlook_sync.adapters.graph.pages import DeltaExpiredError, PageReader
@@ -445,11 +446,22 @@ class GraphCore:
         body["transactionId"] = txn
         return body
 
-    def _created(self, resp: GraphResponse, partner_key: str) -> Item:
+    def _created(self, resp: GraphResponse, partner_key: str, event: Event) -> Item:
+        """The item a create answer describes.
+
+        For a single event the content is the ``event`` written, stamped with the
+        answer's ``lastModifiedDateTime``: the answer's id, ``changeKey`` and ``type``
+        are read, not the whole event mapped again (the engine records the event it
+        wrote as the link's base either way, and the next listing reads what Graph
+        stored). A series master is mapped whole (it carries its occurrences).
+        """
         if not resp.ok:
             raise error_for(resp, what=f"POST {self._calendar}/events")
         try:
             data = resp.json_object()
+            written = self._written_single(data, partner_key, event)
+            if written is not None:
+                return written
             mapped = self._map(data, partner_key) if isinstance(data.get("id"), str) else None
         except (MalformedResponseError, MappingError) as exc:
             raise ItemRejectedError(f"POST event: malformed answer ({exc})") from None
@@ -458,6 +470,26 @@ class GraphCore:
             raise ItemRejectedError(f"created, but it cannot be read back: {reason}")
         self._written[mapped.id] = mapped.version
         return mapped
+
+    def _written_single(self, data: Mapping[str, Any], partner_key: str,
+                        event: Event) -> Item | None:
+        """The created single event from its answer's id, version and change time;
+        ``None`` when the answer is not plainly that (then it is mapped whole)."""
+        item_id, version = data.get("id"), data.get("changeKey")
+        kind = data.get("type", "singleInstance")
+        if (event.recurrence is not None or not isinstance(kind, str)
+                or kind.casefold() != "singleinstance" or data.get("attendees")
+                or not isinstance(item_id, str) or not item_id
+                or not isinstance(version, str) or not version):
+            return None
+        when = parse_instant(data.get("lastModifiedDateTime"))
+        item = Item(id=item_id, version=version, event=event.with_last_modified(when),
+                    partner_key=partner_key)
+        link = data.get("webLink")
+        self._meta[item_id] = _Meta(meeting=False, partner_key=partner_key, event=item.event,
+                                    web_link=link if isinstance(link, str) else None)
+        self._written[item_id] = version
+        return item
 
     def _key_filter(self, value: str | None) -> str:
         prop = odata_string(self.partner_property)

@@ -105,6 +105,9 @@ class GraphResponse:
     status: int
     headers: Mapping[str, str] = attrs.field(factory=dict)
     content: bytes = b""
+    #: the body already decoded (an answer inside a ``$batch``, whose body arrives as
+    #: JSON within the batch's JSON): used instead of decoding ``content``
+    decoded: Any = attrs.field(default=None, eq=False, repr=False)
 
     def json_object(self) -> dict[str, Any]:
         """The body as a JSON object.
@@ -112,10 +115,13 @@ class GraphResponse:
         Raises:
             MalformedResponseError: not JSON, or not an object.
         """
-        try:
-            value = json.loads(self.content) if self.content else None
-        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
-            raise MalformedResponseError(f"invalid JSON ({exc})") from None
+        if self.decoded is not None:
+            value = self.decoded
+        else:
+            try:
+                value = json.loads(self.content) if self.content else None
+            except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
+                raise MalformedResponseError(f"invalid JSON ({exc})") from None
         if not isinstance(value, dict):
             raise MalformedResponseError("the answer is not a JSON object")
         return value
@@ -460,6 +466,9 @@ class GraphClient:
     @staticmethod
     def _batch_answer(answer: Mapping[str, Any]) -> GraphResponse:
         body = answer.get("body")
-        content = b"" if body is None else json.dumps(body).encode("utf-8")
         headers = {str(k).lower(): str(v) for k, v in (answer.get("headers") or {}).items()}
-        return GraphResponse(status=int(answer["status"]), headers=headers, content=content)
+        status = int(answer["status"])
+        if isinstance(body, dict):  # decoded once, with the batch: no encode and decode again
+            return GraphResponse(status=status, headers=headers, decoded=body)
+        content = b"" if body is None else json.dumps(body).encode("utf-8")
+        return GraphResponse(status=status, headers=headers, content=content)
