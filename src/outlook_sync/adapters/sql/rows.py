@@ -76,6 +76,8 @@ class RowCodec:
             None if mapping.naive_time_zone is None else zoneinfo.ZoneInfo(mapping.naive_time_zone)
         )
         self._zones: dict[str, dt.tzinfo | None] = {}
+        #: the fields whose raw values need :meth:`_decoded` (the rest are taken as read)
+        self._to_decode = _TEXT | frozenset(self._codecs)
 
     @property
     def naive_zone(self) -> zoneinfo.ZoneInfo | None:
@@ -232,8 +234,11 @@ class RowCodec:
         return local if zone is None else local.astimezone(zone)
 
     def _event(self, values: Sequence[Any], *, last_modified: dt.datetime) -> Event:
-        raw = dict(zip(CONTENT_FIELDS, values, strict=True))
-        v = {name: self._decoded(name, value) for name, value in raw.items()}
+        to_decode = self._to_decode
+        v = {
+            name: self._decoded(name, value) if name in to_decode else value
+            for name, value in zip(CONTENT_FIELDS, values, strict=True)
+        }
         text = {name: "" if v[name] is None else str(v[name]) for name in _TEXT}
         zone = self._zone(text["time_zone"]) if text["time_zone"] else None
         split = self._m.activities.start_time is not None
