@@ -5,6 +5,7 @@ Usage::
     python benchmarks/bench_first_sync.py                  # 20 000 activities, SQLite + PostgreSQL
     python benchmarks/bench_first_sync.py --quick          # 2 000 activities (CI, < 1 min)
     python benchmarks/bench_first_sync.py --dialects sqlite --events 20000 --json
+    python benchmarks/bench_first_sync.py --floor          # also the HTTP floor
 
 One user, N activities in the Säljstöd database (reference schema, seeded as
 ``bench_sql.py`` does), an empty Outlook calendar behind the Graph emulator, never
@@ -140,6 +141,52 @@ def measure(dialect_name: str, n: int) -> dict[str, Any]:
     }
 
 
+def measure_floor(n: int) -> dict[str, Any]:
+    """The HTTP floor: the creates' requests alone, in a plain loop (no engine, no state,
+    no Säljstöd reads or stamps). The same N events (read from the seeded database
+    before the clock starts) become Graph bodies (``event_to_graph`` with the partner
+    key and a ``transactionId``), 20 to a ``$batch`` posted with httpx on one connection;
+    each answer is decoded. What every create costs the sync process whatever the
+    engine does: building the body, JSON both ways, one HTTP exchange per 20."""
+    import uuid
+
+    import httpx
+
+    from outlook_sync.adapters.graph.mapping import PARTNER_PROPERTY, event_to_graph
+
+    dialect = dialect_for(None, "sqlite")
+    with bench_sql.database("sqlite") as (raw, host), emulator() as base_url:
+        bench_sql.seed(host, dialect, n)
+        host.commit()
+        items = list(SqlCalendar(raw, user=USER, dialect=dialect).list_all().items)
+        http = httpx.Client(headers={"Authorization": "Bearer bench"}, timeout=60.0)
+        url = f"{base_url}/$batch"
+        path = "/users/floor/calendar/events"
+        gc.collect()
+        cpu = time.process_time()
+        started = time.perf_counter()
+        for first in range(0, len(items), 20):
+            requests = []
+            for number, item in enumerate(items[first:first + 20]):
+                body = event_to_graph(item.event)
+                body["singleValueExtendedProperties"] = [
+                    {"id": PARTNER_PROPERTY, "value": item.id}]
+                body["transactionId"] = str(uuid.uuid4())
+                requests.append({"id": str(number), "method": "POST", "url": path,
+                                 "headers": {"Content-Type": "application/json"},
+                                 "body": body})
+            answer = http.post(url, content=json.dumps({"requests": requests}).encode(),
+                               headers={"Content-Type": "application/json"})
+            assert answer.status_code == 200, answer.status_code
+            statuses = {r["status"] for r in json.loads(answer.content)["responses"]}
+            assert statuses <= {201}, statuses
+        seconds = time.perf_counter() - started
+        cpu_seconds = time.process_time() - cpu
+        http.close()
+    return {"bench": "first_sync_floor", "n": n, "seconds": round(seconds, 3),
+            "cpu_s": round(cpu_seconds, 3)}
+
+
 def run_child(dialect: str, n: int) -> dict[str, Any]:
     command = [sys.executable, str(Path(__file__).resolve()), "--child", f"{dialect}:{n}"]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -156,11 +203,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.add_argument("--events", type=int, default=None)
     parser.add_argument("--dialects", default=",".join(DIALECTS))
+    parser.add_argument("--floor", action="store_true",
+                        help="also measure the HTTP floor (the creates' requests alone)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         dialect, n = args.child.split(":")
-        print(json.dumps(measure(dialect, int(n))))
+        result = measure_floor(int(n)) if dialect == "floor" else measure(dialect, int(n))
+        print(json.dumps(result))
         return 0
     n = args.events or (2_000 if args.quick else 20_000)
     if not args.json:
@@ -182,6 +232,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{dialect:<11}{n:>8}{result['seconds']:>9.2f}{result['cpu_s']:>8.2f}"
                   f"{result['state_s']:>9.3f}{result['one_tx_s']:>8.3f}"
                   f"{result['state_ratio']:>6}x{result['requests']:>10}", flush=True)
+    if args.floor:
+        result = run_child("floor", n)
+        if args.json:
+            print(json.dumps(result), flush=True)
+        else:
+            print(f"{'HTTP floor':<11}{n:>8}{result['seconds']:>9.2f}{result['cpu_s']:>8.2f}"
+                  "  (the creates' $batch requests alone, in a plain loop)", flush=True)
     return 0
 
 
