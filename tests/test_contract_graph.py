@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from typing import ClassVar
 
 import pytest
 
@@ -36,13 +35,6 @@ class TestGraphCalendar(CalendarContract):
     capabilities = Capabilities(series=True, bulk_writer=True, change_notifier=True,
                                 item_opener=True, identified=True,
                                 item_restorer=False)  # fmt: skip
-    known_failures: ClassVar[dict[str, str]] = {
-        "test_a_series_is_kept_as_one_item_or_refused_whole": (
-            "bug: a series written in Europe/Stockholm reads back in Europe/Berlin (the "
-            "Windows zone's first IANA zone), so the Recurrence differs from what was written "
-            "(owner: Graph)"
-        ),
-    }
 
     @pytest.fixture
     def graph(self) -> Iterator[GraphEmulator]:

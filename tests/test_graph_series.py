@@ -156,19 +156,61 @@ def test_a_weekly_series_with_an_exception_and_a_cancellation_round_trips(
     assert graph.sent_mail == []
 
 
-def test_a_stockholm_series_reads_back_in_the_cldr_zone_with_the_same_occurrences(
-    cal: GraphCalendar,
+def _zone_of(value: dt.date) -> str | None:
+    """The IANA key of a timed start's zone."""
+    assert isinstance(value, dt.datetime)
+    return getattr(value.tzinfo, "key", None)
+
+
+def test_a_stockholm_series_reads_back_in_stockholm_not_in_the_cldr_zone(
+    graph: GraphEmulator, cal: GraphCalendar
 ) -> None:
+    # Graph names the zone "W. Europe Standard Time", whose CLDR zone is Europe/Berlin;
+    # the zone the series was written in comes back from the adapter's own property.
     wanted = weekly_series(_at(2026, 1, 5, tz=STOCKHOLM), zone="Europe/Stockholm")
     created = cal.create(wanted, partner_key="s-1")
-    recurrence = created.event.recurrence
-    assert recurrence is not None
-    assert wanted.recurrence is not None
-    assert recurrence.time_zone == "Europe/Berlin"  # "W. Europe Standard Time" in CLDR
-    window = (dt.datetime(2026, 1, 1, tzinfo=UTC), dt.datetime(2027, 12, 31, tzinfo=UTC))
-    assert list(recurrence.occurrences_between(*window)) == list(
-        wanted.recurrence.occurrences_between(*window)
-    )
+    stored = graph.store.mailbox("me").find(created.id)
+    assert stored.data["recurrence"]["range"]["recurrenceTimeZone"] == "W. Europe Standard Time"
+    for item in (created, cal.get(created.id), the_item(cal.list_all().items)):
+        assert isinstance(item, Item)
+        assert item.event == wanted
+        assert item.event.recurrence is not None
+        assert item.event.recurrence.time_zone == "Europe/Stockholm"
+        assert _zone_of(item.event.start) == "Europe/Stockholm"
+
+
+def test_a_single_event_keeps_its_zone_until_the_user_moves_it_to_another_in_outlook(
+    graph: GraphEmulator, cal: GraphCalendar
+) -> None:
+    start = dt.datetime(2026, 5, 4, 9, 30, tzinfo=STOCKHOLM)
+    created = cal.create(Event(subject="Besök", start=start,
+                               end=start + dt.timedelta(hours=1)), partner_key="s-1")
+    read = cal.get(created.id)
+    assert isinstance(read, Item)
+    assert _zone_of(read.event.start) == "Europe/Stockholm"
+    # the user sets the meeting's zone to Eastern time in Outlook: Outlook's zone wins
+    graph.user_edit(created.id,
+                    start={"dateTime": "2026-05-04T03:30:00", "timeZone": "Eastern Standard Time"},
+                    end={"dateTime": "2026-05-04T04:30:00", "timeZone": "Eastern Standard Time"})
+    moved = cal.get(created.id)
+    assert isinstance(moved, Item)
+    assert _zone_of(moved.event.start) == "America/New_York"
+    assert moved.event.start == start  # the same instant, shown in the zone Outlook has
+
+
+def test_an_event_made_in_outlook_in_a_shared_windows_zone_reads_in_its_cldr_zone(
+    graph: GraphEmulator, cal: GraphCalendar
+) -> None:
+    start = dt.datetime(2026, 5, 4, 9, 30, tzinfo=STOCKHOLM)
+    # made in Outlook: no zone property, so nothing tells Stockholm from Berlin
+    made = graph.seed_event("Lunch", start, start + dt.timedelta(hours=1))
+    zone = "W. Europe Standard Time"
+    graph.user_edit(made, start={"dateTime": "2026-05-04T09:30:00", "timeZone": zone},
+                    end={"dateTime": "2026-05-04T10:30:00", "timeZone": zone})
+    read = cal.get(made)
+    assert isinstance(read, Item)
+    assert read.event.start == start
+    assert _zone_of(read.event.start) == "Europe/Berlin"
 
 
 def test_an_exception_and_a_cancellation_made_by_the_user_come_back_in_the_recurrence(

@@ -20,11 +20,13 @@ import attrs
 
 from outlook_sync.adapters.graph.mapping import (
     COM_PARTNER_PROPERTY,
+    ZONE_PROPERTY,
     MappingError,
     event_to_graph,
     item_from_graph,
     parse_instant,
     partner_key_of,
+    zone_property,
 )
 from outlook_sync.adapters.graph.pages import DeltaExpiredError, PageReader
 from outlook_sync.adapters.graph.transport import (
@@ -182,7 +184,8 @@ class GraphCore:
         self._headers = {"Prefer": prefer}
         self._expand = (
             f"singleValueExtendedProperties($filter=id eq {odata_string(partner_property)}"
-            f" or id eq {odata_string(COM_PARTNER_PROPERTY)})"
+            f" or id eq {odata_string(COM_PARTNER_PROPERTY)}"
+            f" or id eq {odata_string(ZONE_PROPERTY)})"
         )
         self._meta: dict[str, _Meta] = {}
         # Versions this adapter wrote and ids it deleted: their echo in the next delta
@@ -440,8 +443,9 @@ class GraphCore:
 
     def _create_body(self, event: Event, partner_key: str, txn: str) -> dict[str, Any]:
         body = event_to_graph(event)
+        zone = zone_property(event)
         body["singleValueExtendedProperties"] = [
-            {"id": self.partner_property, "value": partner_key}
+            {"id": self.partner_property, "value": partner_key}, *([zone] if zone else [])
         ]
         body["transactionId"] = txn
         return body
@@ -548,10 +552,14 @@ class GraphCore:
 
     def _patch_body(self, event: Event, partner_key: str | None) -> dict[str, Any]:
         body = event_to_graph(event)
-        if partner_key is not None:
-            body["singleValueExtendedProperties"] = [
-                {"id": self.partner_property, "value": partner_key}
-            ]
+        zone = zone_property(event)
+        props = [
+            *([{"id": self.partner_property, "value": partner_key}]
+              if partner_key is not None else []),
+            *([zone] if zone else []),
+        ]
+        if props:
+            body["singleValueExtendedProperties"] = props
         return body
 
     def _updated(

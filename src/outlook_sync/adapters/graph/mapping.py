@@ -54,6 +54,8 @@ __all__ = [
     "item_from_graph",
     "parse_instant",
     "partner_key_of",
+    "written_zone",
+    "zone_property",
 ]
 
 #: The single-value extended property that stores the Säljstöd id on an Outlook item
@@ -63,6 +65,12 @@ PARTNER_PROPERTY = "String {4d2a6c1e-7b0f-4f4e-9a55-3c1b8e0f6a21} Name SaljstodI
 #: stores as a named property in PS_PUBLIC_STRINGS. Read as a fallback, so a user moved
 #: from COM to Graph re-links by partner key even if an item was edited in between.
 COM_PARTNER_PROPERTY = "String {00020329-0000-0000-C000-000000000046} Name SaljstodId"
+#: The IANA zone an event was written in. Graph names zones the Windows way
+#: (``originalStartTimeZone``, ``recurrenceTimeZone``), and one Windows zone covers
+#: several IANA zones ("W. Europe Standard Time": Berlin, Stockholm, Rome, ...), so a
+#: Stockholm event would read back as Berlin. The property is believed only while the
+#: Windows name Graph gives still stands for it: a zone changed in Outlook wins.
+ZONE_PROPERTY = "String {4d2a6c1e-7b0f-4f4e-9a55-3c1b8e0f6a21} Name SaljstodTimeZone"
 
 _SHOW_AS_IN = {
     "free": ShowAs.FREE,
@@ -210,9 +218,8 @@ def event_from_graph(data: Mapping[str, Any]) -> Event:
         raise MappingError(str(exc)) from exc
 
 
-def partner_key_of(data: Mapping[str, Any], prop_id: str = PARTNER_PROPERTY) -> str | None:
-    """The partner key stored in the extended property, if the item carries one; else
-    the one desktop Outlook's adapter stored (:data:`COM_PARTNER_PROPERTY`)."""
+def _extended(data: Mapping[str, Any], *wanted: str) -> str | None:
+    """The value of the first of the ``wanted`` extended properties the item carries."""
     props = data.get("singleValueExtendedProperties")
     if not isinstance(props, list):
         return None
@@ -222,11 +229,45 @@ def partner_key_of(data: Mapping[str, Any], prop_id: str = PARTNER_PROPERTY) -> 
         value = prop.get("value") if isinstance(prop, Mapping) else None
         if isinstance(pid, str) and isinstance(value, str) and value.strip():
             found[" ".join(pid.split()).casefold()] = value
-    for wanted in (prop_id, COM_PARTNER_PROPERTY):
-        key = " ".join(wanted.split()).casefold()
+    for prop_id in wanted:
+        key = " ".join(prop_id.split()).casefold()
         if key in found:
             return found[key]
     return None
+
+
+def partner_key_of(data: Mapping[str, Any], prop_id: str = PARTNER_PROPERTY) -> str | None:
+    """The partner key stored in the extended property, if the item carries one; else
+    the one desktop Outlook's adapter stored (:data:`COM_PARTNER_PROPERTY`)."""
+    return _extended(data, prop_id, COM_PARTNER_PROPERTY)
+
+
+def zone_property(event: Event) -> dict[str, str] | None:
+    """The :data:`ZONE_PROPERTY` to write with ``event``: its start's IANA zone, when
+    that zone has a Windows name (otherwise the times go as UTC and there is nothing to
+    tell apart)."""
+    key = getattr(event.start.tzinfo, "key", None) if isinstance(event.start, dt.datetime) \
+        else None
+    if not isinstance(key, str):
+        return None
+    try:
+        iana_to_windows(key)
+    except InvalidEventError:
+        return None
+    return {"id": ZONE_PROPERTY, "value": key}
+
+
+def written_zone(data: Mapping[str, Any], graph_name: object) -> str | None:
+    """The IANA zone the event was written in (:data:`ZONE_PROPERTY`), if Graph's zone
+    ``graph_name`` (a Windows or IANA name) still stands for it; else ``None``."""
+    written = _extended(data, ZONE_PROPERTY)
+    if written is None or not isinstance(graph_name, str) or not graph_name:
+        return None
+    try:
+        same = iana_to_windows(written) == iana_to_windows(find_zone(graph_name).key)
+    except InvalidEventError:
+        return None
+    return written if same else None
 
 
 def item_from_graph(
@@ -301,7 +342,7 @@ def _in_original_zone(
     if not isinstance(value, dt.datetime) or not isinstance(name, str) or not name:
         return value
     try:
-        return value.astimezone(find_zone(name))
+        return value.astimezone(find_zone(written_zone(data, name) or name))
     except InvalidEventError:
         return value  # a custom or unknown zone: the instant stays right, in UTC
 

@@ -49,6 +49,7 @@ from outlook_sync.adapters.graph.mapping import (
     event_from_graph,
     item_from_graph,
     parse_instant,
+    written_zone,
 )
 from outlook_sync.adapters.graph.pages import QueryRefusedError
 from outlook_sync.adapters.graph.transport import error_for
@@ -81,6 +82,7 @@ def recurrence_of(data: Mapping[str, Any], event: Event) -> Recurrence:
     span = pattern.get("range")
     zone = span.get("recurrenceTimeZone") if isinstance(span, Mapping) else None
     zone = zone or data.get("originalStartTimeZone")
+    zone = written_zone(data, zone) or zone  # Stockholm stays Stockholm, not Berlin
     return from_graph(pattern, start=event.start, time_zone=zone if isinstance(zone, str) else None)
 
 
