@@ -26,13 +26,14 @@ from outlook_sync.adapters.graph.auth import (
     persistent_token_cache,
 )
 from outlook_sync.adapters.graph.calendar import DeltaWindow, GraphCalendar, SeriesWindow
-from outlook_sync.adapters.graph.mapping import PARTNER_PROPERTY
+from outlook_sync.adapters.graph.mapping import PARTNER_PROPERTY, ZONE_PROPERTY
 from outlook_sync.adapters.graph.notifications import DeltaPoller, WebhookSubscription
 from outlook_sync.adapters.graph.push import ChangeFeed, PushSubscription, Webhook, WebhookReceiver
 from outlook_sync.adapters.graph.transport import AnswerLostError, GraphClient, RetryPolicy
 
 __all__ = [
     "PARTNER_PROPERTY",
+    "ZONE_PROPERTY",
     "AnswerLostError",
     "ChangeFeed",
     "DeltaPoller",
