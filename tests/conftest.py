@@ -101,12 +101,13 @@ class SqlDatabase:
             connection.close()
 
 
-@pytest.fixture(
-    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
-)
-def sql_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlDatabase]:
-    """An empty database of each dialect (a fresh schema per test on PostgreSQL)."""
-    if request.param == "sqlite":
+@contextlib.contextmanager
+def open_database(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[SqlDatabase]:
+    """An empty database of ``kind`` ("sqlite" or "postgresql"; a fresh schema per use
+    on PostgreSQL), for fixtures parametrized by dialect."""
+    if kind == "sqlite":
         database = SqlDatabase("sqlite", path=tmp_path / "saljstod.db")
         try:
             yield database
@@ -126,6 +127,15 @@ def sql_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlDataba
         database.close()
         with psycopg.connect(dsn, autocommit=True) as admin:
             admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
+)
+def sql_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlDatabase]:
+    """An empty database of each dialect (a fresh schema per test on PostgreSQL)."""
+    with open_database(request.param, request, tmp_path) as database:
+        yield database
 
 
 #: A Monday morning meeting, the default activity the host books.

@@ -46,6 +46,7 @@ __all__ = [
     "IdentifiedCalendar",
     "ItemOpener",
     "ItemRestorer",
+    "OccurrenceLinks",
     "StateChange",
     "StateStore",
     "Subscription",
@@ -408,4 +409,21 @@ class SubscriptionStore(Protocol):
 
     def find_subscription(self, subscription_id: str) -> tuple[str, SubscriptionRecord] | None:
         """``(user, record)`` for a subscription id, or ``None`` if unknown."""
+        ...
+
+
+@runtime_checkable
+class OccurrenceLinks(Protocol):
+    """Optional part of a state store: the links of a series' occurrences, found without
+    reading every link of the user.
+
+    A side shown as occurrences (a series on one side, single items on the other) names
+    each occurrence ``"<series id>::<original start>"``. When an incremental listing
+    reports a series deleted, changed or unreadable, its linked occurrences are needed;
+    a store with this method answers for those series alone, one without it makes the
+    view read every link. The built-in state stores implement it.
+    """
+
+    def occurrence_links(self, user: str, side: Side, series_ids: Iterable[str]) -> list[Link]:
+        """Links whose ``side`` id is ``"<series id>::…"`` for one of ``series_ids``."""
         ...

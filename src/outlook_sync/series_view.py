@@ -63,7 +63,15 @@ from outlook_sync.errors import (
 )
 from outlook_sync.model import BrokenItem, Cursor, Event, Item, Link, Listing, Side, check_aware
 from outlook_sync.policy import SyncPolicy
-from outlook_sync.protocols import BulkWriter, Calendar, ChangeNotifier, StateStore, Subscription
+from outlook_sync.protocols import (
+    BulkDeleter,
+    BulkWriter,
+    Calendar,
+    ChangeNotifier,
+    OccurrenceLinks,
+    StateStore,
+    Subscription,
+)
 from outlook_sync.recurrence import OriginalStart, Recurrence
 from outlook_sync.scope import Horizon
 from outlook_sync.series_listing import (
@@ -355,6 +363,10 @@ class SeriesView:
                 links = self._state.links(self._user, outlook_ids=wanted)
             else:
                 links = self._state.links(self._user, saljstod_ids=wanted)
+        return self._view_links(links)
+
+    def _view_links(self, links: Iterable[Link]) -> dict[str, Link]:
+        """The occurrences' links among ``links``, in the view's terms."""
         found = {}
         for link in links:
             if self._side is Side.SALJSTOD:
@@ -369,6 +381,15 @@ class SeriesView:
                 found[link.outlook_id] = link
         return found
 
+    def _series_links(self, series_ids: set[str]) -> dict[str, Link]:
+        """Links of every linked occurrence of ``series_ids``, in the view's terms."""
+        if not series_ids:
+            return {}
+        if not isinstance(self._state, OccurrenceLinks):
+            return self._links(None)  # a store without the index: every link, filtered
+        return self._view_links(
+            self._state.occurrence_links(self._user, self._side, series_ids))
+
     def _partner(self, item_id: str) -> str | None:
         link = self._links([item_id]).get(item_id)
         return link.saljstod_id if link is not None else None
@@ -376,26 +397,30 @@ class SeriesView:
     def _flat(self, listing: Listing) -> Listing:
         now = self._now = check_aware("now()", self._clock())
         masters = {i.id: i for i in listing.items if i.event.recurrence is not None}
-        changed = bool(masters)
         if not listing.complete:
             for master in self._series.list_series():
                 masters.setdefault(master.id, master)
-        if listing.complete or changed or listing.deleted or listing.broken:
+        if listing.complete:
             links = self._links(None)
         else:
-            links = self._links(
-                o.id for master in masters.values() for o in _safe(master, now, self.horizon)
-            )
+            # What changed costs what it touched: the horizon's occurrences of every
+            # series (exact ids), and every linked occurrence of an item this listing
+            # reports changed (a series, or one that was a series), deleted or
+            # unreadable (by series id).
+            touched = {item.id for item in listing.items}
+            touched.update(listing.deleted)
+            touched.update(bad.id for bad in listing.broken)
+            expanded: list[str] = []
+            for master in masters.values():
+                try:
+                    expanded.extend(o.id for o in occurrences(master, now, self.horizon))
+                except InvalidEventError:
+                    touched.add(master.id)  # unreadable: its linked occurrences are held
+            links = self._links(expanded)
+            links.update(self._series_links(touched))
         return flat_listing(
             listing, masters=masters, links=links.values(), now=now, horizon=self.horizon
         )
-
-
-def _safe(master: Item, now: dt.datetime, horizon: Horizon) -> list[Occurrence]:
-    try:
-        return occurrences(master, now, horizon)
-    except InvalidEventError:
-        return []
 
 
 class _NotifyingSeriesView(SeriesView):
@@ -411,9 +436,28 @@ class _NotifyingSeriesView(SeriesView):
 class _BulkSeriesView(SeriesView):
     """A :class:`SeriesView` of a calendar that writes in bulk (:class:`BulkWriter`).
 
-    Creates are single items, so they go on in bulk; updates of single items too;
+    Creates are single items, so they go on in bulk; updates and deletions of single
+    items too (deletions in bulk when the calendar is a :class:`BulkDeleter`);
     occurrences are written one by one (each rewrites its series).
     """
+
+    def delete_many(self, requests: Sequence[tuple[str, str]]) -> Sequence[BackendError | None]:
+        results: dict[int, BackendError | None] = {}
+        plain = [n for n, r in enumerate(requests) if parse_occurrence_id(r[0]) is None]
+        plain_set = set(plain)
+        for n, (item_id, version) in enumerate(requests):
+            if n in plain_set and isinstance(self.calendar, BulkDeleter):
+                continue
+            try:
+                self.delete(item_id, expected_version=version)
+                results[n] = None
+            except BackendError as exc:
+                results[n] = exc
+        if isinstance(self.calendar, BulkDeleter):
+            answers = self.calendar.delete_many([requests[n] for n in plain])
+            for n, result in zip(plain, answers, strict=True):
+                results[n] = result
+        return [results[n] for n in range(len(requests))]
 
     def create_many(self, requests: Sequence[tuple[Event, str]]) -> Sequence[Item | BackendError]:
         bulk = self.calendar

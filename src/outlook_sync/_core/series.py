@@ -87,6 +87,11 @@ def occurrence_id(series_id: str, original_start: OriginalStart) -> str:
     return f"{series_id}{_SEPARATOR}{original_start:%Y%m%d}"
 
 
+def occurrence_prefix(series_id: str) -> str:
+    """What every occurrence id of the series starts with (``"<series id>::"``)."""
+    return f"{series_id}{_SEPARATOR}"
+
+
 def parse_occurrence_id(text: str) -> tuple[str, OriginalStart] | None:
     """The (series id, original start) an occurrence id names, or None if it is not one."""
     series_id, sep, key = text.rpartition(_SEPARATOR)

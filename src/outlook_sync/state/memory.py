@@ -22,6 +22,7 @@ from contextlib import contextmanager
 
 import attrs
 
+from outlook_sync._core.series import occurrence_prefix
 from outlook_sync.errors import LeaseLostError, StateError, SyncInProgressError
 from outlook_sync.model import Cursor, Link, Side
 from outlook_sync.protocols import StateChange
@@ -139,6 +140,15 @@ class MemoryStateStore:
             if link is not None:
                 found[(link.saljstod_id, link.outlook_id)] = link
         return list(found.values())
+
+    def occurrence_links(self, user: str, side: Side, series_ids: Iterable[str]) -> list[Link]:
+        """Links whose ``side`` id is an occurrence of one of ``series_ids``."""
+        prefixes = tuple(occurrence_prefix(series_id) for series_id in set(series_ids))
+        if not prefixes:
+            return []
+        state = self._user(user)
+        index = state.by_outlook if side is Side.OUTLOOK else state.by_saljstod
+        return [link for item_id, link in index.items() if item_id.startswith(prefixes)]
 
     def link_count(self, user: str) -> int:
         return len(self._user(user).by_saljstod)

@@ -16,7 +16,13 @@ from functools import partial
 
 from outlook_sync.adapters.graph.core import GraphCore
 from outlook_sync.adapters.graph.core import chunks as _chunks
-from outlook_sync.adapters.graph.transport import AnswerLostError, BatchItem, error_for
+from outlook_sync.adapters.graph.mapping import MappingError
+from outlook_sync.adapters.graph.transport import (
+    AnswerLostError,
+    BatchItem,
+    MalformedResponseError,
+    error_for,
+)
 from outlook_sync.errors import BackendError
 from outlook_sync.model import Event, Item
 
@@ -74,6 +80,7 @@ def update_many(
     Each request is ``(item_id, event, expected_version, partner_key)``; a ``None``
     partner key leaves the stored one as it is.
     """
+    _read_unknown(cal, [item_id for item_id, _e, _v, _k in requests])
     results: list[Item | BackendError] = []
     for chunk in _chunks(requests):
         guarded: dict[int, Item | BackendError] = {}
@@ -111,6 +118,7 @@ def delete_many(
     cal: GraphCore, requests: Sequence[tuple[str, str]]
 ) -> list[BackendError | None]:
     """Delete many items (``(item_id, expected_version)``), 20 per ``$batch``."""
+    _read_unknown(cal, [item_id for item_id, _version in requests])
     results: list[BackendError | None] = []
     for chunk in _chunks(requests):
         guarded: dict[int, BackendError] = {}
@@ -141,3 +149,33 @@ def delete_many(
             else:
                 results.append(error_for(resp, what="DELETE event", item_id=item_id))
     return results
+
+
+def _read_unknown(cal: GraphCore, item_ids: Sequence[str]) -> None:
+    """Read the items the meeting guard knows nothing of, 20 per ``$batch``.
+
+    Changing or deleting a meeting would e-mail its attendees, so an item not seen in
+    this object's listings is read before it is written (``GraphCore._meeting``). Read
+    here in batches instead of one GET each; an item whose answer is missing or
+    unreadable is left unknown, and the guard reads it on its own as before.
+    """
+    if cal.allow_meeting_changes:
+        return
+    unknown = sorted({item_id for item_id in item_ids if item_id not in cal._meta})
+    for chunk in _chunks(unknown):
+        batch = [BatchItem(id=str(n), method="GET", url="/" + cal._item_read_path(item_id))
+                 for n, item_id in enumerate(chunk)]
+        try:
+            answers = cal.client.batch(batch, headers=cal._headers)
+        except BackendError:
+            return  # each item is read on its own by the guard
+        for n in range(len(chunk)):
+            resp = answers.get(str(n))
+            if resp is None or not resp.ok:
+                continue
+            try:
+                data = resp.json_object()
+                if isinstance(data.get("id"), str):
+                    cal._map(data, None)
+            except (MalformedResponseError, MappingError):
+                continue

@@ -45,6 +45,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from outlook_sync._core.series import occurrence_prefix
 from outlook_sync.errors import BusyError, LeaseLostError, StateError, SyncInProgressError
 from outlook_sync.model import Cursor, Link, Side
 from outlook_sync.protocols import StateChange
@@ -356,6 +357,41 @@ class SqlStateStore:
             return [found[key] for key in sorted(found)]
 
         return self._run("reading links", read)
+
+    def occurrence_links(self, user: str, side: Side, series_ids: Iterable[str]) -> list[Link]:
+        """Links whose ``side`` id is an occurrence of one of ``series_ids``
+        (``"<series id>::…"``), up to 100 series per query.
+
+        SQLite compares text byte by byte, so each prefix is a range on the unique index;
+        PostgreSQL may compare in a locale's order, where a range is not a prefix, so
+        there the prefixes are compared as such in one pass over the user's ids (only
+        the matching rows are decoded).
+
+        Raises:
+            StateError: the links could not be read or decoded.
+        """
+        column = "outlook_id" if side is Side.OUTLOOK else "saljstod_id"
+        prefixes = [occurrence_prefix(series_id) for series_id in sorted(set(series_ids))]
+        sqlite = self._dialect.name == "sqlite"
+        term = f"({column} >= ? AND {column} < ?)" if sqlite else f"substr({column}, 1, ?) = ?"
+
+        def params(prefix: str) -> tuple[Any, ...]:
+            if sqlite:
+                return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
+            return len(prefix), prefix
+
+        def read() -> list[Link]:
+            found: dict[str, Link] = {}
+            for first in range(0, len(prefixes), 100):
+                chunk = prefixes[first:first + 100]
+                sql = (f"SELECT {_LINK_READ} FROM outlook_sync_links WHERE user_name = ?"
+                       f" AND ({' OR '.join([term] * len(chunk))})")
+                flat = [value for prefix in chunk for value in params(prefix)]
+                for row in self._rows(sql, (user, *flat)):
+                    found.setdefault(row[0], _link(row))
+            return [found[key] for key in sorted(found)]
+
+        return self._run("reading the links of series occurrences", read)
 
     def link_count(self, user: str) -> int:
         """How many links the user has (a trigger-kept count: no table scan)."""
