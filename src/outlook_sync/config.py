@@ -51,6 +51,7 @@ __all__ = [
     "Secret",
     "load_config",
     "parse_config",
+    "sql_calendar_options",
 ]
 
 #: The file ``outlook-sync`` reads when ``--config`` is not given.
@@ -731,3 +732,16 @@ def load_config(
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"{file} is not valid TOML: {exc}") from exc
     return parse_config(data, path=file.resolve(), backends=backends)
+
+
+def sql_calendar_options(config: BackendConfig) -> dict[str, Any]:
+    """The ``SqlCalendar`` keyword options a ``[saljstod]`` SQL section sets: the host's
+    table mapping (``[saljstod.mapping]``) and the bounded wait for a busy database
+    (``busy_timeout_seconds``). The single-user commands and server mode build their
+    calendars with the same options."""
+    options: dict[str, Any] = {}
+    if config.get("mapping") is not None:
+        options["mapping"] = config.get("mapping")
+    if config.get("busy_timeout_seconds") is not None:
+        options["busy_timeout"] = dt.timedelta(seconds=float(config.get("busy_timeout_seconds")))
+    return options

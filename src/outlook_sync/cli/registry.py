@@ -37,7 +37,13 @@ import attrs
 
 from outlook_sync.adapters.memory import InMemoryCalendar
 from outlook_sync.cli.itemlog import Journal, JournalObserver, Written
-from outlook_sync.config import BACKENDS, BackendConfig, BackendSpec, Config
+from outlook_sync.config import (
+    BACKENDS,
+    BackendConfig,
+    BackendSpec,
+    Config,
+    sql_calendar_options,
+)
 from outlook_sync.engine import Synchronizer
 from outlook_sync.errors import BackendUnavailableError, ConfigurationError
 from outlook_sync.model import Event, Side
@@ -221,14 +227,9 @@ def _sql(
     module = _import(config, "outlook_sync.adapters.sql")
     connection, dialect = sql_connection(config, env)
     res.callback(connection.close)
-    options: dict[str, Any] = {}
-    if config.get("mapping") is not None:
-        options["mapping"] = config.get("mapping")  # [saljstod.mapping]: the host's tables
-    if config.get("busy_timeout_seconds") is not None:
-        options["busy_timeout"] = dt.timedelta(seconds=float(config.get("busy_timeout_seconds")))
     calendar: Calendar = module.SqlCalendar(
         connection, user=config.get("user_id") or user, dialect=dialect, side=side.value,
-        **options,
+        **sql_calendar_options(config),  # [saljstod.mapping]: the host's tables
     )
     return calendar
 

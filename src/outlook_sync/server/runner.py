@@ -40,6 +40,7 @@ from outlook_sync.adapters.graph import (
     client_credentials_provider,
 )
 from outlook_sync.adapters.sql import SqlCalendar
+from outlook_sync.config import sql_calendar_options
 from outlook_sync.engine import Synchronizer
 from outlook_sync.errors import (
     BusyError,
@@ -341,7 +342,8 @@ class Resources:
             try:
                 sync = Synchronizer(
                     saljstod=SqlCalendar(slot.saljstod, user=user, dialect=slot.dialect,
-                                         commit=not slot.shared),
+                                         commit=not slot.shared,
+                                         **sql_calendar_options(self.config.saljstod)),
                     outlook=GraphCalendar(self.graph_client(account.mailbox),
                                           user=account.mailbox,
                                           calendar_id=self.config.outlook.get("calendar")),
