@@ -30,6 +30,7 @@ from outlook_sync import (
     SyncReport,
 )
 from outlook_sync.adapters.graph import DeltaPoller, GraphCalendar, GraphClient, StaticToken
+from outlook_sync.errors import BusyError
 from outlook_sync.model import BrokenItem, Cursor, Item, Listing
 from outlook_sync.occasions import Occasion, SyncOccasions
 from outlook_sync.protocols import Subscription
@@ -603,3 +604,38 @@ def test_direct_sync_over_graph_has_no_ping_pong() -> None:
             watcher.stop()
             client.close()
         assert graph.sent_mail == []
+
+
+class BusyCalendar(InMemoryCalendar):
+    """A Säljstöd database a host transaction holds for the next ``busy`` listings."""
+
+    busy = 0
+
+    def list_changes(self, cursor: Any) -> Any:
+        if self.busy:
+            self.busy -= 1
+            raise BusyError("the Säljstöd database is locked by another transaction",
+                            retry_after=0.2)
+        return super().list_changes(cursor)
+
+
+def test_a_busy_database_is_retried_soon_as_busy_not_as_a_failure(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    saljstod = BusyCalendar(name="saljstod", id_prefix="S")
+    outlook = InMemoryCalendar(name="outlook", id_prefix="O")
+    state = MemoryStateStore()
+    world = World(saljstod=saljstod, outlook=outlook, state=state,
+                  sync=Synchronizer(saljstod=saljstod, outlook=outlook, state=state,
+                                    user="anna"))
+    # a failure would back off for a minute: only a busy retry brings the change in time
+    occasions = attrs.evolve(QUICK, retry_after=dt.timedelta(minutes=1))
+    watcher = world.start(occasions)
+    try:
+        saljstod.busy = 2
+        saljstod.add(meeting("Bokad medan värden skrev"))
+        until(lambda: subjects(world.outlook) == ["Bokad medan värden skrev"])
+        assert watcher.stats.busy >= 2
+        assert "Traceback" not in caplog.text  # busy is news, not an error
+    finally:
+        watcher.stop()

@@ -242,15 +242,18 @@ class Schedule:
         self._burst_started = None
         return covered
 
-    def finished(self, *, ok: bool, busy: bool = False) -> None:
-        """The sync ended. ``busy``: it could not start (another sync held the lock).
+    def finished(self, *, ok: bool, busy: bool = False, retry_in: float | None = None) -> None:
+        """The sync ended. ``busy``: it could not start or go on (another sync held the
+        lock, or a database stayed busy past its wait: :class:`BusyError`).
 
         A success re-arms the periodic sync; a failure schedules a retry with a
-        back-off; a busy lock retries soon (the other sync may not have seen the change).
+        back-off; busy retries soon (the other sync may not have seen the change), after
+        ``retry_in`` seconds when the error suggested a wait.
         """
         now = self._clock()
         if busy:
-            self._due[Occasion.RETRY] = now + max(1.0, self.occasions.debounce.total_seconds())
+            soon = max(1.0, self.occasions.debounce.total_seconds())
+            self._due[Occasion.RETRY] = now + (soon if retry_in is None else max(retry_in, 0.1))
             return
         if ok:
             self._failures = 0

@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from outlook_sync.errors import ConfigurationError, SyncInProgressError
+from outlook_sync.errors import BusyError, ConfigurationError, SyncInProgressError
 from outlook_sync.model import BrokenItem, Item, Link, Side
 from outlook_sync.occasions import Occasion, Schedule, SyncOccasions
 from outlook_sync.protocols import ChangeNotifier, Subscription
@@ -503,9 +503,9 @@ class Watcher:
                 with self._lock:
                     self._count(echoes=1)
                 return
-            report, ok, busy = self._sync()
+            report, ok, busy, retry_in = self._sync()
             with self._lock:
-                self._schedule.finished(ok=ok, busy=busy)
+                self._schedule.finished(ok=ok, busy=busy, retry_in=retry_in)
                 if self._paused:
                     self._schedule.clear()  # paused meanwhile: no retry of a cancelled sync
                 if busy:
@@ -520,23 +520,27 @@ class Watcher:
                 self._busy = False
                 self._changed.notify_all()
 
-    def _sync(self) -> tuple[SyncReport | None, bool, bool]:
-        """Run one sync: ``(report, ok, busy)``."""
+    def _sync(self) -> tuple[SyncReport | None, bool, bool, float | None]:
+        """Run one sync: ``(report, ok, busy, retry in seconds if suggested)``."""
         runner = self.status.sync if self.status is not None else self.synchronizer.sync
         try:
             report = runner(cancel=self._halt.is_set)
         except SyncInProgressError:
             log.info("a sync for %s is already running; retrying soon", self.synchronizer.user)
-            return None, False, True
+            return None, False, True, None
+        except BusyError as exc:  # a host transaction held the database: not a failure
+            log.info("the database is busy for %s (%s); retrying soon",
+                     self.synchronizer.user, exc)
+            return None, False, True, exc.retry_after
         except Exception:
             log.exception("the sync for %s failed", self.synchronizer.user)
-            return None, False, False
+            return None, False, False, None
         if self.on_report is not None:
             try:
                 self.on_report(report)
             except Exception:
                 log.exception("the on_report callback failed")
-        return report, report.ok, False
+        return report, report.ok, False, None
 
     # -- is it news? --------------------------------------------------------------------
 
