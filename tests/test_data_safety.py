@@ -443,6 +443,31 @@ def test_a_read_only_outlook_calendar_by_policy_syncs_cleanly_one_way() -> None:
     assert world.outlook.write_log == []
 
 
+def test_an_edit_that_cannot_reach_a_read_only_side_is_not_overwritten_later() -> None:
+    # A note added in Säljstöd cannot travel to a read-only Outlook; when Outlook's
+    # owner later moves the meeting, the move reaches Säljstöd and the note stays.
+    world = make_world(policy=SyncPolicy(read_only={"outlook"}))
+    o_id = world.outlook.add(meeting("Delad kalender"))
+    assert world.sync.sync().ok
+    (s_id,) = world.saljstod.items()
+    world.saljstod.update(s_id, meeting("Delad kalender", body="Ta med offerten"))
+    assert world.sync.sync().ok
+    assert world.sync.sync().total_writes == 0  # settled, nothing written anywhere
+    world.outlook.update(o_id, meeting("Delad kalender", location="Rum 7"))
+    assert world.sync.sync().ok
+    (event,) = world.saljstod.items().values()
+    assert (event.location, event.body) == ("Rum 7", "Ta med offerten")
+    assert world.outlook.write_log == []
+    assert world.sync.sync().total_writes == 0
+    # a second change in Outlook after the merge: still merged, the note still kept
+    world.outlook.update(o_id, meeting("Delad kalender (flyttad)", location="Rum 7"))
+    assert world.sync.sync().ok
+    (event,) = world.saljstod.items().values()
+    assert (event.subject, event.location, event.body) == (
+        "Delad kalender (flyttad)", "Rum 7", "Ta med offerten")
+    assert world.sync.sync().total_writes == 0
+
+
 def test_a_permission_refusal_is_reported_once_and_loses_nothing() -> None:
     world = make_world()
     for day in range(1, 4):

@@ -268,6 +268,7 @@ class Applier:
             tally.wrote("update", side, result.id, action.writes[0].event)
             versions = {_S: action.saljstod_version, _O: action.outlook_version}
             versions[side] = result.version
+            versions = action.recorded_versions(versions)
             if action.new_link:
                 tally.linked += 1
             if action.conflict is not None:
@@ -455,6 +456,7 @@ class Applier:
             tally.linked += 1
         if action.conflict is not None:
             tally.conflicts.append(action.conflict)
+        versions = action.recorded_versions(versions)
         link = Link(
             saljstod_id=action.saljstod_id,
             outlook_id=action.outlook_id,

@@ -86,6 +86,24 @@ class Update:
     #: the base the pair had before (kept when a write to a read-only side is dropped,
     #: so the pair is not taken as agreeing on content one side never received).
     previous_base: Event | None = attrs.field(default=None, eq=False, repr=False)
+    #: the pair's versions before, ``(saljstod, outlook)``: what the link records for
+    #: the sides in ``unagreed``.
+    previous_versions: tuple[str, str] | None = attrs.field(default=None, eq=False,
+                                                            repr=False)
+    #: sides whose content the other, read-only side never received: the link keeps
+    #: their previous version, so the next sync still sees them changed against the
+    #: kept base and merges a later change from the read-only side instead of copying
+    #: it over them.
+    unagreed: tuple[Side, ...] = attrs.field(default=(), eq=False, repr=False)
+
+    def recorded_versions(self, versions: dict[Side, str]) -> dict[Side, str]:
+        """``versions`` (after the writes) with the ``unagreed`` sides' previous ones."""
+        if self.unagreed and self.previous_versions is not None:
+            previous = {Side.SALJSTOD: self.previous_versions[0],
+                        Side.OUTLOOK: self.previous_versions[1]}
+            for side in self.unagreed:
+                versions[side] = previous[side]
+        return versions
 
 
 @attrs.frozen(kw_only=True)

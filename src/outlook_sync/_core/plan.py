@@ -471,6 +471,7 @@ class _Planner:
                 conflict=conflict,
                 stamp=stamp,
                 previous_base=link.base,
+                previous_versions=(link.saljstod_version, link.outlook_version),
             )
         )
 

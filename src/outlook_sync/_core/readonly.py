@@ -9,8 +9,11 @@ applies, here in one place:
   the pair is seen again and nothing is taken for deleted;
 - an update keeps its writes to the writable side and drops those to the read-only
   one; the pair's base then stays what it was (``Update.previous_base``), because the
-  read-only side never received the new content. An update whose old base is unknown
-  is left out whole;
+  read-only side never received the new content, and so does the writable side's
+  version in the link (``Update.unagreed``): the next sync still sees that side
+  changed and merges a later change of the read-only side with it, field by field,
+  instead of copying it over the edit. An update whose old base is unknown is left
+  out whole;
 - partner-key stamps on the read-only side are left out.
 
 Changes made on the read-only side still travel to the other side.
@@ -64,18 +67,22 @@ def _update(action: Update, read_only: frozenset[Side], skipped: Counter[Side]) 
     skipped.update(side for side in action.stamp if side in read_only and side not in dropped)
     if not dropped:
         return action if stamp == action.stamp else attrs.evolve(action, stamp=stamp)
-    if action.previous_base is None:
+    if action.previous_base is None or action.previous_versions is None:
         return None
     base = action.previous_base
+    # the writable side holds content the read-only side never got: not agreed on
+    unagreed = tuple(side for side in (Side.SALJSTOD, Side.OUTLOOK) if side not in read_only)
     if writes:
-        return attrs.evolve(action, writes=writes, stamp=stamp, base=base)
+        return attrs.evolve(action, writes=writes, stamp=stamp, base=base, unagreed=unagreed)
+    versions = attrs.evolve(action, unagreed=unagreed).recorded_versions(
+        {Side.SALJSTOD: action.saljstod_version, Side.OUTLOOK: action.outlook_version})
     return LinkPair(
         link=Link(
             saljstod_id=action.saljstod_id,
             outlook_id=action.outlook_id,
             base=base,
-            saljstod_version=action.saljstod_version,
-            outlook_version=action.outlook_version,
+            saljstod_version=versions[Side.SALJSTOD],
+            outlook_version=versions[Side.OUTLOOK],
         ),
         new_link=action.new_link,
         stamp=stamp,
