@@ -91,6 +91,42 @@ def test_all_but_a_few_is_refused_too_and_an_ordinary_delete_is_not(world: World
     assert len(world2.outlook.items()) == 4
 
 
+@pytest.mark.parametrize(("count", "edited"), [(5, 1), (12, 2)])
+def test_an_emptied_outlook_is_refused_even_when_some_activities_were_edited_meanwhile(
+    count: int, edited: int
+) -> None:
+    # The edited activities would be re-created in Outlook (edit wins over delete), the
+    # rest deleted: Outlook still reports every linked item gone, and that is refused.
+    world = make_world()
+    ids = [world.saljstod.add(meeting(f"Möte {day}", day=day)) for day in range(1, count + 1)]
+    world.sync.sync()
+    for s_id in ids[:edited]:
+        world.saljstod.update(s_id, meeting("Ändrad i Säljstöd", day=1))
+    for o_id in list(world.outlook.items()):
+        world.outlook.delete(o_id)
+    report = world.sync.sync()
+    assert report.refused is not None and "confirmation" in report.refused
+    assert len(world.saljstod.items()) == count  # nothing deleted
+
+
+def test_tombstones_do_not_dilute_the_emptied_calendar_rule() -> None:
+    # With "unlink" for Outlook, an activity deleted in Säljstöd leaves its Outlook
+    # appointment kept and a tombstone link. Those are no live pairs: emptying Outlook
+    # later is still "every linked item gone", and refused.
+    world = make_world(policy=SyncPolicy(outlook_deletions="unlink"))
+    ids = [world.saljstod.add(meeting(f"Möte {day}", day=day)) for day in range(1, 11)]
+    world.sync.sync()
+    for s_id in ids[:5]:
+        world.saljstod.delete(s_id)
+    assert world.sync.sync().ok  # five unlinked, kept in Outlook
+    assert len(world.outlook.items()) == 10
+    for o_id in list(world.outlook.items()):
+        world.outlook.delete(o_id)  # Outlook emptied
+    report = world.sync.sync()
+    assert report.refused is not None and "confirmation" in report.refused
+    assert len(world.saljstod.items()) == 5  # the five live activities are all still there
+
+
 def test_emptying_a_side_is_refused_on_a_complete_listing_as_well(world: World) -> None:
     world.saljstod.add(meeting("A"))
     world.saljstod.add(meeting("B", day=2))

@@ -155,13 +155,23 @@ def plan(
     )
     if not confirm_mass_delete:
         total = len(ordered) if link_count is None else link_count
-        refused = _guard(result, views, total, policy)
+        # tombstones (the partner is gone, the survivor kept by policy) are no live pair
+        live = max(total - planner.tombstones, 0)
+        refused = _guard(result, views, live, policy, planner.gone)
         if refused:
             result = attrs.evolve(result, refused=refused)
     return result
 
 
-def _guard(result: SyncPlan, views: dict[Side, _View], total: int, policy: SyncPolicy) -> str:
+def _guard(result: SyncPlan, views: dict[Side, _View], total: int, policy: SyncPolicy,
+           gone: Counter[Side]) -> str:
+    """Why the plan must wait for confirmation ("" if it need not).
+
+    ``total`` is the user's live links; ``gone`` counts, per side, the linked items
+    that side reports gone (deleted or absent), whatever is planned for their partners:
+    deleted, re-created because they were edited, or unlinked by policy. An emptied
+    side is recognised by what it reports, not only by what would be deleted.
+    """
     reasons = []
     # one pass over the actions (a first sync plans one per item)
     planned = Counter(a.side for a in result.actions if isinstance(a, Delete))
@@ -170,18 +180,19 @@ def _guard(result: SyncPlan, views: dict[Side, _View], total: int, policy: SyncP
         if not deletes:
             continue
         other = views[side.other]
-        remaining = total - deletes
+        reported = max(gone[side.other], deletes)
+        remaining = total - reported
         if other.empty and total > 0:
             reasons.append(
                 f"the {side.other} calendar is empty but {total} items are linked; "
                 f"deleting {deletes} {side} items needs confirmation "
                 "(was the calendar switched or emptied?)"
             )
-        elif deletes >= 2 and remaining <= total // 10:
+        elif reported >= 2 and remaining <= total // 10:
             left = "every one" if remaining <= 0 else f"all but {remaining}"
             reasons.append(
-                f"the plan deletes {left} of the {total} linked {side} items because "
-                f"the {side.other} calendar reports them gone; it needs confirmation "
+                f"the {side.other} calendar reports {left} of the {total} linked items "
+                f"gone; deleting {deletes} {side} items needs confirmation "
                 "(was the calendar switched or emptied?)"
             )
         elif deletes > policy.mass_delete_min and deletes > policy.mass_delete_share * total:
@@ -216,6 +227,10 @@ class _Planner:
                     self.claims[side].setdefault(item.partner_key, []).append(item)
         self.moved: dict[Side, set[str]] = {_S: set(), _O: set()}
         self.held: list[Quarantined] = []
+        # for the mass-delete guard: linked items each side reports gone, and the
+        # tombstone links seen (no live pair)
+        self.gone: Counter[Side] = Counter()
+        self.tombstones = 0
         self.filter = policy.filter
         self.everything = policy.filter.accepts_everything
         # Per side, the fields whose changes do not travel from that side (directions).
@@ -281,6 +296,7 @@ class _Planner:
         items = {_S: s_item, _O: o_item}
         if link.gone is not None:
             # A tombstone: the partner is gone and the survivor is kept by policy.
+            self.tombstones += 1
             kept = link.gone.other
             if (s_state if kept is _S else o_state) is State.GONE:
                 self.actions.append(
@@ -361,9 +377,11 @@ class _Planner:
             self._resolve(link, items)
         elif decision is Decision.DELETE:
             assert side is not None
+            self.gone[side.other] += 1
             self._delete(link, side, items[side])
         elif decision is Decision.RECREATE:
             assert side is not None
+            self.gone[side] += 1
             survivor = items[side.other]
             assert survivor is not None
             self.actions.append(
@@ -388,6 +406,7 @@ class _Planner:
                 )
             )
         elif decision is Decision.FORGET:
+            self.gone.update((_S, _O))
             self.actions.append(
                 Unlink(saljstod_id=link.saljstod_id, outlook_id=link.outlook_id,
                        reason="deleted on both sides")
