@@ -295,6 +295,32 @@ def test_a_change_made_while_its_partner_was_unreadable_syncs_when_it_is_repaire
     assert world.state.pending("anna") == []
 
 
+@pytest.mark.parametrize("broken_side", [Side.SALJSTOD, Side.OUTLOOK])
+def test_a_deletion_made_while_its_partner_was_unreadable_syncs_when_it_is_repaired(
+    world: World, broken_side: Side
+) -> None:
+    s_id = world.saljstod.add(meeting("Kundmöte"))
+    world.saljstod.add(meeting("Annat", day=2))  # one delete of three: no mass delete
+    world.saljstod.add(meeting("Tredje", day=3))
+    world.sync.sync()
+    o_id = next(i for i, e in world.outlook.items().items() if e.subject == "Kundmöte")
+    ids = {Side.SALJSTOD: s_id, Side.OUTLOOK: o_id}
+    calendars = {Side.SALJSTOD: world.saljstod, Side.OUTLOOK: world.outlook}
+    broken, readable = calendars[broken_side], calendars[broken_side.other]
+    original = broken.items()[ids[broken_side]]
+    partner_key = ids[broken_side.other]
+    broken.add_broken(ids[broken_side], "start is NULL", partner_key=partner_key)
+    readable.delete(ids[broken_side.other])  # deleted while its partner is held
+    held = world.sync.sync()
+    assert [q.item_id for q in held.quarantined] == [ids[broken_side]]
+    world.sync.sync()  # still held: the deletion still waits
+    broken.update(ids[broken_side], original, partner_key=partner_key)  # repaired
+    world.sync.sync()
+    assert "Kundmöte" not in subjects(broken)  # the deletion reached it
+    assert world.converged()
+    assert world.state.pending("anna") == []
+
+
 # -- 5. the first full sync never blanks a field ---------------------------------------
 
 

@@ -259,11 +259,14 @@ class _Planner:
                 reason=f"cannot combine with Outlook item {link.outlook_id}: {exc}"))
 
     def _keep_pending(self, link: Link) -> None:
-        """A held pair: keep its listed items pending, so their changes sync once the
-        hold ends (the cursor moves on meanwhile)."""
+        """A held pair: keep its listed items pending, and the ones reported gone, so
+        their changes and deletions sync once the hold ends (the cursor moves on
+        meanwhile; a pending id that is gone by then reads as deleted)."""
         for side in (_S, _O):
-            if link.id(side) in self.views[side].items:
-                self.hold_pending.add((side, link.id(side)))
+            view, item_id = self.views[side], link.id(side)
+            if (item_id in view.items or item_id in view.deleted
+                    or (view.complete and item_id not in view.broken)):
+                self.hold_pending.add((side, item_id))
 
     def _state(self, side: Side, item_id: str, base: Event,
                link: Link | None = None) -> tuple[State, Item | None]:
