@@ -266,6 +266,27 @@ def test_a_delete_whose_reply_is_lost_or_process_killed_can_be_restored(
     assert world.saljstod.items()[s_id].location == "Hos kund"
 
 
+def test_restoring_an_item_whose_delete_never_happened_creates_no_duplicate(
+    world: World,
+) -> None:
+    # The delete failed before it was carried out; its content was written ahead.
+    # Restoring it later must find the item still there, not create a second one.
+    world.saljstod.add(meeting("Viktigt möte"))
+    world.saljstod.add(meeting("Annat", day=2))
+    world.saljstod.add(meeting("Tredje", day=3))
+    world.sync.sync()
+    s_id = next(i for i, e in world.saljstod.items().items() if e.subject == "Viktigt möte")
+    o_id = next(i for i, e in world.outlook.items().items() if e.subject == "Viktigt möte")
+    world.saljstod.delete(s_id)
+    world.outlook.fail_next("delete", BackendUnavailableError("timed out"))
+    world.sync.sync()
+    assert o_id in world.outlook.items()  # the delete did not happen
+    restored = world.sync.restore(Side.OUTLOOK, o_id)
+    assert restored.item.id == o_id and restored.same_id
+    assert subjects(world.outlook).count("Viktigt möte") == 1
+    assert world.state.deleted_items("anna") == []
+
+
 # -- 4. held is not forgotten ----------------------------------------------------------
 
 

@@ -609,6 +609,12 @@ class Synchronizer:
         """
         for entry in self.state.deleted_items(self.user):
             if entry.side is side and entry.item_id == item_id:
+                current = self.calendar(side).get(item_id)
+                if isinstance(current, Item):
+                    # the delete never happened (its reply was lost before it was sent,
+                    # or the backend refused it): the item is there, nothing is created
+                    self.state.forget_deleted(self.user, side, item_id)
+                    return Restored(item=current, same_id=True, not_restored=())
                 adapter = self.saljstod if side is _S else self.outlook
                 partner_key = entry.partner_id or item_id
                 restored: Item | None = None
