@@ -209,6 +209,51 @@ def test_a_deeply_nested_answer_is_a_listing_error(graph: Any) -> None:
         client.close()
 
 
+_ZONES = ["Dateline Standard Time", "Hawaiian Standard Time", "Tokyo Standard Time",
+          "Line Islands Standard Time", "UTC", "W. Europe Standard Time", "Europe/Stockholm",
+          "Customized Time Zone"]
+_EDGE = st.fixed_dictionaries({
+    "dateTime": st.sampled_from([
+        "9999-12-31T23:00:00.0000000", "0001-01-01T00:00:00.0000000", "9999-12-31T00:00:00",
+        "0001-01-01T23:00:00", "2026-12-01T09:00:00.0000000", "9999-12-31T23:00:00-05:00",
+        "0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59Z"]),
+    "timeZone": st.sampled_from(_ZONES),
+})
+_DATED_EVENT = st.fixed_dictionaries(
+    {"id": st.text(min_size=1, max_size=10), "changeKey": st.just("ck"),
+     "start": _EDGE, "end": _EDGE},
+    optional={
+        "isAllDay": st.booleans(),
+        "originalStartTimeZone": st.sampled_from(_ZONES),
+        "originalEndTimeZone": st.sampled_from(_ZONES),
+        "lastModifiedDateTime": st.sampled_from([
+            "0001-01-01T00:00:00+05:00", "9999-12-31T23:00:00-05:00", "2026-03-10T08:00:00Z"]),
+    },
+)
+
+
+@SETTINGS
+@given(events=st.lists(_DATED_EVENT, min_size=1, max_size=3))
+def test_any_date_in_any_zone_is_listed_or_quarantined_never_a_crash(
+    graph: Any, events: list[dict[str, Any]]
+) -> None:
+    """Well-formed events whose dates sit at the edges of Python's range, in zones far
+    from UTC: the listing succeeds, each event is an item or quarantined."""
+    calendar, client = _graph_calendar(graph)
+    try:
+        page = json.dumps({"value": events}).encode()
+        graph.corrupt(page, method="GET", path_contains="/calendar/events")
+        listing = calendar.list_all()
+        listed = {item.id for item in listing.items} | {item.id for item in listing.broken}
+        assert listed == {event["id"] for event in events}
+        assert all(item.reason for item in listing.broken)
+        graph.corrupt(json.dumps(events[0]).encode(), method="GET")
+        _outcome(lambda: calendar.get("AAMk-1"))
+    finally:
+        graph.faults.clear()
+        client.close()
+
+
 # -- dates a host passes --------------------------------------------------------------
 
 

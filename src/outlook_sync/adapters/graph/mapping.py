@@ -120,8 +120,17 @@ def _wall(value: object, field: str) -> tuple[dt.datetime, str]:
     except ValueError:
         raise MappingError(f"{field} {raw!r} is not a date-time") from None
     if wall.tzinfo is not None:
-        return wall.astimezone(dt.UTC).replace(tzinfo=None), "UTC"
+        try:
+            return wall.astimezone(dt.UTC).replace(tzinfo=None), "UTC"
+        except OverflowError:
+            raise MappingError(_out_of_range(field, raw, None)) from None
     return wall, zone
+
+
+def _out_of_range(field: str, raw: str, zone: str | None) -> str:
+    where = f" in {zone!r}" if zone else ""
+    return (f"{field} {raw!r}{where} falls outside the years 1..9999 in UTC "
+            "(a sentinel or corrupt date)")
 
 
 def _time(value: object, field: str, *, all_day: bool) -> dt.datetime | dt.date:
@@ -134,6 +143,8 @@ def _time(value: object, field: str, *, all_day: bool) -> dt.datetime | dt.date:
         return localize(wall, zone).astimezone(dt.UTC)
     except InvalidEventError as exc:
         raise MappingError(f"{field} has an unknown time zone {zone!r}") from exc
+    except OverflowError:  # e.g. 9999-12-31T23:00 at UTC-12, or year 1 east of UTC
+        raise MappingError(_out_of_range(field, wall.isoformat(), zone)) from None
 
 
 def _str(data: Mapping[str, Any], key: str) -> str:
@@ -158,12 +169,17 @@ def _modified(value: object) -> dt.datetime | None:
         when = dt.datetime.fromisoformat(text)
     except ValueError:
         return None
-    return when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)
+    if when.tzinfo is None:
+        return when.replace(tzinfo=dt.UTC)
+    try:
+        return when.astimezone(dt.UTC)
+    except OverflowError:  # year 1 east of UTC, year 9999 west of it: not an instant
+        return None
 
 
 def parse_instant(value: object) -> dt.datetime | None:
-    """A Graph ``DateTimeOffset`` (``2026-03-16T08:00:00.0000000Z``) as an aware datetime,
-    or None when it is missing or malformed."""
+    """A Graph ``DateTimeOffset`` (``2026-03-16T08:00:00.0000000Z``) as an aware datetime
+    in UTC, or None when it is missing, malformed or outside the datetimes UTC has."""
     return _modified(value)
 
 
@@ -216,6 +232,9 @@ def event_from_graph(data: Mapping[str, Any]) -> Event:
         )
     except InvalidEventError as exc:
         raise MappingError(str(exc)) from exc
+    except OverflowError as exc:  # a date at the edge of Python's range, read in a zone
+        raise MappingError(f"a date is out of range ({exc}): a sentinel or corrupt date") \
+            from None
 
 
 def _extended(data: Mapping[str, Any], *wanted: str) -> str | None:
@@ -345,6 +364,8 @@ def _in_original_zone(
         return value.astimezone(find_zone(written_zone(data, name) or name))
     except InvalidEventError:
         return value  # a custom or unknown zone: the instant stays right, in UTC
+    except OverflowError:
+        return value  # year 1 or 9999 has no wall time there; the model refuses the year
 
 
 def event_to_graph(event: Event) -> dict[str, Any]:
