@@ -105,7 +105,8 @@ def test_an_emptied_outlook_is_refused_even_when_some_activities_were_edited_mea
     for o_id in list(world.outlook.items()):
         world.outlook.delete(o_id)
     report = world.sync.sync()
-    assert report.refused is not None and "confirmation" in report.refused
+    assert report.refused is not None
+    assert "confirmation" in report.refused
     assert len(world.saljstod.items()) == count  # nothing deleted
 
 
@@ -123,7 +124,8 @@ def test_tombstones_do_not_dilute_the_emptied_calendar_rule() -> None:
     for o_id in list(world.outlook.items()):
         world.outlook.delete(o_id)  # Outlook emptied
     report = world.sync.sync()
-    assert report.refused is not None and "confirmation" in report.refused
+    assert report.refused is not None
+    assert "confirmation" in report.refused
     assert len(world.saljstod.items()) == 5  # the five live activities are all still there
 
 
@@ -233,6 +235,17 @@ def test_a_kill_right_after_an_overwrite_still_leaves_the_loser_in_the_conflict_
     assert conflict.saljstod.location == "Rum 2"
 
 
+def test_an_overwrite_that_failed_before_writing_is_logged_once_when_it_succeeds(
+    world: World,
+) -> None:
+    _conflicting(world)
+    world.saljstod.fail_next("update", BackendUnavailableError("timed out"))  # not written
+    world.sync.sync()
+    world.sync.sync()  # the same conflict again, now written
+    assert len(world.state.conflicts("anna")) == 1
+    assert world.converged()
+
+
 def test_a_refused_overwrite_leaves_no_false_conflict(world: World) -> None:
     from outlook_sync import ItemRejectedError
 
@@ -282,7 +295,8 @@ def test_restoring_an_item_whose_delete_never_happened_creates_no_duplicate(
     world.sync.sync()
     assert o_id in world.outlook.items()  # the delete did not happen
     restored = world.sync.restore(Side.OUTLOOK, o_id)
-    assert restored.item.id == o_id and restored.same_id
+    assert restored.item.id == o_id
+    assert restored.same_id
     assert subjects(world.outlook).count("Viktigt möte") == 1
     assert world.state.deleted_items("anna") == []
 

@@ -551,3 +551,11 @@ def test_the_last_error_survives_a_reopen(tmp_path: Path) -> None:
         assert store.last_error("anna") == (when, "Outlook unreachable")
         store.commit("anna", StateChange(clear_last_error=True))
         assert store.last_error("anna") is None
+
+
+def test_the_same_conflict_committed_twice_is_logged_once(store: SqlStateStore) -> None:
+    conflict = Conflict(saljstod_id="1", outlook_id="AAMk-1", kind="both_changed",
+                        resolution="merge", fields=("location",), base=MEETING)
+    store.commit(ANNA, StateChange(conflicts=(conflict, conflict)))
+    store.commit(ANNA, StateChange(conflicts=(conflict,)))
+    assert store.conflicts(ANNA) == [conflict]

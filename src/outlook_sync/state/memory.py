@@ -280,7 +280,10 @@ class MemoryStateStore:
                 if state.conflicts[index] == withdrawn:
                     del state.conflicts[index]
                     break
-        state.conflicts.extend(change.conflicts)
+        # a conflict written ahead of a write that failed is planned again, the same:
+        # it is logged once
+        state.conflicts.extend(c for c in dict.fromkeys(change.conflicts)
+                               if c not in state.conflicts)
         for key in change.withdraw_deleted:
             state.deleted.pop(key, None)
         for deleted in change.deleted:

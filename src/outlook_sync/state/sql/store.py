@@ -630,10 +630,14 @@ class SqlStateStore:
             "DELETE FROM outlook_sync_deleted WHERE user_name = ? AND side = ? AND item_id = ?",
             [(user, side.value, item_id) for side, item_id in change.withdraw_deleted],
         )
+        # a conflict written ahead of a write that failed is planned again, the same:
+        # it is logged once
+        records = dict.fromkeys(codec.to_json(codec.encode_conflict(x)) for x in change.conflicts)
         d.executemany(
             c,
-            "INSERT INTO outlook_sync_conflicts (user_name, record) VALUES (?, ?)",
-            [(user, codec.to_json(codec.encode_conflict(x))) for x in change.conflicts],
+            "INSERT INTO outlook_sync_conflicts (user_name, record) SELECT ?, ? WHERE NOT EXISTS"
+            " (SELECT 1 FROM outlook_sync_conflicts WHERE user_name = ? AND record = ?)",
+            [(user, record, user, record) for record in records],
         )
         self._apply_deleted(user, change.deleted)
         d.executemany(
