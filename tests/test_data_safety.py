@@ -162,6 +162,23 @@ def test_switching_to_another_outlook_calendar_and_full_sync_deletes_nothing(
     assert world.sync.sync().total_writes == 0
 
 
+def test_a_dry_run_after_a_switch_shows_what_the_sync_will_do(world: World) -> None:
+    for day in range(1, 6):
+        world.saljstod.add(meeting(f"Möte {day}", day=day))
+    world.sync.sync()
+    new = InMemoryCalendar(clock=world.clock, name="outlook2", id_prefix="N")
+    new.add(meeting("Möte 3", day=3))
+    world.sync.outlook = new
+    dry = world.sync.plan()  # nothing recorded, nothing written
+    assert not dry.refused
+    assert [type(a).__name__ for a in dry.actions].count("Delete") == 0
+    assert [type(a).__name__ for a in dry.actions].count("Create") == 4  # Möte 3 is paired
+    assert world.state.identity("anna", Side.OUTLOOK) != new.calendar_identity()
+    assert world.state.link_count("anna") == 5  # the dry run dropped nothing
+    report = world.sync.sync()
+    assert report.count("create", Side.OUTLOOK) == 4
+
+
 def test_the_default_calendar_changing_under_the_adapter_deletes_nothing(world: World) -> None:
     for day in range(1, 4):
         world.outlook.add(meeting(f"Möte {day}", day=day))

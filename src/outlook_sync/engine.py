@@ -209,7 +209,12 @@ class Synchronizer:
         Raises:
             ListingError, BackendError: a side could not be listed.
         """
-        fetched = self._fetch(None)
+        # as sync() would: a switched calendar is planned afresh (complete listings, no
+        # links), though nothing is recorded here
+        current = self._identities()
+        fresh = any(identity is not None and self.state.identity(self.user, side)
+                    not in (None, identity) for side, identity in current.items())
+        fetched = self._fetch(None, fresh=fresh)
         the_plan = self._plan(fetched, confirm_mass_delete)
         self._planned(the_plan)
         return the_plan
@@ -433,7 +438,9 @@ class Synchronizer:
 
     # -- 1. fetch -----------------------------------------------------------------
 
-    def _fetch(self, progress: Progress | None) -> _Fetched:
+    def _fetch(self, progress: Progress | None, *, fresh: bool = False) -> _Fetched:
+        """Both sides' listings and the links they touch. ``fresh``: as after a switched
+        calendar, complete listings and no links (a dry run's view; nothing recorded)."""
         # Links committed after this point are newer than the listings: no evidence.
         generation = self.state.generation(self.user)
         listings: dict[Side, Listing] = {}
@@ -442,13 +449,17 @@ class Synchronizer:
                 progress("list", done, 2)
             cursor = self.state.cursor(self.user, side)
             calendar = self.calendar(side)
-            listing = calendar.list_all() if cursor.is_initial else calendar.list_changes(cursor)
+            listing = (calendar.list_all() if fresh or cursor.is_initial
+                       else calendar.list_changes(cursor))
             if not isinstance(listing, Listing):
                 raise ListingError(f"{side} adapter returned {type(listing).__name__}",
                                    side=side.value)
             listings[side] = listing
         if progress:
             progress("list", 2, 2)
+        if fresh:
+            return _Fetched(listings=listings, links=[], link_count=0, pending=[],
+                            intents=[], generation=generation)
 
         pending = self.state.pending(self.user)
         extra: dict[Side, list[tuple[str, Item | BrokenItem | None]]] = {_S: [], _O: []}
