@@ -34,6 +34,7 @@ from typing import Any
 import attrs
 
 from outlook_sync.errors import ConfigurationError
+from outlook_sync.model import Side
 from outlook_sync.policy import SyncPolicy
 from outlook_sync.scope import FIELD_UNITS, Direction, SyncFilter
 
@@ -481,6 +482,7 @@ POLICY_KEYS: dict[str, tuple[str, str]] = {
     "mass_delete_min": ("mass_delete_min", "int"),
     "keep_deleted_days": ("keep_deleted", "days"),
     "lock_ttl_minutes": ("lock_ttl", "minutes"),
+    "read_only": ("read_only", "sides"),
 }
 
 
@@ -496,11 +498,32 @@ def _policy(data: Mapping[str, Any]) -> SyncPolicy:
             if number < 0:
                 raise ConfigurationError(f"policy.{key} must be >= 0", key=f"policy.{key}")
             kwargs[attr] = dt.timedelta(**{kind: number})
+        elif kind == "sides":
+            kwargs[attr] = _sides(f"policy.{key}", value)
         else:
             kwargs[attr] = _typed(f"policy.{key}", kind, value, None)
     for attr, value in kwargs.items():  # one at a time, so an error names its key
         _policy_value(attr, {attr: value})
     return _policy_value(None, kwargs)
+
+
+def _sides(key: str, value: Any) -> frozenset[Side]:
+    """``read_only = ["outlook"]``: a list of side names."""
+    allowed = " or ".join(f'"{side.value}"' for side in Side)
+    example = 'e.g. read_only = ["outlook"]'
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        raise ConfigurationError(
+            f"{key} must be a list of sides ({allowed}), not {type(value).__name__} "
+            f"{value!r}; {example}",
+            key=key,
+        )
+    sides = {side.value: side for side in Side}
+    for name in value:
+        if name not in sides:
+            raise ConfigurationError(
+                f"{key}: {name!r} is not a side; use {allowed} ({example})", key=key
+            )
+    return frozenset(sides[name] for name in value)
 
 
 def _policy_value(attr: str | None, kwargs: dict[str, Any]) -> SyncPolicy:

@@ -22,6 +22,7 @@ from outlook_sync.config import (
     TOP_LEVEL,
     BackendSpec,
 )
+from outlook_sync.model import Side
 from outlook_sync.policy import DeletePolicy
 from outlook_sync.records import ConflictPolicy
 from outlook_sync.scope import FIELD_UNITS, Direction
@@ -98,6 +99,14 @@ def _policy() -> dict[str, Any]:
             properties[key] = {"enum": deletes}
         elif key == "mass_delete_share":
             properties[key] = {"type": "number", "minimum": 0, "maximum": 1}
+        elif kind == "sides":
+            properties[key] = {
+                "type": "array",
+                "items": {"enum": [side.value for side in Side]},
+                "uniqueItems": True,
+                "description": "sides never written to "
+                "(their changes still travel to the other side)",
+            }
         elif kind == "int":
             properties[key] = {"type": "integer", "minimum": 1}
         else:
