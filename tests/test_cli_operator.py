@@ -25,7 +25,11 @@ from outlook_sync.cli.render import display_width, table
 from outlook_sync.cli.template import DEMO, EXAMPLE
 from outlook_sync.config import parse_config
 from outlook_sync.config_schema import json_schema
-from outlook_sync.errors import BackendUnavailableError, ConfigurationError
+from outlook_sync.errors import (
+    BackendUnavailableError,
+    ConfigurationError,
+    ItemNotFoundError,
+)
 from outlook_sync.model import Event, Side
 from outlook_sync.scope import Direction
 from tests.test_cli import BASE, Cli, meeting, write_config
@@ -297,6 +301,103 @@ def test_swedish_messages_from_the_environment_or_lang(cli: Cli) -> None:
     assert "skapade 1 i Outlook: Kundmöte" in cli.out
     assert cli("--lang", "sv", "open", "S404") == ExitCode.ERROR
     assert "inget sådant objekt" in cli.err
+
+
+def _deleted_in_outlook(cli: Cli) -> str:
+    """An Outlook item the sync deleted (its Säljstöd partner was deleted); its id."""
+    s_id = cli.saljstod.add(meeting("Kundmöte"))
+    assert cli("sync") == ExitCode.OK
+    [o_id] = cli.outlook.items()
+    cli.saljstod.delete(s_id)
+    assert cli("sync") == ExitCode.OK
+    assert cli.outlook.items() == {}
+    return o_id
+
+
+def test_restore_says_the_item_came_back_under_its_old_id(cli: Cli) -> None:
+    o_id = _deleted_in_outlook(cli)
+    assert cli("restore", o_id) == ExitCode.OK
+    assert cli.out.splitlines() == [
+        f"Restored Outlook item {o_id} (Kundmöte) under its old id; the next sync brings it "
+        "to Säljstöd again."
+    ]
+    assert list(cli.outlook.items()) == [o_id]
+
+
+def test_restore_says_when_the_item_came_back_as_a_new_one_and_what_was_lost(
+    cli: Cli,
+) -> None:
+    o_id = _deleted_in_outlook(cli)
+    cli.outlook.fail_next("restore", ItemNotFoundError("no such item"))  # created anew
+    assert cli("restore", o_id) == ExitCode.OK
+    [new_id] = cli.outlook.items()
+    assert new_id != o_id
+    first, second = cli.out.splitlines()
+    assert first == (
+        f"Restored Outlook item {o_id} (Kundmöte) as a new item {new_id} (the old id is "
+        "gone); the next sync brings it to Säljstöd again."
+    )
+    assert second == (
+        "Not restored: the item's id (it was created anew), anything the backend keeps "
+        "beyond the synced fields."
+    )
+
+
+def _restores_without_attendees(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Outlook calendar brings items back under their old id, without attendees (as
+    the SQL adapter does with columns its table no longer has)."""
+    outlook = cli.outlook
+    plain = outlook.restore
+
+    def restore_without_attendees(
+        item_id: str, event: Event, *, partner_key: str
+    ) -> tuple[Any, tuple[str, ...]]:
+        item, _ = plain(item_id, event, partner_key=partner_key)
+        return item, ("attendees", "the host's own columns")
+
+    monkeypatch.setattr(outlook, "restore", restore_without_attendees)
+
+
+def test_restore_says_what_could_not_be_restored(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    o_id = _deleted_in_outlook(cli)
+    _restores_without_attendees(cli, monkeypatch)
+    assert cli("restore", o_id) == ExitCode.OK
+    assert cli.out.splitlines() == [
+        f"Restored Outlook item {o_id} (Kundmöte) under its old id; the next sync brings it "
+        "to Säljstöd again.",
+        "Not restored: attendees, the host's own columns.",
+    ]
+
+
+def test_restore_as_json_says_whether_the_id_is_the_same_and_what_was_not_restored(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    o_id = _deleted_in_outlook(cli)
+    _restores_without_attendees(cli, monkeypatch)
+    code, data = cli.json("restore", o_id)
+    assert code == ExitCode.OK
+    assert data == {
+        "side": "outlook",
+        "item_id": o_id,
+        "restored_id": o_id,
+        "same_id": True,
+        "not_restored": ["attendees", "the host's own columns"],
+    }
+
+
+def test_restore_as_json_of_an_item_created_anew(cli: Cli) -> None:
+    o_id = _deleted_in_outlook(cli)
+    cli.outlook.fail_next("restore", ItemNotFoundError("no such item"))
+    code, data = cli.json("restore", o_id)
+    assert code == ExitCode.OK
+    [new_id] = cli.outlook.items()
+    assert (data["restored_id"], data["same_id"]) == (new_id, False)
+    assert data["not_restored"] == [
+        "the item's id (it was created anew)",
+        "anything the backend keeps beyond the synced fields",
+    ]
 
 
 # -- the configuration -----------------------------------------------------------------

@@ -196,15 +196,27 @@ def restore(ctx: Context) -> ExitCode:
         restored = outcome.item
     if ctx.json:
         dump_json(
-            {"side": entry.side.value, "item_id": entry.item_id, "restored_id": restored.id},
+            {
+                "side": entry.side.value,
+                "item_id": entry.item_id,
+                "restored_id": restored.id,
+                "same_id": outcome.same_id,
+                "not_restored": list(outcome.not_restored),
+            },
             ctx.out,
         )
-    else:
-        ctx.say(
-            f"Restored {label(entry.side)} item {entry.item_id} "
-            f"({entry.event.subject}) as {restored.id}; the next sync brings it to "
-            f"{label(entry.side.other)} again."
-        )
+        return ExitCode.OK
+    how = (
+        "under its old id"
+        if outcome.same_id
+        else f"as a new item {restored.id} (the old id is gone)"
+    )
+    ctx.say(
+        f"Restored {label(entry.side)} item {entry.item_id} ({entry.event.subject}) {how}; "
+        f"the next sync brings it to {label(entry.side.other)} again."
+    )
+    if outcome.not_restored:
+        ctx.say(f"Not restored: {', '.join(outcome.not_restored)}.")
     return ExitCode.OK
 
 
