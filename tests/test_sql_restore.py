@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from outlook_sync import Event, InMemoryCalendar, Synchronizer
@@ -141,6 +142,49 @@ def test_a_reassigned_activity_moves_from_one_outlook_to_the_other(host: Host) -
     sync("bertil")  # and it stays put
     assert outlook["anna"].items() == {}
     assert len(outlook["bertil"].items()) == 1
+
+
+@pytest.mark.parametrize("how", ["reassigned", "removed"])
+def test_a_moved_activity_edited_in_the_old_owners_outlook_is_not_duplicated(
+    host: Host, how: str
+) -> None:
+    # Anna edits the appointment in Outlook before her next sync, but the host has
+    # given the activity to Bertil (or taken Anna off it). It must not come back to
+    # the CRM as a second activity: her edited copy is kept in her Outlook, unlinked.
+    connection = host.db.connect()
+    state = SqlStateStore(connection)
+    outlook = {u: InMemoryCalendar(name=u, id_prefix=f"O-{u}-") for u in ("anna", "bertil")}
+
+    def sync(user: str) -> Any:
+        report = Synchronizer(
+            saljstod=SqlCalendar(connection, user=user, commit=False, lookback=dt.timedelta(0)),
+            outlook=outlook[user], state=state, user=user,
+        ).sync()
+        assert report.error is None, report.error
+        assert not report.failures, report.failures
+        return report
+
+    activity = host.book("Kundmöte")
+    sync("anna")
+    (o_id,) = outlook["anna"].items()
+    event = outlook["anna"].items()[o_id]
+    outlook["anna"].update(o_id, attrs.evolve(event, subject="Kundmöte (Anna ändrade)"))
+    if how == "reassigned":
+        host.run("UPDATE activity_participants SET user_id = 'bertil' WHERE activity_id = ?",
+                 (int(activity),))
+    else:
+        host.run("DELETE FROM activity_participants WHERE activity_id = ?", (int(activity),))
+        host.run("INSERT INTO activity_participants (activity_id, user_id) VALUES (?, ?)",
+                 (int(activity), "bertil"))
+    sync("anna")
+    assert [c.kind for c in state.conflicts("anna")] == ["moved_vs_edit"]  # in the log
+    assert host.run("SELECT count(*) FROM activities")[0][0] == 1  # no duplicate
+    assert [e.subject for e in outlook["anna"].items().values()] == ["Kundmöte (Anna ändrade)"]
+    sync("bertil")
+    assert [e.subject for e in outlook["bertil"].items().values()] == ["Kundmöte"]
+    sync("anna")
+    sync("anna")  # and it stays put: no duplicate on later syncs either
+    assert host.run("SELECT count(*) FROM activities")[0][0] == 1
 
 
 # -- calendar identity ---------------------------------------------------------------------

@@ -70,6 +70,7 @@ CONFLICT_KINDS = {
     "ambiguous_match": N_("more than one possible partner"),
     "duplicate_claim": N_("two items claim one partner"),
     "first_pairing": N_("paired with differences"),
+    "moved_vs_edit": N_("moved to another user on one side, edited on the other"),
 }
 #: Fixed reasons the status board gives (``ActivityStatus.reason``): ``t(reason)``
 #: translates these and leaves any other reason as it is.

@@ -526,6 +526,11 @@ class Listing:
         deleted: ids the backend reported as deleted (change listings).
         broken: items that exist but could not be read; they are quarantined.
         cursor: the cursor to store once this sync has succeeded.
+        moved: of ``deleted``, the ids that left this calendar but still exist in the
+            backend: reassigned to another user, or this user no longer takes part.
+            Their partners are removed like those of deleted items, but never
+            re-created from an edit: an edited partner is kept and unlinked, so a moved
+            activity is not duplicated.
     """
 
     items: tuple[Item, ...] = attrs.field(converter=_item_tuple)
@@ -533,6 +538,7 @@ class Listing:
     deleted: frozenset[str] = attrs.field(default=frozenset(), converter=_id_set)
     broken: tuple[BrokenItem, ...] = attrs.field(default=(), converter=_broken_tuple)
     cursor: Cursor = attrs.field(factory=Cursor)
+    moved: frozenset[str] = attrs.field(default=frozenset(), converter=_id_set)
 
 
 @attrs.frozen(kw_only=True)

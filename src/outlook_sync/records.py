@@ -48,8 +48,9 @@ class Conflict:
     Attributes:
         saljstod_id, outlook_id: the pair (either may be ``None`` for a pair not yet
             linked, e.g. an ambiguous first-sync match).
-        kind: ``"both_changed"``, ``"delete_vs_edit"``, ``"ambiguous_match"`` or
-            ``"duplicate_claim"``.
+        kind: ``"both_changed"``, ``"delete_vs_edit"``, ``"moved_vs_edit"`` (the
+            item was reassigned to another user on one side, edited on the other),
+            ``"first_pairing"``, ``"ambiguous_match"`` or ``"duplicate_claim"``.
         resolution: the policy or rule that decided, e.g. ``"merge"``, ``"newest_wins"``,
             ``"edit_wins"``, ``"keep_both"``.
         fields: the fields that were changed on both sides to different values.

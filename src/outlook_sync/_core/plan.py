@@ -87,6 +87,8 @@ class _View:
             self.broken[item_id] = "the backend listed this id more than once"
         # Presence beats a deletion report: a listed item exists.
         self.deleted = listing.deleted - self.items.keys() - self.broken.keys()
+        # left this calendar but exists elsewhere (reassigned): never re-created here
+        self.moved = listing.moved & self.deleted
         self.empty = self.complete and not self.items and not self.broken
 
     def state(self, item_id: str, base: Event, *, fresh: bool = False) -> tuple[State, Item | None]:
@@ -382,6 +384,24 @@ class _Planner:
             assert side is not None
             self.gone[side.other] += 1
             self._delete(link, side, items[side])
+        elif (decision is Decision.RECREATE and side is not None
+              and link.id(side) in self.views[side].moved):
+            # Edited here, but its partner was reassigned to another user, not deleted:
+            # re-creating it would duplicate that activity. Keep the edit, unlinked.
+            self.gone[side] += 1
+            survivor = items[side.other]
+            assert survivor is not None
+            self.actions.append(Unlink(saljstod_id=link.saljstod_id, outlook_id=link.outlook_id,
+                                       reason=f"moved away in {side}, edited in {side.other}: "
+                                       "kept, no longer synced"))
+            self.notices.append(Conflict(
+                saljstod_id=link.saljstod_id, outlook_id=link.outlook_id,
+                kind="moved_vs_edit", resolution="kept_unlinked", overridden=None,
+                saljstod=s_item.event if s_item else None,
+                outlook=o_item.event if o_item else None, base=link.base,
+                detail=f"moved to another calendar in {side} (reassigned), edited in "
+                f"{side.other}: the edited item is kept there and no longer synced; the "
+                "moved item is not re-created"))
         elif decision is Decision.RECREATE:
             assert side is not None
             self.gone[side] += 1

@@ -345,9 +345,12 @@ class SqlCalendar(BulkWrites, Restoring):
             rows = self._rows(self._q.changed, (self._user, changed_since))
             rows += self._rows(self._q.unlinked, (self._user,))
             items, broken, gone = self._split(rows)
+            removed: set[str] = set()
             if self._q.removed is not None and log is not None:
                 since = self._codec.watermark(watermark, now, naive=log.naive)
-                gone.update(str(row[0]) for row in self._rows(self._q.removed, (self._user, since)))
+                removed = {str(row[0]) for row in self._rows(self._q.removed,
+                                                              (self._user, since))}
+                gone.update(removed)
             present = {item.id for item in items} | {bad.id for bad in broken}
             return Listing(
                 items=items,
@@ -355,9 +358,22 @@ class SqlCalendar(BulkWrites, Restoring):
                 deleted=gone - present,
                 complete=False,
                 cursor=self._cursor_at(now),
+                moved=self._still_existing(removed - present),
             )
 
         return self._read("listing changed activities", body, listing=True)
+
+    def _still_existing(self, item_ids: set[str]) -> set[str]:
+        """Of activities that left this user's calendar, those that still exist:
+        reassigned to another user, or this user was removed from them."""
+        wanted = sorted({db for db in map(self._m.db_id, item_ids) if db is not None},
+                        key=str)
+        found: set[str] = set()
+        for condition, params in self._d.id_list(self._q.activity_id, wanted):
+            rows = self._rows(f"{self._q.existing_prefix} AND {condition}",
+                              (*self._q.alive_params, *params))
+            found.update(str(row[0]) for row in rows)
+        return found & item_ids
 
     def _one(self, item_id: str) -> Any:
         db_id = self._m.db_id(item_id)

@@ -68,6 +68,10 @@ class ActivityQueries:
             else f"SELECT {quote(log.activity_id)} FROM {m.table(log.table)}"
             f" WHERE {quote(log.user_id)} = ? AND {quote(log.deleted_at)} >= ?"
         )
+        #: activities that exist (not soft-deleted), whoever they belong to; completed
+        #: with ``AND <id condition>`` (see :attr:`alive_params`)
+        self.existing_prefix = f"SELECT a.{quote(a.id)} FROM {acts} a WHERE 1 = 1"
+        self.activity_id = f"a.{quote(a.id)}"
         now = codec.now_sql()
         where_version = f" WHERE {quote(a.id)} = ? AND {quote(a.version)} = ?"
         stamp = f"{quote(a.version)} = {quote(a.version)} + 1, {quote(a.changed_at)} = {now}"
@@ -97,6 +101,7 @@ class ActivityQueries:
             else:
                 alive = f" AND ({column} IS NULL OR {column} <> ?)"
                 self.alive_params = (m.soft_delete.deleted_value,)
+        self.existing_prefix += alive
         if m.participants is None:
             assert a.owner is not None
             assert a.partner_key is not None
