@@ -73,7 +73,7 @@ NO_OBJECT_MODEL = (
     "Outlook's object model is not available on this machine: the COM adapter needs "
     "classic Outlook for Windows (the new Outlook for Windows and Outlook on the web run no "
     "COM automation). Use the Graph adapter instead (outlook_sync.adapters.graph, "
-    'backend = "graph"); see docs/outlook-com.md, "Moving to Graph"'
+    'backend = "graph"); see docs/outlook-com.md, "Moving a user to Graph"'
 )
 
 log = logging.getLogger("outlook_sync.adapters.outlook_com")
