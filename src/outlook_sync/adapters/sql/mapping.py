@@ -258,7 +258,9 @@ class SqlMapping:
     show_as_values: Mapping[str, ShowAs] = attrs.field(factory=_default_show_as)
     category_separator: str = ";"
     naive_time_zone: str | None = attrs.field(default=None, validator=_check_zone)
-    #: Per-field codecs (field name as in :data:`CONTENT_FIELDS`, or ``"changed_at"``).
+    #: Per-field codecs (field name as in :data:`CONTENT_FIELDS`). ``changed_at`` takes
+    #: none: the watermark is compared with it in SQL (``naive_time_zone`` for naive
+    #: timestamps).
     codecs: Mapping[str, ColumnCodec] = attrs.field(factory=dict)
 
     def __attrs_post_init__(self) -> None:
@@ -301,10 +303,18 @@ class SqlMapping:
         if not all(isinstance(v, ShowAs) for v in self.show_as_values.values()):
             raise ConfigurationError("show_as_values must map to ShowAs", key="show_as_values")
         for name, codec in self.codecs.items():
-            if name not in (*CONTENT_FIELDS, "changed_at"):
+            if name == "changed_at":
+                raise ConfigurationError(
+                    "codecs.changed_at: changed_at takes no codec (for timestamps without "
+                    "a UTC offset, set naive_time_zone): the watermark is compared with it "
+                    "in SQL (changed_at >= ?), so it must hold timestamps the database can "
+                    "compare as they are",
+                    key="codecs.changed_at",
+                )
+            if name not in CONTENT_FIELDS:
                 raise ConfigurationError(
                     f"codecs: {name!r} is not a mapped field; use one of "
-                    f"{', '.join(CONTENT_FIELDS)}, changed_at",
+                    f"{', '.join(CONTENT_FIELDS)}",
                     key=f"codecs.{name}",
                 )
             if not isinstance(codec, ColumnCodec):
