@@ -129,6 +129,19 @@ def test_tombstones_do_not_dilute_the_emptied_calendar_rule() -> None:
     assert len(world.saljstod.items()) == 5  # the five live activities are all still there
 
 
+def test_an_item_kept_by_an_unlink_policy_is_reported_as_no_longer_synced() -> None:
+    world = make_world(policy=SyncPolicy(saljstod_deletions="unlink"))
+    world.saljstod.add(meeting("Kundmöte"))
+    world.saljstod.add(meeting("Annat", day=2))
+    world.sync.sync()
+    o_id = next(i for i, e in world.outlook.items().items() if e.subject == "Kundmöte")
+    world.outlook.delete(o_id)
+    report = world.sync.sync()
+    assert report.unlinked == 1  # not "nothing to do": the pair stopped syncing
+    assert "stopped syncing 1 pair" in str(report)
+    assert len(world.saljstod.items()) == 2  # kept, as the policy says
+
+
 def test_emptying_a_side_is_refused_on_a_complete_listing_as_well(world: World) -> None:
     world.saljstod.add(meeting("A"))
     world.saljstod.add(meeting("B", day=2))

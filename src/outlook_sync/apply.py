@@ -359,6 +359,8 @@ class Applier:
                                              partner=link.id(side.other), tally=tally)
             if action.new_link:
                 tally.linked += 1
+            if link.gone is not None:  # a deletion policy kept the survivor, unlinked
+                tally.unlinked += 1
             return StateChange(put_links=(attrs.evolve(link, saljstod_version=versions[_S],
                                                        outlook_version=versions[_O]),),
                                drop_links=(action.replaces,) if action.replaces else ())
