@@ -241,3 +241,14 @@ def test_log_fields_reject_typos() -> None:
     with pytest.raises(ValueError, match="usr"):
         fields(usr="anna")
     assert component_logger("engine").name == "outlook_sync.engine"
+
+
+def test_short_secrets_are_masked_where_they_stand_alone_not_inside_words() -> None:
+    from outlook_sync.logging_setup import mask_secrets
+
+    # a one-letter password must not garble the message around it
+    assert mask_secrets("Säljstöd database p does not exist (password=p)", ["p"]) == (
+        "Säljstöd database *** does not exist (password=***)")
+    assert mask_secrets("OperationalError: port 9 x", ["x"]) == "OperationalError: port 9 ***"
+    # a long secret is masked wherever it occurs, even inside a longer string
+    assert mask_secrets("dsn=user:Hunter2Hunter2@db", ["Hunter2Hunter2"]) == "dsn=user:***@db"

@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -101,6 +102,22 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=False)
 
 
+#: Secrets at least this long are masked wherever they occur; shorter ones only where
+#: they stand alone (not inside a longer word), so that a one-letter password does not
+#: turn "does not exist" into "does not e***ist".
+WHOLE_WORD_BELOW = 8
+
+
+def mask_secrets(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every known secret value replaced by ``***`` (longest first)."""
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        if len(secret) >= WHOLE_WORD_BELOW:
+            text = text.replace(secret, "***")
+        else:
+            text = re.sub(rf"(?<![0-9A-Za-z]){re.escape(secret)}(?![0-9A-Za-z])", "***", text)
+    return text
+
+
 class RedactingFilter(logging.Filter):
     """Replaces known secret values with ``***`` before a record is formatted.
 
@@ -113,9 +130,7 @@ class RedactingFilter(logging.Filter):
         self._secrets = tuple(sorted({s for s in secrets if s}, key=len, reverse=True))
 
     def _clean(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+        return mask_secrets(text, self._secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not self._secrets:

@@ -23,7 +23,7 @@ from outlook_sync.cli.failures import describe, exit_code, one_line
 from outlook_sync.cli.render import dump_json
 from outlook_sync.config import Config
 from outlook_sync.errors import ConfigurationError
-from outlook_sync.logging_setup import component_logger, logging_configured
+from outlook_sync.logging_setup import component_logger, logging_configured, mask_secrets
 
 __all__ = ["Context", "build_parser", "main"]
 
@@ -254,8 +254,7 @@ def _report(ctx: Context, exc: BaseException) -> ExitCode:
     message = one_line(describe(exc, ctx))
     config = ctx.loaded_config
     if config is not None:
-        for secret in _secrets(config, ctx.environ):
-            message = message.replace(secret, "***")
+        message = mask_secrets(message, _secrets(config, ctx.environ))
     log.debug("command %s failed", ctx.args.command, exc_info=True)
     ctx.warn(f"outlook-sync: {message}")
     if ctx.args.debug:
