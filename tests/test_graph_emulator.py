@@ -498,7 +498,12 @@ def test_the_fault_control_endpoint_refuses_what_it_does_not_know(
 ) -> None:
     control = graph.base_url.rsplit("/v1.0", 1)[0] + "/_emulator/faults"
     for body in ({}, {"kind": "status", "staus": 503}, {"kind": "nonsense"},
-                 {"kind": "status", "times": "many"}):
+                 {"kind": "status", "times": "many"}, {"kind": "status", "times": "2"},
+                 {"kind": "status", "times": True}, {"kind": "status", "times": -1},
+                 {"kind": "status", "status": 200}, {"kind": "status", "status": "503"},
+                 {"kind": "delay", "delay": -1}, {"kind": "status", "method": 5},
+                 {"kind": "status", "path_contains": ["events"]},
+                 {"kind": "status", "retry_after": [1]}):
         answer = http.post(control, json=body)
         assert answer.status_code == 400, (body, answer.text)
     assert http.get("/me/events").status_code == 200  # nothing was armed

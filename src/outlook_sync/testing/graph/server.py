@@ -229,25 +229,48 @@ class GraphEmulator(EmulatedTenant):
                 "corrupt",
             ):
                 return Response(400, {"error": f"unknown fault kind {kind}"})
-            try:
-                rule = FaultRule(
-                    kind,
-                    int(args.get("times", 1)),
-                    args.get("method"),
-                    args.get("path_contains"),
-                    status=int(args.get("status", 429)),
-                    retry_after=args.get("retry_after"),
-                    delay=float(args.get("delay", 0)),
-                    body=str(args.get("body", "")).encode(),
-                )
-            except (TypeError, ValueError) as exc:
-                return Response(400, {"error": f"a fault field has the wrong type: {exc}"})
+            wrong = _wrong_fault_fields(args)
+            if wrong:
+                return Response(400, {"error": f"a fault field has the wrong type: {wrong}"})
+            rule = FaultRule(
+                kind,
+                int(args.get("times", 1)),
+                args.get("method"),
+                args.get("path_contains"),
+                status=int(args.get("status", 429)),
+                retry_after=args.get("retry_after"),
+                delay=float(args.get("delay", 0)),
+                body=str(args.get("body", "")).encode(),
+            )
             self.faults.add(rule)
             return Response(204)
         if method == "POST" and name == "reset-counts":
             self.reset_counts()
             return Response(204)
         return Response(404, {"error": "unknown control endpoint"})
+
+
+def _wrong_fault_fields(args: dict[str, Any]) -> str:
+    """What is wrong with a fault's fields, each checked for its own type and range
+    (``""``: nothing). Coercing would arm a different fault than the test asked for."""
+    def count(value: Any) -> bool:
+        return type(value) is int and value >= 1
+
+    def seconds(value: Any) -> bool:
+        return type(value) in (int, float) and value >= 0
+
+    checks: dict[str, Callable[[Any], bool]] = {
+        "times": count,
+        "status": lambda v: type(v) is int and 400 <= v <= 599,
+        "delay": seconds,
+        "retry_after": lambda v: v is None or seconds(v) or type(v) is str,
+        "method": lambda v: v is None or (type(v) is str and v.isalpha()),
+        "path_contains": lambda v: v is None or type(v) is str,
+        "body": lambda v: type(v) is str,
+    }
+    wrong = [f"{name}={args[name]!r}" for name, check in checks.items()
+             if name in args and not check(args[name])]
+    return ", ".join(wrong)
 
 
 @contextmanager
