@@ -160,3 +160,31 @@ def test_list_all_and_list_changes_quarantine_an_event_with_no_wall_time_in_its_
 
     assert [(item.id, item.event.subject) for item in changes.items] == [(fine, "still fine")]
     assert [item.id for item in changes.broken] == [bad]
+
+
+def test_a_series_ending_at_the_end_of_the_calendar_is_broken_not_a_crash() -> None:
+    # A range to 9999-12-31 in a zone west of UTC cannot be converted: the master is
+    # quarantined with the reason; it never ends the listing with OverflowError.
+    from outlook_sync.adapters.graph import GraphCalendar, GraphClient, StaticToken
+    from outlook_sync.adapters.graph.series import series_item
+    from outlook_sync.model import BrokenItem
+
+    cal = GraphCalendar(GraphClient("http://127.0.0.1:9/v1.0", StaticToken("t")))
+    wall = {"timeZone": "UTC"}
+    data = {
+        "id": "M1", "changeKey": "ck1", "type": "seriesMaster", "subject": "Serie",
+        "start": {**wall, "dateTime": "2026-03-02T09:00:00"},
+        "end": {**wall, "dateTime": "2026-03-02T10:00:00"},
+        "originalStartTimeZone": "Dateline Standard Time",
+        "originalEndTimeZone": "Dateline Standard Time",
+        "recurrence": {
+            "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday"],
+                        "firstDayOfWeek": "sunday"},
+            "range": {"type": "endDate", "startDate": "2026-03-01", "endDate": "9999-12-31",
+                      "recurrenceTimeZone": "Dateline Standard Time"},
+        },
+        "exceptionOccurrences": [], "cancelledOccurrences": [],
+    }
+    mapped = series_item(cal, data, None)
+    assert isinstance(mapped, BrokenItem)
+    assert "outside the years" in mapped.reason

@@ -232,6 +232,12 @@ def series_item(
         return BrokenItem(
             id=base.id, reason=f"series cannot be mapped: {exc}", partner_key=base.partner_key
         )
+    except OverflowError:  # a date at the ends of the calendar, e.g. a range to 9999-12-31
+        return BrokenItem(
+            id=base.id, partner_key=base.partner_key,
+            reason="series cannot be mapped: a date in its pattern, exceptions or "
+            "cancellations falls outside the years 1..9999 once converted (a sentinel or "
+            "corrupt date)")
     item = attrs.evolve(base, event=event)
     cal._series_cache[base.id] = (base.version, item)
     return item
