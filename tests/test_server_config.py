@@ -174,6 +174,25 @@ def test_lifecycle_notifications_renew_and_resync() -> None:
     assert decision.sync == {"bertil"}  # missed notifications: changes may be unseen
 
 
+def test_lifecycle_events_go_to_the_subscription_job_with_their_subscription() -> None:
+    decision = decide({}, _post(
+        {"subscriptionId": "sub-a", "clientState": "state-a",
+         "lifecycleEvent": "subscriptionRemoved"},
+        {"subscriptionId": "sub-a", "clientState": "state-a",
+         "lifecycleEvent": "subscriptionRemoved"},  # Graph may send one twice
+        {"subscriptionId": "sub-b", "clientState": "state-b",
+         "lifecycleEvent": "reauthorizationRequired"},
+        {"subscriptionId": "sub-b", "clientState": "forged",
+         "lifecycleEvent": "subscriptionRemoved"},
+    ), _store())
+    assert [(e.user, e.event, e.subscription_id) for e in decision.lifecycle] == [
+        ("anna", "subscriptionRemoved", "sub-a"),
+        ("bertil", "reauthorizationRequired", "sub-b"),
+    ]
+    assert decision.sync == {"anna"}
+    assert decision.rejected == 1
+
+
 def test_a_malformed_body_is_a_400_not_a_crash() -> None:
     assert decide({}, b"{not json", _store()).reply.status == 400
     assert decide({}, b'{"value": 3}', _store()).reply.status == 400
@@ -208,6 +227,12 @@ def test_metrics_are_prometheus_text() -> None:
     assert 'outlook_sync_accounts{state="consent missing"} 0' in lines
     assert "outlook_sync_graph_throttled_total 3" in lines
     assert all(line.startswith(("#", "outlook_sync_")) for line in lines)
+    # the failures counter counts syncs that did not run to the end (ledger.run_finished:
+    # failures + 1 unless synced), not accounts that need attention
+    [failures_help] = [line for line in lines
+                       if line.startswith("# HELP outlook_sync_sync_failures_total")]
+    assert "did not run to the end" in failures_help
+    assert "attention" not in failures_help
 
 
 def test_the_overlap_check_reads_runs_from_the_request_log() -> None:

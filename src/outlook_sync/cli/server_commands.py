@@ -2,13 +2,23 @@
 
 Registered into the main parser by :func:`register`; the server package (and its
 ``outlook_sync[server]`` dependencies) is imported only when a server command runs.
+
+Secrets: every DSN's password is registered (:func:`outlook_sync.sql.connect.register_secret`,
+in all the forms libpq may quote) before anything connects; the log handler masks them,
+and every environment value the configuration names, in the finished line (tracebacks
+included), and it also carries the records of Procrastinate, psycopg and uvicorn. A
+database error that escapes the server code is reported as a redacted ``StateError``
+(exit code 1), like the single-user commands do.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -52,7 +62,50 @@ def _imports(what: str) -> None:
             ) from exc
 
 
-def _logging(config: Any, ctx: _Context) -> Any:
+#: Libraries whose records the server commands' log handler carries (and masks).
+_LIBRARY_LOGGERS = ("procrastinate", "psycopg", "uvicorn")
+
+
+class _Masking(logging.Formatter):
+    """Wraps a handler's formatter: masks secrets in the finished line, so that the
+    traceback of a logged exception (which the message filter does not see) and the
+    JSON-escaped form of a secret are masked too."""
+
+    def __init__(self, inner: logging.Formatter | None, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self._inner = inner or logging.Formatter()
+        self._secrets = frozenset(s for s in secrets if s)
+
+    def format(self, record: logging.LogRecord) -> str:
+        from outlook_sync.sql.connect import registered_secrets
+
+        text = self._inner.format(record)
+        for secret in sorted(self._secrets | registered_secrets(), key=len, reverse=True):
+            text = text.replace(secret, "***")
+            escaped = json.dumps(secret, ensure_ascii=False)[1:-1]
+            if escaped != secret:
+                text = text.replace(escaped, "***")
+        return text
+
+
+def _secrets(config: Any, environ: Mapping[str, str]) -> list[str]:
+    """Every secret the configuration names (the values), the DSNs' passwords registered
+    in every form libpq may quote."""
+    from outlook_sync.sql.connect import dsn_secrets, register_secret
+
+    dsns = (config.queue_dsn_env, config.state.options.get("dsn_env"),
+            config.saljstod.options.get("dsn_env"))
+    others = (config.operator_token_env, config.outlook.options.get("client_secret_env"),
+              config.outlook.options.get("token_env"))
+    for name in dsns:
+        value = environ.get(str(name or ""))
+        if value:
+            register_secret(*dsn_secrets(value))
+    return [v for v in (environ.get(str(name or "")) for name in (*dsns, *others)) if v]
+
+
+@contextmanager
+def _logging(config: Any, ctx: _Context) -> Iterator[logging.Handler]:
     from outlook_sync.logging_setup import logging_configured
 
     level = config.logging.level
@@ -61,31 +114,52 @@ def _logging(config: Any, ctx: _Context) -> Any:
         level = "error"
     elif verbose:
         level = "debug" if verbose > 1 else "info"
-    secrets = [
-        v for v in (ctx.environ.get(str(name or "")) for name in (
-            config.queue_dsn_env, config.operator_token_env,
-            config.state.options.get("dsn_env"), config.saljstod.options.get("dsn_env"),
-            config.outlook.options.get("client_secret_env"),
-            config.outlook.options.get("token_env"),
-        )) if v
-    ]
-    return logging_configured(level=level, fmt=config.logging.format,
-                              file=config.logging.file, secrets=secrets)
+    secrets = _secrets(config, ctx.environ)
+    with logging_configured(level=level, fmt=config.logging.format,
+                            file=config.logging.file, secrets=secrets) as handler:
+        handler.setFormatter(_Masking(handler.formatter, secrets))
+        libraries = [logging.getLogger(name) for name in _LIBRARY_LOGGERS]
+        for logger in libraries:
+            logger.addHandler(handler)
+        try:
+            yield handler
+        finally:
+            for logger in libraries:
+                logger.removeHandler(handler)
+
+
+@contextmanager
+def _database_errors() -> Iterator[None]:
+    """A database error the server code did not wrap, as a redacted StateError."""
+    from outlook_sync.server.queue import DATABASE_ERRORS, database_error
+
+    try:
+        yield
+    except DATABASE_ERRORS as exc:
+        raise database_error(exc, "database error") from None
 
 
 def worker(ctx: _Context) -> ExitCode:
-    """``outlook-sync server worker [--name NAME]``."""
+    """``outlook-sync server worker [--name NAME]``.
+
+    Raises:
+        StateError: a database cannot be reached or failed (redacted message, exit 1).
+    """
     _imports("worker")
     config = _server_config(ctx)
     from outlook_sync.server.worker import run_worker
 
-    with _logging(config, ctx):
+    with _logging(config, ctx), _database_errors():
         run_worker(config, ctx.environ, name=ctx.args.name)
     return ExitCode.OK
 
 
 def web(ctx: _Context) -> ExitCode:
-    """``outlook-sync server web``."""
+    """``outlook-sync server web``.
+
+    Raises:
+        StateError: a database cannot be reached or failed (redacted message, exit 1).
+    """
     _imports("web")
     config = _server_config(ctx)
     import asyncio
@@ -93,7 +167,7 @@ def web(ctx: _Context) -> ExitCode:
     from outlook_sync.server.web import serve
     from outlook_sync.server.worker import prepare_database
 
-    with _logging(config, ctx):
+    with _logging(config, ctx), _database_errors():
         asyncio.run(prepare_database(config, ctx.environ))
         serve(config, ctx.environ)
     return ExitCode.OK

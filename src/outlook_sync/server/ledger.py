@@ -30,9 +30,12 @@ KEEP_RUNS = 20
 class AccountState(enum.Enum):
     """An account's state on the operator page."""
 
-    #: the last sync was clean
+    #: the last sync did everything it planned (pending conflicts and quarantined items
+    #: do not change the state: the page counts them in their own columns)
     OK = "ok"
-    #: the last sync failed or left items failed/quarantined; it is retried
+    #: the last sync failed with an error (tried again after
+    #: ``min(sync_interval, 60 s)``), or it left failed items, refused a mass delete or
+    #: found a side read-only (synced again at the usual interval)
     ATTENTION = "needs attention"
     #: Graph refuses the mailbox (consent revoked, mailbox outside the access policy,
     #: mailbox deleted): not retried until the health check finds it reachable again

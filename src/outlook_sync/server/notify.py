@@ -14,7 +14,10 @@ Follows https://learn.microsoft.com/en-us/graph/change-notifications-delivery-we
   ``reauthorizationRequired`` / ``subscriptionRemoved`` / ``missed``,
   https://learn.microsoft.com/en-us/graph/change-notifications-lifecycle-events): renew
   or recreate the subscription; after ``subscriptionRemoved`` or ``missed``, changes may
-  have been lost, so the user is synced too.
+  have been lost, so the user is synced too. Each event goes on to the subscription job
+  with the id of the subscription it came through (:class:`Lifecycle`): a removed
+  subscription is recreated at once, one that needs reauthorization is renewed at once
+  (:func:`outlook_sync.server.subscriptions.subscribe`).
 
 This module only decides; the caller defers the jobs.
 """
@@ -28,7 +31,7 @@ import attrs
 from outlook_sync.adapters.graph.webhooks import read_notifications, validation_answer
 from outlook_sync.protocols import SubscriptionStore
 
-__all__ = ["Decision", "Reply", "decide"]
+__all__ = ["Decision", "Lifecycle", "Reply", "decide"]
 
 
 @attrs.frozen(kw_only=True)
@@ -41,18 +44,30 @@ class Reply:
 
 
 @attrs.frozen(kw_only=True)
+class Lifecycle:
+    """One checked lifecycle notification: whose subscription, which, and what happened."""
+
+    user: str
+    subscription_id: str
+    event: str
+
+
+@attrs.frozen(kw_only=True)
 class Decision:
     """What to do about one request to the endpoint.
 
     Attributes:
         sync: users whose calendars changed (or may have: lifecycle ``missed``).
         resubscribe: users whose subscription must be renewed or recreated.
+        lifecycle: the lifecycle notifications behind ``resubscribe`` (one per user,
+            subscription and event), for the subscription job.
         rejected: notifications ignored (unknown subscription or wrong clientState).
         reply: the answer to send.
     """
 
     sync: frozenset[str] = frozenset()
     resubscribe: frozenset[str] = frozenset()
+    lifecycle: tuple[Lifecycle, ...] = ()
     rejected: int = 0
     reply: Reply = Reply(status=202)
 
@@ -76,13 +91,18 @@ def decide(query: Mapping[str, str], body: bytes, store: SubscriptionStore) -> D
         return Decision(reply=Reply(status=400, body=b"malformed notification"))
     sync: set[str] = set()
     resubscribe: set[str] = set()
+    lifecycle: dict[tuple[str, str, str], Lifecycle] = {}
     for notice in notices:
         if not notice.lifecycle:
             sync.add(notice.user)
-        elif notice.lifecycle == "reauthorizationRequired":
-            resubscribe.add(notice.user)
-        else:  # subscriptionRemoved, missed: changes may have been lost
-            resubscribe.add(notice.user)
-            sync.add(notice.user)
+            continue
+        resubscribe.add(notice.user)
+        if notice.lifecycle != "reauthorizationRequired":
+            sync.add(notice.user)  # subscriptionRemoved, missed: changes may have been lost
+        key = (notice.user, notice.subscription_id, notice.lifecycle)
+        lifecycle.setdefault(key, Lifecycle(user=notice.user,
+                                            subscription_id=notice.subscription_id,
+                                            event=notice.lifecycle))
     return Decision(sync=frozenset(sync), resubscribe=frozenset(resubscribe),
+                    lifecycle=tuple(lifecycle[k] for k in sorted(lifecycle)),
                     rejected=rejected)

@@ -140,7 +140,9 @@ def metrics_text(
     metric("outlook_sync_syncs_total", "counter", "Syncs run by the workers.",
            [("", totals.get("syncs", 0))])
     metric("outlook_sync_sync_failures_total", "counter",
-           "Syncs that failed or needed attention.", [("", totals.get("failures", 0))])
+           "Syncs that did not run to the end (an error, throttling, consent missing, a busy "
+           "database or lease, a cancellation); syncs that left failed items are not counted.",
+           [("", totals.get("failures", 0))])
     metric("outlook_sync_sync_duration_seconds", "summary", "Time spent in syncs.",
            [("_sum", totals.get("seconds", 0)), ("_count", totals.get("syncs", 0))])
     metric("outlook_sync_graph_requests_total", "counter", "HTTP requests sent to Graph.",

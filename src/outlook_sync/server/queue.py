@@ -27,7 +27,9 @@ Procrastinate's periodic-job deduplication):
   removed ones are paused) and defer a sync for every user whose next sync is due
   (the safety net for lost notifications and expired subscriptions);
 - ``renew_subscriptions``: defer ``subscribe_user`` for every active user (create or
-  renew the Graph subscription);
+  renew the Graph subscription). The web process defers ``subscribe_user`` too, for a
+  lifecycle notification, with the event and the subscription's id: a removed
+  subscription is recreated and one that needs reauthorization renewed at once;
 - ``account_health``: probe every "consent missing" account; a reachable one returns
   to ok and is synced;
 - ``retry_stalled``: jobs of a worker that stopped sending heartbeats (killed, machine
@@ -37,40 +39,83 @@ Procrastinate's periodic-job deduplication):
 
 Blocking work runs in the event loop's default executor, which the worker sizes to its
 concurrency (:mod:`outlook_sync.server.worker`).
+
+Secrets: libpq quotes the part of a DSN it cannot parse in its errors, and Procrastinate
+and psycopg's pool pass those on. :func:`queue_dsn` registers the password's forms
+(:func:`outlook_sync.sql.connect.register_secret`) before anything connects, and
+:func:`database_error` turns a driver's or Procrastinate's error into a
+:class:`~outlook_sync.errors.StateError` whose message is redacted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 from collections.abc import Mapping
 from typing import Any
 
 import procrastinate
+import psycopg
 from procrastinate import exceptions as pexc
 from procrastinate.jobs import Job, Status
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
 
+from outlook_sync.errors import StateError
 from outlook_sync.server.config import ServerConfig
 from outlook_sync.server.ledger import AccountState
 from outlook_sync.server.runner import Resources
 from outlook_sync.server.subscriptions import ensure_subscription
+from outlook_sync.sql.connect import dsn_secrets, redact, register_secret
 
 __all__ = [
+    "DATABASE_ERRORS",
     "SYNC_TASK",
     "GraphRetry",
     "RetryLater",
     "build_queue",
     "cron_every",
+    "database_error",
+    "defer_subscribe_async",
     "defer_sync",
     "defer_sync_async",
+    "queue_dsn",
 ]
 
 log = logging.getLogger("outlook_sync.server")
 
 SYNC_TASK = "outlook_sync.sync_user"
 SUBSCRIBE_TASK = "outlook_sync.subscribe_user"
+
+#: What the database side raises when it cannot be reached or used: psycopg's errors
+#: (``psycopg_pool.PoolTimeout`` is one) and Procrastinate's wrapper of them.
+DATABASE_ERRORS: tuple[type[BaseException], ...] = (psycopg.Error, pexc.ConnectorException)
+
+
+def queue_dsn(config: ServerConfig, environ: Mapping[str, str]) -> str:
+    """The job queue's DSN, its password registered as a secret first.
+
+    Raises:
+        ConfigurationError: the environment variable is unset.
+    """
+    dsn = config.queue_dsn(environ).reveal()
+    register_secret(*dsn_secrets(dsn))
+    return dsn
+
+
+def database_error(exc: BaseException, what: str) -> StateError:
+    """``exc`` (one of :data:`DATABASE_ERRORS`) as a :class:`StateError` saying ``what``
+    could not be done, the driver's reason redacted (no password, no DSN text).
+
+    Raise it ``from None``: the driver's exception may quote the DSN.
+    """
+    cause = exc
+    if isinstance(exc, pexc.ConnectorException) and exc.__cause__ is not None:
+        cause = exc.__cause__  # Procrastinate's message is generic; the driver's says why
+    reason = " ".join(str(cause).split())  # libpq's messages span lines
+    detail = f"{type(cause).__name__}: {reason}" if reason else type(cause).__name__
+    return StateError(f"{what}: {redact(detail)}")
 
 
 class RetryLater(Exception):
@@ -138,6 +183,19 @@ def defer_sync(app: procrastinate.App, user: str, reason: str) -> bool:
     return True
 
 
+async def defer_subscribe_async(
+    app: procrastinate.App, user: str, *, lifecycle: str = "", subscription_id: str = ""
+) -> None:
+    """Defer ``subscribe_user`` for ``user`` (one at a time per user, in the
+    ``maintenance`` queue); ``lifecycle`` and ``subscription_id`` name the lifecycle
+    notification that asked for it (empty for the periodic renewal)."""
+    args: dict[str, str] = {"user": user}
+    if lifecycle:
+        args.update(lifecycle=lifecycle, subscription_id=subscription_id)
+    await app.configure_task(SUBSCRIBE_TASK, lock=f"subscribe:{user}",
+                             queue="maintenance").defer_async(**args)
+
+
 def _set_ok(res: Resources, user: str) -> None:
     res.with_ledger(lambda led: led.set_state(user, AccountState.OK, None))
 
@@ -151,7 +209,7 @@ def build_queue(
     ``additional_context={"resources": ...}``; the web process only defers.
     """
     connector = procrastinate.PsycopgConnector(
-        conninfo=config.queue_dsn(environ).reveal(), min_size=1, max_size=pool_size
+        conninfo=queue_dsn(config, environ), min_size=1, max_size=pool_size
     )
     app = procrastinate.App(connector=connector)
 
@@ -171,11 +229,14 @@ def build_queue(
 
     @app.task(name=SUBSCRIBE_TASK, pass_context=True, retry=GraphRetry(),
               queue="maintenance")
-    async def subscribe_user(context: procrastinate.JobContext, user: str) -> str:
+    async def subscribe_user(context: procrastinate.JobContext, user: str,
+                             lifecycle: str = "", subscription_id: str = "") -> str:
         res = resources(context)
         if not config.public_url:
             return "no public_url"
-        return await asyncio.to_thread(ensure_subscription, res, user, RetryLater)
+        return await asyncio.to_thread(functools.partial(
+            ensure_subscription, res, user, RetryLater, lifecycle=lifecycle,
+            subscription_id=subscription_id))
 
     @app.periodic(cron=cron_every(config.sweep_seconds), periodic_id="sweep")
     @app.task(name="outlook_sync.sweep", pass_context=True, queue="maintenance")
@@ -200,8 +261,7 @@ def build_queue(
             lambda led: led.users_in([AccountState.OK, AccountState.ATTENTION]),
         )
         for user, _mailbox in active:
-            await app.configure_task(SUBSCRIBE_TASK, lock=f"subscribe:{user}",
-                                     queue="maintenance").defer_async(user=user)
+            await defer_subscribe_async(app, user)
         return len(active)
 
     @app.periodic(cron=cron_every(config.health_seconds), periodic_id="health")

@@ -10,6 +10,18 @@ endpoint finds it to check each notification. Event subscriptions live at most
 when less than two renewal periods are left, and creates a new subscription when the
 service no longer knows the old one (404). Notifications are hints; the sweep still
 syncs everyone now and then, so a lost subscription delays a change, never loses it.
+
+Lifecycle notifications (https://learn.microsoft.com/en-us/graph/change-notifications-lifecycle-events)
+reach this module as the ``lifecycle`` argument of :func:`subscribe`, with the id of the
+subscription they came through:
+
+- ``subscriptionRemoved``: Graph has dropped that subscription. Its record is dropped
+  and, unless another live one is stored for the resource, a new subscription is
+  created at once (not when the old record would have neared its expiry).
+- ``reauthorizationRequired``: the subscription is renewed now, whatever its expiry
+  (a ``PATCH`` of ``expirationDateTime`` reauthorizes it, as the page says); one that
+  Graph no longer knows is replaced.
+- ``missed``: nothing more than the periodic renewal; the caller syncs the user.
 """
 
 from __future__ import annotations
@@ -68,9 +80,15 @@ def _stamp(when: dt.datetime) -> str:
 
 
 def ensure_subscription(
-    res: Resources, user: str, retry_later: type[Exception]
+    res: Resources, user: str, retry_later: type[Exception], *,
+    lifecycle: str = "", subscription_id: str = "",
 ) -> str:
     """Make sure ``user`` has a live subscription; returns what was done.
+
+    Args:
+        lifecycle: the lifecycle event that asked for this (empty: the periodic
+            renewal); see :func:`subscribe`.
+        subscription_id: the subscription the lifecycle event came through, if known.
 
     Raises:
         retry_later: Graph throttled the request (``retry_after`` = its Retry-After).
@@ -79,14 +97,32 @@ def ensure_subscription(
     if account is None or res.config.public_url is None:
         return "nothing to do"
     with res.slot() as slot:
-        return subscribe(res, user, account.mailbox, slot.state, retry_later)
+        return subscribe(res, user, account.mailbox, slot.state, retry_later,
+                         lifecycle=lifecycle, subscription_id=subscription_id)
 
 
 def subscribe(
     res: Resources, user: str, mailbox: str, store: SubscriptionStore,
-    retry_later: type[Exception],
+    retry_later: type[Exception], *, lifecycle: str = "", subscription_id: str = "",
 ) -> str:
-    """:func:`ensure_subscription` with the state store of a borrowed slot."""
+    """:func:`ensure_subscription` with the state store of a borrowed slot.
+
+    Returns ``"current"`` (nothing to do), ``"renewed"``, ``"created"``, or
+    ``"refused: …"`` when Graph would not create one.
+
+    Args:
+        lifecycle: ``subscriptionRemoved`` drops the stored record of
+            ``subscription_id`` (without an id: every record of the resource) before
+            making sure a live one exists; ``reauthorizationRequired`` renews the
+            subscription even when its expiry is far off; ``missed`` and ``""`` renew
+            only what expires within two renewal periods.
+        subscription_id: the subscription the lifecycle event came through. A
+            ``reauthorizationRequired`` for a subscription no longer stored (already
+            replaced) changes nothing.
+
+    Raises:
+        retry_later: Graph throttled the request (``retry_after`` = its Retry-After).
+    """
     config = res.config
     if config.public_url is None:
         return "nothing to do"
@@ -99,12 +135,24 @@ def subscribe(
     resource = urllib.parse.unquote(GraphCalendar(
         client, user=mailbox, calendar_id=config.outlook.get("calendar")).subscription_resource)
     current = [s for s in store.subscriptions(user) if s.resource == resource]
+    if lifecycle == "subscriptionRemoved":
+        gone = [s for s in current
+                if not subscription_id or s.subscription_id == subscription_id]
+        for removed in gone:
+            store.drop_subscription(user, removed.subscription_id)
+            log.info("subscription %s of %s was removed by Graph; forgetting it",
+                     removed.subscription_id, user)
+        current = [s for s in current if s not in gone]
     for stale in current[1:]:
         store.drop_subscription(user, stale.subscription_id)
     if current:
         sub = current[0]
-        if sub.expires - now > renew_within:
+        reauthorize = lifecycle == "reauthorizationRequired" and (
+            not subscription_id or sub.subscription_id == subscription_id)
+        if sub.expires - now > renew_within and not reauthorize:
             return "current"
+        if reauthorize:
+            log.info("Graph asks to reauthorize the subscription of %s; renewing it", user)
         resp = client.request("PATCH", f"subscriptions/{sub.subscription_id}",
                               body={"expirationDateTime": _stamp(now + lifetime)})
         if resp.ok:

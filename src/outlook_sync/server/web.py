@@ -17,10 +17,17 @@ Routes:
 The operator page and ``/metrics`` need the operator token: as ``Authorization: Bearer``,
 as the password of HTTP Basic auth, or through ``/login``. Without a configured token
 they answer 403: the page is never open by default.
+
+:func:`serve` connects to the databases (the ledger, the state store, the job queue's
+pool) *before* uvicorn starts, so that a database that cannot be reached is one
+redacted :class:`~outlook_sync.errors.StateError` for the command line, not a traceback
+from uvicorn's lifespan handling. uvicorn's own loggers are left unconfigured
+(``log_config=None``): their records go through the command's redacting handler.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import contextlib
 import datetime as dt
@@ -43,7 +50,14 @@ from outlook_sync.server.config import ServerConfig
 from outlook_sync.server.ledger import Ledger
 from outlook_sync.server.notify import Decision, decide
 from outlook_sync.server.pages import account_page, login_page, metrics_text, overview_page
-from outlook_sync.server.queue import SUBSCRIBE_TASK, build_queue, defer_sync_async
+from outlook_sync.server.queue import (
+    DATABASE_ERRORS,
+    build_queue,
+    database_error,
+    defer_subscribe_async,
+    defer_sync_async,
+    queue_dsn,
+)
 from outlook_sync.sql.connect import connect_postgresql
 from outlook_sync.state.sql import SqlStateStore
 
@@ -63,17 +77,27 @@ _SECURITY_HEADERS = {
 
 
 class _Database:
-    """The web process's two connections, each used by one thread at a time."""
+    """The web process's two connections, each used by one thread at a time.
+
+    Raises:
+        StateError: a database cannot be reached (the message is redacted).
+    """
 
     def __init__(self, config: ServerConfig, environ: Mapping[str, str]) -> None:
-        connection, _ = connect_postgresql(config.queue_dsn(environ).reveal(),
+        connection, _ = connect_postgresql(queue_dsn(config, environ),
                                            error=StateError, autocommit=True)
         self._ledger_connection = connection
-        self.ledger = Ledger(connection)
-        self.ledger.create()
-        dsn = config.state.secret("dsn_env", environ)
-        assert dsn is not None  # required by the configuration schema
-        self.state = SqlStateStore.connect_postgresql(dsn.reveal())
+        try:
+            self.ledger = Ledger(connection)
+            self.ledger.create()
+            dsn = config.state.secret("dsn_env", environ)
+            assert dsn is not None  # required by the configuration schema
+            self.state = SqlStateStore.connect_postgresql(dsn.reveal())
+        except BaseException as exc:
+            connection.close()
+            if isinstance(exc, DATABASE_ERRORS):
+                raise database_error(exc, "cannot prepare the server's tables") from None
+            raise
         self._lock = threading.Lock()
 
     def read(self, body: Callable[[Ledger], _T]) -> _T:
@@ -119,13 +143,29 @@ def _authorised(request: Request, token: str | None) -> bool:
     return hmac.compare_digest(cookie.encode(), _session_value(token).encode())
 
 
+async def _open_queue(queue: Any, config: ServerConfig) -> None:
+    """Open the job queue's pool; a failure is a redacted StateError."""
+    try:
+        await queue.open_async()
+    except DATABASE_ERRORS as exc:
+        raise database_error(
+            exc, f"cannot connect to the job queue's database ({config.queue_dsn_env})"
+        ) from None
+
+
 def build_web_app(
     config: ServerConfig,
     environ: Mapping[str, str],
     *,
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    database: _Database | None = None,
 ) -> Starlette:
     """The Starlette application for ``config``.
+
+    Args:
+        database: the connections, opened by the caller, who then also opens and closes
+            the job queue (``app.state.queue``); by default the application's lifespan
+            opens and closes both.
 
     Raises:
         ConfigurationError: the operator token or the DSNs are not in the environment.
@@ -135,15 +175,23 @@ def build_web_app(
     queue = build_queue(config, environ, pool_size=4)
     counters: collections.Counter[str] = collections.Counter()
     holder: dict[str, _Database] = {}
+    if database is not None:
+        holder["db"] = database
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        if database is not None:  # the caller opened everything and closes it
+            yield
+            return
         holder["db"] = await run_in_threadpool(_Database, config, environ)
-        async with queue.open_async():
+        try:
+            await _open_queue(queue, config)
             try:
                 yield
             finally:
-                await run_in_threadpool(holder["db"].close)
+                await queue.close_async()
+        finally:
+            await run_in_threadpool(holder["db"].close)
 
     def db() -> _Database:
         return holder["db"]
@@ -172,9 +220,10 @@ def build_web_app(
                         "clientState", decision.rejected)
         for user in sorted(decision.sync):  # after a short delay: a burst is one sync
             await defer_sync_async(queue, user, "notification", config.notification_delay)
-        for user in sorted(decision.resubscribe):
-            await queue.configure_task(SUBSCRIBE_TASK, lock=f"subscribe:{user}",
-                                       queue="maintenance").defer_async(user=user)
+        for event in decision.lifecycle:  # what happened goes with the job: a removed
+            # subscription is recreated, one to reauthorize renewed, at once
+            await defer_subscribe_async(queue, event.user, lifecycle=event.event,
+                                        subscription_id=event.subscription_id)
         return Response(decision.reply.body, status_code=decision.reply.status,
                         media_type=decision.reply.content_type)
 
@@ -243,9 +292,28 @@ def build_web_app(
 
 
 def serve(config: ServerConfig, environ: Mapping[str, str]) -> None:
-    """Run the web application with uvicorn until interrupted."""
+    """Run the web application with uvicorn until interrupted.
+
+    Raises:
+        StateError: a database cannot be reached (the message is redacted).
+    """
+    database = _Database(config, environ)
+    try:
+        asyncio.run(_serve(config, environ, database))
+    finally:
+        database.close()
+
+
+async def _serve(config: ServerConfig, environ: Mapping[str, str], database: _Database) -> None:
     import uvicorn
 
-    app = build_web_app(config, environ)
-    uvicorn.run(app, host=config.listen_host, port=config.listen_port, log_level="warning",
-                proxy_headers=True, server_header=False)
+    app = build_web_app(config, environ, database=database)
+    queue = app.state.queue
+    await _open_queue(queue, config)
+    try:
+        server = uvicorn.Server(uvicorn.Config(
+            app, host=config.listen_host, port=config.listen_port, log_level="warning",
+            log_config=None, proxy_headers=True, server_header=False))
+        await server.serve()
+    finally:
+        await queue.close_async()

@@ -13,6 +13,11 @@ Two Procrastinate traps are handled here:
 - A job unblocked by a lock, or scheduled for later (a sync after ``Retry-After``),
   gets no PostgreSQL notification: it starts at the next poll. The polling interval
   defaults to 1 second (Procrastinate's default is 5).
+
+Errors: a database that cannot be reached or used, at start or later, ends the worker
+with a :class:`~outlook_sync.errors.StateError` whose message is redacted (libpq quotes
+the part of a DSN it cannot parse, password included): see
+:func:`outlook_sync.server.queue.database_error`.
 """
 
 from __future__ import annotations
@@ -21,10 +26,10 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 
 from outlook_sync.server.config import ServerConfig
-from outlook_sync.server.queue import build_queue
+from outlook_sync.server.queue import DATABASE_ERRORS, build_queue, database_error, queue_dsn
 from outlook_sync.server.runner import Resources
 
 __all__ = ["prepare_database", "run_worker"]
@@ -43,10 +48,24 @@ def _migrate_state(config: ServerConfig, environ: Mapping[str, str]) -> None:
 
 async def prepare_database(config: ServerConfig, environ: Mapping[str, str]) -> None:
     """Create Procrastinate's schema, the server's tables and the state store's tables
-    when they are missing (under an advisory lock: workers may start together)."""
+    when they are missing (under an advisory lock: workers may start together).
+
+    Raises:
+        ConfigurationError: a DSN's environment variable is unset.
+        StateError: a database cannot be reached or prepared (the message is redacted).
+    """
+    try:
+        await _prepare_database(config, environ)
+    except DATABASE_ERRORS as exc:
+        raise database_error(
+            exc, f"cannot prepare the job queue's database ({config.queue_dsn_env})"
+        ) from None
+
+
+async def _prepare_database(config: ServerConfig, environ: Mapping[str, str]) -> None:
     import psycopg
 
-    dsn = config.queue_dsn(environ).reveal()
+    dsn = queue_dsn(config, environ)
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
         # one process at a time creates the schema (several workers may start together)
         await conn.execute("SELECT pg_advisory_lock(874211)")
@@ -81,7 +100,7 @@ async def run_worker_async(
     # concurrency (each running sync has its own state store connection besides)
     app = build_queue(config, environ, pool_size=3)
     try:
-        async with app.open_async():
+        async with _database_errors(config), app.open_async():
             await app.run_worker_async(
                 name=name or "worker",
                 concurrency=config.concurrency,
@@ -97,6 +116,17 @@ async def run_worker_async(
         with contextlib.suppress(Exception):
             await asyncio.to_thread(resources.close)
         executor.shutdown(wait=False)
+
+
+@contextlib.asynccontextmanager
+async def _database_errors(config: ServerConfig) -> AsyncIterator[None]:
+    """The job queue's database failing (at open or later) as a redacted StateError."""
+    try:
+        yield
+    except DATABASE_ERRORS as exc:
+        raise database_error(
+            exc, f"the job queue's database ({config.queue_dsn_env}) failed"
+        ) from None
 
 
 def run_worker(config: ServerConfig, environ: Mapping[str, str], *,
