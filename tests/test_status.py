@@ -266,7 +266,7 @@ def test_an_activity_kept_after_its_partner_was_deleted_says_so() -> None:
     activity = desk.board.activity(s_id)
     assert activity.state is ActivityState.NOT_SYNCED
     assert activity.reason is not None
-    assert "deleted in outlook" in activity.reason
+    assert "deleted in Outlook" in activity.reason
 
 
 def test_many_activities_at_once(desk: Desk) -> None:
@@ -291,3 +291,13 @@ def test_with_the_engine_hook_every_sync_is_seen_once() -> None:
     status = desk.board.status()
     assert status.last_report is through
     assert status.idle
+
+
+def test_the_fixed_status_reasons_read_in_swedish() -> None:
+    from outlook_sync.i18n import CONFLICT_KINDS, Translator
+    from outlook_sync.status import KEPT_UNLINKED_OUTLOOK, RETRIED
+
+    t = Translator("sv")
+    assert t(KEPT_UNLINKED_OUTLOOK).startswith("dess motsvarighet togs bort i Outlook")
+    assert t(RETRIED).startswith("en skrivning misslyckades")
+    assert t(CONFLICT_KINDS["both_changed"]) != "both changed"

@@ -74,7 +74,12 @@ CONFLICT_KINDS = {
 }
 #: Fixed reasons the status board gives (``ActivityStatus.reason``): ``t(reason)``
 #: translates these and leaves any other reason as it is.
-STATUS_REASONS = (N_("not linked to an Outlook item (yet)"),)
+STATUS_REASONS = (
+    N_("not linked to an Outlook item (yet)"),
+    N_("a write failed; it is retried on the next sync"),
+    N_("its partner was deleted in Outlook; the deletion policy kept it here, unlinked"),
+    N_("its partner was deleted in Säljstöd; the deletion policy kept it here, unlinked"),
+)
 
 
 def language_from(environ: Mapping[str, str] | None = None) -> str:

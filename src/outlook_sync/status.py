@@ -36,6 +36,15 @@ from outlook_sync.report import SyncReport
 if TYPE_CHECKING:
     from outlook_sync.engine import Synchronizer
 
+#: Fixed reasons (``ActivityStatus.reason``), listed in ``i18n.STATUS_REASONS`` so that
+#: a display can translate them.
+RETRIED = "a write failed; it is retried on the next sync"
+KEPT_UNLINKED_OUTLOOK = ("its partner was deleted in Outlook; the deletion policy kept it "
+                         "here, unlinked")
+KEPT_UNLINKED_SALJSTOD = ("its partner was deleted in Säljstöd; the deletion policy kept it "
+                          "here, unlinked")
+
+
 __all__ = ["ActivityState", "ActivityStatus", "StatusBoard", "SyncStatus"]
 
 _S, _O = Side.SALJSTOD, Side.OUTLOOK
@@ -392,7 +401,7 @@ class StatusBoard:
                 reason = (
                     f"{failure.operation} failed: {failure.error}"
                     if failure
-                    else "a write failed; it is retried on the next sync"
+                    else RETRIED
                 )
                 status = attrs.evolve(status, state=ActivityState.PENDING, reason=reason)
             elif mine:
@@ -409,8 +418,8 @@ class StatusBoard:
                 status = attrs.evolve(
                     status,
                     state=ActivityState.NOT_SYNCED,
-                    reason=f"its partner was deleted in {link.gone}; the deletion policy "
-                    "kept it here, unlinked",
+                    reason=(KEPT_UNLINKED_OUTLOOK if link.gone is Side.OUTLOOK
+                            else KEPT_UNLINKED_SALJSTOD),
                 )
             in_step = (ActivityState.SYNCED, ActivityState.CONFLICT)
             if link is not None and link.gone is None and status.state in in_step:

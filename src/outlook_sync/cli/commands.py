@@ -39,6 +39,7 @@ from outlook_sync.cli.render import (
     table,
 )
 from outlook_sync.errors import ConfigurationError, ItemNotFoundError
+from outlook_sync.i18n import CONFLICT_KINDS
 from outlook_sync.logging_setup import component_logger, fields
 from outlook_sync.model import Side
 from outlook_sync.occasions import SyncOccasions
@@ -279,7 +280,9 @@ def _say_activity(ctx: Context, data: dict[str, Any]) -> None:
     rows = [
         (t("Outlook item"), data["outlook_id"]),
         (t("synced as of"), local_time(data["synced_as_of"])),
-        (t("reason"), t(data["reason"]) if data["reason"] else None),
+        # a conflict without detail gives its kind id: said in words, like the rest
+        (t("reason"), t(CONFLICT_KINDS.get(data["reason"], data["reason"]))
+         if data["reason"] else None),
     ]
     if data["conflicts"]:
         rows.append((t("conflicts"), t("{count} (see `outlook-sync conflicts`)",
