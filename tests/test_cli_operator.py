@@ -112,6 +112,18 @@ def test_an_unreachable_sign_in_server_is_exit_5_in_one_line(
     assert "s3cr3t-value" not in cli.err
 
 
+def test_an_unreachable_state_database_is_exit_5_in_one_line(cli: Cli) -> None:
+    pytest.importorskip("psycopg")
+    # a PostgreSQL state store on a port nobody listens on: the server cannot be reached
+    cli.path.write_text(BASE + '[state]\nbackend = "postgresql"\ndsn_env = "STATE_DSN"\n',
+                        encoding="utf-8")
+    dsn = "host=127.0.0.1 port=9 user=sync password=s3cr3t-value dbname=state connect_timeout=3"
+    assert cli("sync", environ={"STATE_DSN": dsn}) == ExitCode.BACKEND_UNREACHABLE
+    assert len(cli.err.strip().splitlines()) == 1
+    assert "Traceback" not in cli.err
+    assert "s3cr3t-value" not in cli.err
+
+
 def test_status_piped_into_head_ends_quietly(tmp_path: Path) -> None:
     (tmp_path / "outlook-sync.toml").write_text(BASE, encoding="utf-8")
     shell = f"{sys.executable} -m outlook_sync.cli status | head -c 1"

@@ -32,6 +32,7 @@ from outlook_sync.errors import (
     PermissionDeniedError,
     SchemaVersionError,
     StateError,
+    StateUnavailableError,
     SyncInProgressError,
     VersionConflictError,
 )
@@ -106,6 +107,7 @@ __all__ = [
     "StateChange",
     "StateError",
     "StateStore",
+    "StateUnavailableError",
     "StatusBoard",
     "Subscription",
     "SyncFilter",

@@ -46,6 +46,7 @@ __all__ = [
     "PermissionDeniedError",
     "SchemaVersionError",
     "StateError",
+    "StateUnavailableError",
     "SyncInProgressError",
     "VersionConflictError",
 ]
@@ -83,6 +84,10 @@ class ConfigurationError(OutlookSyncError, ValueError):
 
 class StateError(OutlookSyncError):
     """The state store could not be read or written."""
+
+
+class StateUnavailableError(StateError):
+    """The state database cannot be reached (a server down, a wrong host or port)."""
 
 
 class SyncInProgressError(StateError):

@@ -28,6 +28,7 @@ from outlook_sync.errors import (
     MassDeleteRefusedError,
     OutlookSyncError,
     StateError,
+    StateUnavailableError,
     SyncInProgressError,
     VersionConflictError,
 )
@@ -75,7 +76,7 @@ def exit_code(exc: BaseException) -> ExitCode:
         return ExitCode.CONFIG_ERROR
     if is_busy(exc):
         return ExitCode.SYNC_IN_PROGRESS
-    if isinstance(exc, BackendUnavailableError):
+    if isinstance(exc, BackendUnavailableError | StateUnavailableError):
         return ExitCode.BACKEND_UNREACHABLE
     if isinstance(exc, MassDeleteRefusedError):
         return ExitCode.MASS_DELETE_REFUSED

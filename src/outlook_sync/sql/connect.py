@@ -28,7 +28,12 @@ import threading
 import urllib.parse
 from typing import Any
 
-from outlook_sync.errors import ConfigurationError, OutlookSyncError
+from outlook_sync.errors import (
+    ConfigurationError,
+    OutlookSyncError,
+    StateError,
+    StateUnavailableError,
+)
 
 __all__ = [
     "connect_postgresql",
@@ -186,6 +191,8 @@ def connect_postgresql(
         connection = psycopg.connect(dsn, **kwargs)
     except psycopg.Error as exc:
         message = redact(f"{type(exc).__name__}: {exc}")
+        if issubclass(error, StateError) and isinstance(exc, psycopg.OperationalError):
+            error = StateUnavailableError  # not reached: the operator's "unreachable"
     else:
         return connection, describe(connection)
     raise error(f"cannot connect to PostgreSQL: {message}") from None
