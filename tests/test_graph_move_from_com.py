@@ -58,3 +58,46 @@ def test_moving_from_com_to_graph_relinks_by_the_com_key_even_after_an_edit(
         assert report.count("create", Side.SALJSTOD) == 0
     finally:
         client.close()
+
+
+def test_a_user_moved_from_com_to_graph_with_the_same_state_store_loses_nothing(
+    graph: GraphEmulator,
+) -> None:
+    # The whole path: desktop Outlook synced with this state store; the host then gives
+    # the user the Graph adapter on the same mailbox. The calendar identity changes, so
+    # the links are forgotten and the items re-linked by key: nothing deleted, nothing
+    # created twice, and the next sync writes nothing.
+    from outlook_sync.adapters.outlook_com import SWEDISH, OutlookComCalendar
+    from outlook_sync.testing.outlook_com import FakeOutlook, ManualClock
+
+    crm = InMemoryCalendar(name="crm", id_prefix="S", identity="sql:crm/anna")
+    for hour in range(3):
+        start = START + dt.timedelta(days=1, hours=hour)
+        crm.add(Event(subject=f"Besök {hour}", start=start, end=start + dt.timedelta(hours=1)))
+    state = MemoryStateStore()
+    fake = FakeOutlook(clock=ManualClock(dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)))
+    com = OutlookComCalendar(fake.dispatch, locale=SWEDISH, sleep=lambda _s: None)
+    assert Synchronizer(saljstod=crm, outlook=com, state=state, user="anna").sync().ok
+    # the same mailbox as Graph sees it: each appointment with its COM user property
+    for item in com.list_all().items:
+        assert item.partner_key is not None
+        graph.seed_event(item.event.subject, item.event.start, item.event.end,
+                         extended={COM_PARTNER_PROPERTY: item.partner_key})
+    client = GraphClient(graph.base_url, StaticToken("t"), sleep=lambda _s: None,
+                         random=lambda: 0.5)
+    try:
+        sync = Synchronizer(saljstod=crm, outlook=GraphCalendar(client), state=state,
+                            user="anna")
+        report = sync.sync()
+        assert report.ok, report
+        assert report.switched == ("outlook",)
+        assert report.linked == 3
+        for side in Side:  # nothing created twice, nothing deleted
+            assert report.count("create", side) == 0
+            assert report.count("delete", side) == 0
+        assert sorted(e.subject for e in crm.items().values()) == [
+            "Besök 0", "Besök 1", "Besök 2"]
+        assert len(graph.events()) == 3
+        assert sync.sync().total_writes == 0
+    finally:
+        client.close()
