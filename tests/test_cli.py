@@ -389,6 +389,13 @@ def test_duplicates_linked_to_different_partners_are_left_alone(cli: Cli) -> Non
 # -- watch -----------------------------------------------------------------------------
 
 
+def test_a_bounded_watch_exits_with_the_last_syncs_code(cli: Cli) -> None:
+    for _ in range(2):
+        cli.outlook.fail_next("list", BackendUnavailableError("Graph is down", side="outlook"))
+    code = cli("watch", "--max-syncs", "1", "--interval", "0.05")
+    assert code == ExitCode.BACKEND_UNREACHABLE  # as `sync` would say, not 0
+
+
 def test_watch_syncs_until_told_to_stop(cli: Cli) -> None:
     cli.saljstod.add(meeting("Kundmöte"))
     assert cli("watch", "--max-syncs", "2", "--interval", "0.05") == ExitCode.OK

@@ -381,11 +381,12 @@ def watch(ctx: Context) -> ExitCode:
     with ctx.wired() as wiring, stop_on_ctrl_c(ctx) as stop:
         user = wiring.config.user
         syncs = 0
+        last = ExitCode.OK
 
         def show(report: SyncReport) -> None:  # called in the watcher's thread
-            nonlocal syncs
+            nonlocal syncs, last
             pending = len(wiring.state.conflicts(user))
-            code = report_code(report, pending)
+            code = last = report_code(report, pending)
             if ctx.json:
                 record = {**report.to_dict(), "pending_conflicts": pending, "exit_code": int(code)}
                 dump_json(record, ctx.out)
@@ -419,7 +420,8 @@ def watch(ctx: Context) -> ExitCode:
         watcher.stop()
     if not ctx.json:
         ctx.warn("Stopped.")
-    return ExitCode.OK
+    # with --max-syncs (a script's bounded run) the last sync's code, as `sync` gives it
+    return last if max_syncs is not None else ExitCode.OK
 
 
 # -- open ----------------------------------------------------------------------------
