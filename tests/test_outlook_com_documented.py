@@ -1,9 +1,14 @@
 """The fake object model follows Microsoft's documentation, and the adapter copes with it.
 
-Four places where an earlier fake was kinder than Outlook (issue 16):
+Places where an earlier fake was kinder than Outlook (issue 16, and an audit after it):
 
 - ``Items.Restrict`` refuses the properties its page lists (Body, Categories, Class,
   EntryID ...) — https://learn.microsoft.com/en-us/office/vba/api/outlook.items.restrict
+- ``Items.Find`` refuses the same ones — its page carries the same table,
+  https://learn.microsoft.com/en-us/office/vba/api/outlook.items.find
+- ``RecurrencePattern.GetOccurrence`` finds an appointment of the series where it starts now:
+  an occurrence moved to another time is no longer at its original start —
+  https://learn.microsoft.com/en-us/office/vba/api/outlook.recurrencepattern.getoccurrence
 - an unanswered meeting request is ``ResponseStatus`` 5 (olResponseNotResponded); 0 is a plain
   appointment — https://learn.microsoft.com/en-us/office/vba/api/outlook.olresponsestatus
 - a copied meeting is unanswered again ([MS-OXOCAL] 3.1.4.3)
@@ -24,6 +29,7 @@ from outlook_sync import Event
 from outlook_sync.adapters.outlook_com import SWEDISH, OutlookComCalendar
 from outlook_sync.model import Item
 from outlook_sync.testing.outlook_com import ComError, FakeOutlook, ManualClock, with_events
+from outlook_sync.testing.outlook_com._filter import NOT_FILTERABLE
 
 UTC = dt.UTC
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
@@ -71,6 +77,60 @@ def test_restrict_still_filters_what_it_may(fake: FakeOutlook) -> None:
     fake.add_appointment("Kundmöte", START, START + dt.timedelta(hours=1))
     restricted = items(fake).Restrict("[Subject] = 'Kundmöte' AND [IsRecurring] = False")
     assert restricted.Count == 1
+
+
+# -- Items.Find ---------------------------------------------------------------------------------
+
+REFUSED = [
+    "[Body] = 'Agenda'",
+    "[Categories] = 'Kund'",
+    "[EntryID] = '00000000'",
+    "[Class] = 26",
+    "[RecurrenceState] = 1",
+    "[Subject] = 'Kundmöte' AND [Saved] = True",
+    "NOT ([ResponseState] = 0)",
+]
+
+
+@pytest.mark.parametrize("criteria", REFUSED)
+def test_find_refuses_the_properties_its_page_lists(fake: FakeOutlook, criteria: str) -> None:
+    fake.add_appointment("Kundmöte", START, START + dt.timedelta(hours=1), Body="Agenda")
+    with pytest.raises(ComError) as caught:
+        items(fake).Find(criteria)
+    assert "cannot be used" in str(caught.value.excepinfo)
+
+
+@pytest.mark.parametrize("name", sorted(NOT_FILTERABLE))
+def test_find_and_restrict_refuse_the_same_whole_table(fake: FakeOutlook, name: str) -> None:
+    """The two pages list the same properties; each is refused by both methods."""
+    fake.add_appointment("Kundmöte", START, START + dt.timedelta(hours=1))
+    for method in (items(fake).Find, items(fake).Restrict):
+        with pytest.raises(ComError) as caught:
+            method(f"[{name}] = 'x'")
+        assert "cannot be used" in str(caught.value.excepinfo), method
+
+
+def test_a_refused_find_keeps_the_previous_search(fake: FakeOutlook) -> None:
+    for subject in ("Kundmöte", "Lunch", "Kundmöte"):
+        fake.add_appointment(subject, START, START + dt.timedelta(hours=1))
+    collection = items(fake)
+    first = collection.Find("[Subject] = 'Kundmöte'")
+    assert first is not None
+    with pytest.raises(ComError):
+        collection.Find("[Categories] = 'Kund'")
+    found = collection.FindNext()
+    assert found is not None
+    assert found.Subject == "Kundmöte"
+
+
+def test_find_still_finds_by_what_it_may(fake: FakeOutlook) -> None:
+    fake.add_appointment("Lunch", START, START + dt.timedelta(hours=1))
+    wanted = fake.add_appointment("Kundmöte", START, START + dt.timedelta(hours=1))
+    collection = items(fake)
+    found = collection.Find("[Subject] = 'Kundmöte' AND [IsRecurring] = False")
+    assert found is not None
+    assert found.EntryID == wanted
+    assert collection.FindNext() is None
 
 
 def test_the_adapters_change_listing_uses_only_filterable_properties(fake: FakeOutlook) -> None:
@@ -156,3 +216,83 @@ def test_the_adapter_moves_someone_elses_meeting_to_the_time_and_zone_asked(
     record = fake.record(request)
     assert (record.start_utc, record.start_tz) == (start.astimezone(UTC), "Eastern Standard Time")
     assert fake.sent == []
+
+
+# -- RecurrencePattern.GetOccurrence -------------------------------------------------------------
+
+
+def daily(fake: FakeOutlook) -> str:
+    """A daily 09:00 Stockholm series of five (9-13 March 2026), made in Outlook."""
+    entry_id = fake.add_appointment("Stand-up", START, START + dt.timedelta(minutes=30))
+    fake.make_recurring(entry_id, recurrence_type=0, day_of_week_mask=0, occurrences=5)
+    return entry_id
+
+
+def pattern_of(fake: FakeOutlook, entry_id: str) -> Any:
+    """The pattern of a fresh object of the saved series (as the reference asks)."""
+    item = fake.dispatch().GetNamespace("MAPI").GetItemFromID(entry_id)
+    return item.GetRecurrencePattern()
+
+
+def wall(day: int, hour: int, minute: int = 0) -> dt.datetime:
+    """A local (Windows zone, Stockholm) wall-clock time in March 2026, as COM passes it."""
+    return dt.datetime(2026, 3, day, hour, minute)
+
+
+def test_get_occurrence_does_not_find_a_moved_occurrence_at_its_original_start(
+    fake: FakeOutlook,
+) -> None:
+    entry_id = daily(fake)
+    moved = dt.datetime(2026, 3, 10, 14, tzinfo=STOCKHOLM)
+    fake.change_occurrence(
+        entry_id,
+        dt.datetime(2026, 3, 10, 9, tzinfo=STOCKHOLM),
+        Subject="Flyttat",
+        Start=moved,
+        End=moved + dt.timedelta(minutes=30),
+    )
+    pattern = pattern_of(fake, entry_id)
+    with pytest.raises(ComError):
+        pattern.GetOccurrence(wall(10, 9))  # nothing of the series starts there any more
+    found = pattern.GetOccurrence(wall(10, 14))  # the appointment of that day, where it is
+    assert (found.Subject, found.RecurrenceState, found.Start) == ("Flyttat", 3, wall(10, 14))
+    # the untouched occurrences around it are where the pattern puts them
+    assert pattern.GetOccurrence(wall(9, 9)).RecurrenceState == 2
+    assert pattern.GetOccurrence(wall(11, 9)).RecurrenceState == 2
+
+
+def test_get_occurrence_finds_an_exception_that_kept_its_time(fake: FakeOutlook) -> None:
+    entry_id = daily(fake)
+    fake.change_occurrence(entry_id, dt.datetime(2026, 3, 11, 9, tzinfo=STOCKHOLM), Location="B")
+    pattern = pattern_of(fake, entry_id)
+    found = pattern.GetOccurrence(wall(11, 9))
+    assert (found.Location, found.RecurrenceState) == ("B", 3)
+
+
+def test_get_occurrence_refuses_a_cancelled_occurrence_and_a_time_off_the_pattern(
+    fake: FakeOutlook,
+) -> None:
+    entry_id = daily(fake)
+    fake.cancel_occurrence(entry_id, dt.datetime(2026, 3, 12, 9, tzinfo=STOCKHOLM))
+    pattern = pattern_of(fake, entry_id)
+    for start in (wall(12, 9), wall(13, 10), wall(14, 9)):
+        with pytest.raises(ComError):
+            pattern.GetOccurrence(start)
+
+
+def test_an_occurrence_moved_through_the_object_model_leaves_its_original_start(
+    fake: FakeOutlook,
+) -> None:
+    """As in the page's example: an occurrence got with GetOccurrence, changed and saved, is an
+    exception; moved to another time, it is no longer found at its original start."""
+    entry_id = daily(fake)
+    pattern = pattern_of(fake, entry_id)
+    occurrence = pattern.GetOccurrence(wall(10, 9))
+    occurrence.Start = wall(10, 9, 30)
+    occurrence.Save()
+    pattern = pattern_of(fake, entry_id)
+    with pytest.raises(ComError):
+        pattern.GetOccurrence(wall(10, 9))
+    assert pattern.GetOccurrence(wall(10, 9, 30)).RecurrenceState == 3
+    (exception,) = list(pattern.Exceptions)
+    assert (exception.OriginalDate, exception.Deleted) == (wall(10, 9), False)

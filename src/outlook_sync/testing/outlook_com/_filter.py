@@ -36,8 +36,13 @@ from outlook_sync.testing.outlook_com._errors import invalid_argument
 
 __all__ = ["DATE_PROPERTIES", "NOT_FILTERABLE", "Predicate", "compile_filter", "parse_local"]
 
-#: Properties ``Items.Restrict`` "cannot be used [with] and will cause an error": the table
-#: of https://learn.microsoft.com/en-us/office/vba/api/outlook.items.restrict
+#: Properties ``Items.Restrict`` "cannot be used [with] and will cause an error", and
+#: ``Items.Find`` "will return an error with ... in the Filter": the two pages carry the same
+#: table, https://learn.microsoft.com/en-us/office/vba/api/outlook.items.restrict and
+#: https://learn.microsoft.com/en-us/office/vba/api/outlook.items.find (``Categories`` and
+#: ``LastFirstSpaceOnly`` are in the Outlook 2010 edition of both tables,
+#: https://learn.microsoft.com/en-us/previous-versions/office/developer/office-2010/ff869597(v=office.14),
+#: and kept here).
 NOT_FILTERABLE = frozenset(
     {
         "AutoResolvedWinner",
@@ -355,8 +360,8 @@ def compile_filter(
 ) -> Predicate:
     """Compile a Jet filter into a predicate over an item's property getter.
 
-    ``refused`` are properties the calling method may not filter on (``Restrict``:
-    :data:`NOT_FILTERABLE`).
+    ``refused`` are properties the calling method may not filter on (``Restrict`` and
+    ``Find``: :data:`NOT_FILTERABLE`).
 
     Raises:
         ComError: the filter cannot be parsed, names an unknown or refused property, or is

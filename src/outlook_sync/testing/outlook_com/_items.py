@@ -8,6 +8,9 @@ Sources for the behaviour reproduced here:
   whole table, :data:`~outlook_sync.testing.outlook_com._filter.NOT_FILTERABLE`); a
   ``Folder.GetTable`` filter goes through the same check here.
   https://learn.microsoft.com/en-us/office/vba/api/outlook.items.restrict
+  ``Find`` "will return an error with the following properties in the Filter": the same
+  table, refused the same way.
+  https://learn.microsoft.com/en-us/office/vba/api/outlook.items.find
 - ``Items.SetColumns`` "cannot be used, and will cause an error" with ``EntryID``, ``Body``,
   ``Categories``, ``Class``, ``MessageClass`` ... or any property returning an object; after it,
   "properties which are not cached are returned empty",
@@ -233,8 +236,15 @@ class Items:
         return restricted
 
     def Find(self, Filter: str) -> AppointmentItem | None:
+        """The first item matching ``Filter``; ``FindNext`` gives the next ones.
+
+        "The method will return an error with the following properties in the Filter":
+        the same table as ``Restrict``'s (Body, Class, EntryID, RecurrenceState, Saved ...;
+        :data:`~outlook_sync.testing.outlook_com._filter.NOT_FILTERABLE`), refused here the
+        same way. https://learn.microsoft.com/en-us/office/vba/api/outlook.items.find
+        """
         self._session.tick("Items.Find")
-        self._find = self._compile(Filter)
+        self._find = self._compile(Filter, refused=NOT_FILTERABLE)
         self._cursor = self._stream()
         return self._find_next()
 

@@ -15,11 +15,17 @@ Behaviour reproduced, each from Microsoft's Outlook VBA reference:
 - ``Interval`` counts years for the two yearly types ("Interval equals 2 indicates the
   recurrence is every 2 years") and "must be set before setting PatternEndDate".
   https://learn.microsoft.com/en-us/office/vba/api/outlook.recurrencepattern.interval
-- ``GetOccurrence(StartDate)``: "StartDate: a Date value that represents local time";
-  "generates an error if no appointment of that series exists on the specified date". The
-  fake wants the occurrence's (original) local start, date *and* time, as the
-  documentation's example passes it; a cancelled occurrence raises, a changed one returns
-  the exception.
+- ``GetOccurrence(StartDate)`` "returns a specific instance of the AppointmentItem object on
+  the specified date" ("StartDate: a Date value that represents local time") and "generates
+  an error if no appointment of that series exists on the specified date". The fake wants
+  the appointment's local start, date *and* time, as the documentation's example passes it,
+  and looks for the appointment that starts there *now*: a plain occurrence at its original
+  start, a changed occurrence (an exception) at its current start. The page does not name
+  moved occurrences; the fake reads "no appointment of that series exists" literally: once
+  an occurrence was moved to another time, no appointment of the series starts at its
+  original start, so that raises, as for a cancelled one. (The page's example changes an
+  occurrence got this way into an exception and shows its ``OriginalDate`` beside its current
+  date and time: the two differ.)
   https://learn.microsoft.com/en-us/office/vba/api/outlook.recurrencepattern.getoccurrence
 - ``Exceptions`` / ``Exception``: ``OriginalDate`` "returns the original date and time ...
   This property will return the original date even if the AppointmentItem has been deleted.
@@ -161,14 +167,34 @@ class RecurrencePattern:
             raise invalid_argument("GetOccurrence: a local date is required")
         local = zone(item._session.outlook.time_zone)
         instant = StartDate.replace(tzinfo=local).astimezone(UTC)
-        exception = master.pattern.exceptions.get(instant)
-        if (exception is not None and exception.deleted) or not is_occurrence(master, instant):
+        original = _starting_at(master, instant)
+        if original is None:
             raise ComError.from_outlook(
                 E_FAIL,
                 "You changed one of the recurrences of this item, and this instance "
                 "no longer exists. Close any open items and try again.",
             )
-        return item._sibling(occurrence_record(master, instant))
+        return item._sibling(occurrence_record(master, original))
+
+
+def _starting_at(master: Record, instant: dt.datetime) -> dt.datetime | None:
+    """The original start of the series' appointment that starts at ``instant`` now.
+
+    A plain occurrence starts at its original start; a changed one (an exception) where it
+    was moved to; a cancelled one nowhere. ``None``: no appointment of the series starts
+    there.
+    """
+    assert master.pattern is not None
+    exceptions = master.pattern.exceptions
+    if instant not in exceptions and is_occurrence(master, instant):
+        return instant
+    for original, data in exceptions.items():
+        if data.deleted:
+            continue
+        start = data.record.start_utc if data.record is not None else original
+        if start == instant:
+            return original
+    return None
 
 
 class Exceptions:
