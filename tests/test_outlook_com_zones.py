@@ -172,24 +172,15 @@ def test_an_occurrence_the_user_cancels_in_outlook_is_read_as_that_occurrence(
 #: How the other occurrence of that local date was changed: moved to another time, or renamed
 #: only (it keeps its start).
 CHANGES = {"moved": dt.timedelta(hours=-2), "renamed": dt.timedelta(0)}
-MOVED_BUG = (
-    "bug: series._cancelled_on probes every occurrence of the local date with GetOccurrence"
-    "(original local start); a moved exception is not there any more either (documented), so"
-    " one cancellation matches two occurrences and the series reads back broken"
-)
-
-
 def _cancelled_and_changed() -> Iterator[Any]:
     for (windows_zone, series_zone), cancelled, change in itertools.product(
         PAIRS, ("first", "second"), CHANGES
     ):
-        marks = [pytest.mark.xfail(strict=True, reason=MOVED_BUG)] if change == "moved" else []
         yield pytest.param(
             windows_zone,
             series_zone,
             cancelled,
             change,
-            marks=marks,
             id=f"{series_zone}-from-{windows_zone}-{cancelled}-cancelled-other-{change}",
         )
 

@@ -180,8 +180,9 @@ def read_recurrence(
             key = localize(original, local_zone).astimezone(UTC)
         event = attrs.evolve(read_event(exception.AppointmentItem), last_modified=None)
         changed.append((key, event))
+    kept = {key for key, _event in changed}  # a changed occurrence is not a cancelled one
     for day, count in sorted(deleted_on.items()):
-        cancelled.extend(_cancelled_on(recurrence, pattern, day, count, local_zone))
+        cancelled.extend(_cancelled_on(recurrence, pattern, day, count, local_zone, kept))
     if not cancelled and not changed:
         return recurrence
     return attrs.evolve(recurrence, cancelled=cancelled, changed=changed)
@@ -220,6 +221,7 @@ def _cancelled_on(
     day: dt.date,
     count: int,
     local_zone: zoneinfo.ZoneInfo,
+    kept: set[OriginalStart],
 ) -> list[OriginalStart]:
     """The original starts of the ``count`` cancelled occurrences on local date ``day``.
 
@@ -229,7 +231,9 @@ def _cancelled_on(
     America/New_York series seen from Stockholm: 7 March at 00:00 and 8 March at 23:00 both
     fall on 8 March). Then each candidate is probed with ``GetOccurrence(its local
     start)``, which "generates an error if no appointment of that series exists" at that
-    time: the cancelled ones are those it refuses.
+    time: the cancelled ones are those it refuses. A changed occurrence (``kept``: its
+    original start is known from its exception) is never a candidate: moved to another
+    time, it is no longer found at its original start either.
     https://learn.microsoft.com/en-us/office/vba/api/outlook.recurrencepattern.getoccurrence
 
     Raises:
@@ -239,7 +243,8 @@ def _cancelled_on(
         return [day]
     low = localize(dt.datetime.combine(day, dt.time()), local_zone)
     high = localize(dt.datetime.combine(day + dt.timedelta(days=1), dt.time()), local_zone)
-    found: list[OriginalStart] = list(recurrence.occurrences_between(low, high))
+    found: list[OriginalStart] = [start for start in recurrence.occurrences_between(low, high)
+                                  if start not in kept]
     if len(found) > count:
         found = [start for start in found if not _exists(pattern, start, local_zone)]
     if len(found) != count:
@@ -251,7 +256,9 @@ def _cancelled_on(
 
 
 def _exists(pattern: Any, start: OriginalStart, local_zone: zoneinfo.ZoneInfo) -> bool:
-    """Whether ``GetOccurrence`` still finds an occurrence (plain or changed) at ``start``.
+    """Whether ``GetOccurrence`` still finds an occurrence at its original ``start``: a
+    plain one, or a changed one that kept its time (one moved elsewhere is found where it
+    starts now, so the caller leaves changed occurrences out).
 
     Only Outlook's "no such occurrence" answer means absent; Outlook being busy, closed or
     offline propagates (the caller's retry and translation apply).
