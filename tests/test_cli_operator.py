@@ -17,11 +17,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
+from outlook_sync._core.merge import MERGE_UNITS
 from outlook_sync.cli import ExitCode, main, registry
 from outlook_sync.cli.registry import forget_memory, memory_calendar
-from outlook_sync.cli.render import display_width, table
+from outlook_sync.cli.render import (
+    display_width,
+    field_name_text,
+    resolution_text,
+    summary,
+    table,
+)
 from outlook_sync.cli.template import DEMO, EXAMPLE
 from outlook_sync.config import parse_config
 from outlook_sync.config_schema import json_schema
@@ -30,8 +38,11 @@ from outlook_sync.errors import (
     ConfigurationError,
     ItemNotFoundError,
 )
+from outlook_sync.i18n import CONFLICT_RESOLUTIONS, FIELD_NAMES, translator
 from outlook_sync.model import Event, Side
-from outlook_sync.scope import Direction
+from outlook_sync.records import Conflict, ConflictPolicy
+from outlook_sync.report import SyncReport
+from outlook_sync.scope import FIELD_UNITS, Direction
 from tests.test_cli import BASE, Cli, meeting, write_config
 
 UTC = dt.UTC
@@ -313,6 +324,78 @@ def test_swedish_messages_from_the_environment_or_lang(cli: Cli) -> None:
     assert "skapade 1 i Outlook: Kundmöte" in cli.out
     assert cli("--lang", "sv", "open", "S404") == ExitCode.ERROR
     assert "inget sådant objekt" in cli.err
+
+
+def _conflict_on_location(cli: Cli) -> tuple[str, str]:
+    """A pair whose location was changed differently on both sides since the last sync."""
+    s_id = cli.saljstod.add(meeting("Kundmöte"))
+    assert cli("sync") == ExitCode.OK
+    [o_id] = cli.outlook.items()
+    cli.saljstod.update(s_id, meeting("Kundmöte", location="Stockholm"))
+    cli.outlook.update(o_id, meeting("Kundmöte", location="Göteborg"))
+    return s_id, o_id
+
+
+def test_a_conflict_line_in_the_sync_summary_is_in_swedish_words(cli: Cli) -> None:
+    s_id, o_id = _conflict_on_location(cli)
+    assert cli("--lang", "sv", "sync") == ExitCode.CONFLICTS_PENDING
+    assert (
+        "  konflikt i plats: löst med sammanslagning (nyaste vinner där båda sidor ändrat "
+        f"ett fält) [Säljstöd {s_id}, Outlook {o_id}]"
+    ) in cli.out.splitlines()
+    assert "merge/newest_wins" not in cli.out
+
+
+def test_a_conflict_line_in_the_sync_summary_is_in_english_words(cli: Cli) -> None:
+    s_id, o_id = _conflict_on_location(cli)
+    write_config(cli, '[policy]\nconflict = "outlook_wins"\n')
+    assert cli("sync") == ExitCode.CONFLICTS_PENDING
+    assert (
+        f"  conflict on location: resolved by Outlook wins [Säljstöd {s_id}, Outlook {o_id}]"
+    ) in cli.out.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("fields", "resolution", "swedish"),
+    [
+        (("start", "end", "all_day", "recurrence"), "keep_both",
+         "konflikt i start, slut, heldag, upprepning: löst med behåll båda"),
+        (("show_as", "reminder_minutes"), "saljstod_wins",
+         "konflikt i visa som, påminnelse: löst med Säljstöd vinner"),
+        (("subject", "body", "categories", "private"), "merge/outlook_wins",
+         "konflikt i ämne, beskrivning, kategorier, privat: löst med sammanslagning "
+         "(Outlook vinner där båda sidor ändrat ett fält)"),
+        ((), "edit_wins", "konflikt i borttagen på ena sidan, ändrad på den andra: löst med "
+         "ändringen vinner"),
+        (("x_custom",), "some_plugin_rule", "konflikt i x_custom: löst med some_plugin_rule"),
+    ],
+)
+def test_conflict_fields_and_resolutions_in_swedish(
+    fields: tuple[str, ...], resolution: str, swedish: str
+) -> None:
+    kind = "delete_vs_edit" if not fields else "both_changed"
+    conflict = Conflict(saljstod_id="S1", outlook_id="O1", kind=kind,
+                        resolution=resolution, fields=fields)
+    report = SyncReport(user="anna", conflicts=(conflict,))
+    lines = summary(report, [], translator("sv"))
+    assert f"  {swedish} [Säljstöd S1, Outlook O1]" in lines
+
+
+def test_every_field_and_policy_has_words_in_both_languages() -> None:
+    fields = {name for unit in MERGE_UNITS for name in unit}
+    fields |= {name for unit in FIELD_UNITS.values() for name in unit}
+    assert fields <= set(FIELD_NAMES)
+    assert set(FIELD_NAMES) <= {a.name for a in attrs.fields(Event)}
+    assert {p.value for p in ConflictPolicy} | {"edit_wins", "kept_unlinked"} <= set(
+        CONFLICT_RESOLUTIONS
+    )
+    sv, en = translator("sv"), translator("en")
+    for name in FIELD_NAMES:
+        assert "_" not in field_name_text(name, en)
+        assert field_name_text(name, sv)
+    for rule in CONFLICT_RESOLUTIONS:
+        assert "_" not in resolution_text(rule, en)
+        assert "_" not in resolution_text(rule, sv)
 
 
 def _deleted_in_outlook(cli: Cli) -> str:

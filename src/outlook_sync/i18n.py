@@ -29,9 +29,12 @@ from pathlib import Path
 __all__ = [
     "ACTIVITY_STATES",
     "CONFLICT_KINDS",
+    "CONFLICT_RESOLUTIONS",
     "DOMAIN",
+    "FIELD_NAMES",
     "LANGUAGES",
     "LOCALE_DIR",
+    "MERGE_WITH_FALLBACK",
     "N_",
     "STATUS_REASONS",
     "Translator",
@@ -72,6 +75,39 @@ CONFLICT_KINDS = {
     "first_pairing": N_("paired with differences"),
     "moved_vs_edit": N_("moved to another user on one side, edited on the other"),
 }
+#: An event's field (``outlook_sync.model.Event`` attributes, the names in
+#: ``Conflict.fields``) in words.
+FIELD_NAMES = {
+    "subject": N_("subject"),
+    "start": N_("start"),
+    "end": N_("end"),
+    "all_day": N_("all day"),
+    "recurrence": N_("recurrence"),
+    "location": N_("location"),
+    "body": N_("description"),
+    "categories": N_("categories"),
+    "show_as": N_("show as"),
+    "private": N_("private"),
+    "reminder_minutes": N_("reminder"),
+}
+#: How a conflict was resolved (``Conflict.resolution``: a conflict policy, or the
+#: planner's rule) in words; ``"merge/<fallback>"`` is :data:`MERGE_WITH_FALLBACK`.
+CONFLICT_RESOLUTIONS = {
+    "merge": N_("merge"),
+    "newest_wins": N_("newest wins"),
+    "saljstod_wins": N_("Säljstöd wins"),
+    "outlook_wins": N_("Outlook wins"),
+    "keep_both": N_("keep both"),
+    "edit_wins": N_("edit wins"),
+    "kept_unlinked": N_("keeping it, unlinked"),
+    "treated as a new item": N_("treated as a new item"),
+    "paired exact copies first, then by id order": N_(
+        "paired exact copies first, then by id order"
+    ),
+}
+#: ``"merge/<fallback>"``: a field-level merge whose fields changed on both sides went
+#: to the fallback policy (``{fallback}``: its words from :data:`CONFLICT_RESOLUTIONS`).
+MERGE_WITH_FALLBACK = N_("merge ({fallback} where both sides changed a field)")
 #: Fixed reasons the status board gives (``ActivityStatus.reason``): ``t(reason)``
 #: translates these and leaves any other reason as it is.
 STATUS_REASONS = (

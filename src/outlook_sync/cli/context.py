@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import TextIO
 
 import attrs
@@ -36,6 +37,7 @@ class Context:
     out: TextIO
     err: TextIO
     _config: Config | None = None
+    _config_path: Path | None = None
     _translator: Translator | None = None
 
     @property
@@ -54,6 +56,15 @@ class Context:
         return self._config
 
     @property
+    def config_path(self) -> Path | None:
+        """The configuration file loaded, or being loaded when it failed (absolute;
+        ``None`` before the first attempt): ``--config``, ``$OUTLOOK_SYNC_CONFIG`` or the
+        default. Messages name it even when the file could not be read or is invalid."""
+        if self._config is not None and self._config.path is not None:
+            return self._config.path
+        return self._config_path
+
+    @property
     def config(self) -> Config:
         """The configuration (loaded on first use).
 
@@ -61,9 +72,9 @@ class Context:
             ConfigurationError: the file is missing or invalid.
         """
         if self._config is None:
-            self._config = load_config(
-                find_config(self.args.config, self.environ), backends=known_backends()
-            )
+            path = find_config(self.args.config, self.environ)
+            self._config_path = _absolute(path)  # before loading: an error names it too
+            self._config = load_config(path, backends=known_backends())
         return self._config
 
     @property
@@ -93,6 +104,15 @@ class Context:
         """Write a line for the person at the terminal (standard error)."""
         self.err.write(text + "\n")
         self.err.flush()
+
+
+def _absolute(path: Path) -> Path:
+    """``path`` resolved as the loaded configuration names it; merely absolute when it
+    cannot be resolved (a symlink loop: reading it then says what is wrong)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path.absolute()
 
 
 #: A command: takes the context, returns the exit code.

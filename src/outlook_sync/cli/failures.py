@@ -17,6 +17,7 @@ import sqlite3
 
 from outlook_sync.cli.context import Context, UsageError
 from outlook_sync.cli.exit_codes import ExitCode
+from outlook_sync.config import find_config
 from outlook_sync.errors import (
     BackendError,
     BackendUnavailableError,
@@ -97,15 +98,28 @@ def one_line(text: str) -> str:
     return flat if len(flat) <= _MAX_LINE else flat[: _MAX_LINE - 1] + "…"
 
 
+def _where(exc: ConfigurationError, ctx: Context) -> str:
+    """`` (/path/outlook-sync.toml)``: the configuration file a configuration error is
+    about — the file loaded, or the one the command tried to load when reading it failed
+    (``--config``, ``$OUTLOOK_SYNC_CONFIG`` or the default) — unless the message names
+    it already (``no configuration file at …``); empty before any file was tried."""
+    path = ctx.config_path
+    if path is None:
+        return ""
+    message = str(exc)
+    given = find_config(getattr(ctx.args, "config", None), ctx.environ)
+    if str(path) in message or str(given) in message:
+        return ""
+    return f" ({path})"
+
+
 def describe(exc: BaseException, ctx: Context) -> str:
     """One line for the user: what went wrong and, where there is one, what to do."""
     t = ctx.t
     if isinstance(exc, UsageError):
         return t("usage error: {message}", message=exc)
     if isinstance(exc, ConfigurationError):
-        config = ctx.loaded_config
-        where = f" ({config.path})" if config is not None and config.path else ""
-        return t("configuration error{where}: {message}", where=where, message=exc)
+        return t("configuration error{where}: {message}", where=_where(exc, ctx), message=exc)
     if isinstance(exc, SyncInProgressError | BusyError):
         return t("{message} (try again when it has finished)", message=exc)
     if is_busy(exc):

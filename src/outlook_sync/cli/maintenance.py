@@ -8,7 +8,7 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from outlook_sync.cli.context import Context
+from outlook_sync.cli.context import Context, UsageError
 from outlook_sync.cli.duplicates import find_duplicates, merge_duplicates
 from outlook_sync.cli.exit_codes import ExitCode
 from outlook_sync.cli.registry import demo_events, known_backends, sql_connection
@@ -393,10 +393,22 @@ def init(ctx: Context) -> ExitCode:
 
     ``--demo`` also creates the demo's two SQLite calendars (the Säljstöd one with a few
     sample activities) beside the file; its state is kept on disk too.
+
+    Raises:
+        UsageError: the file's folder does not exist (``init`` creates no folders: a
+            mistyped path is an error, never a new tree of folders).
     """
     import tomllib
 
     path = Path(ctx.args.path) if ctx.args.path else find_config(ctx.args.config, ctx.environ)
+    if not path.parent.is_dir():
+        raise UsageError(
+            ctx.t(
+                "the folder {folder} does not exist (check the path; `init` creates no "
+                "folders)",
+                folder=path.parent,
+            )
+        )
     text = DEMO if ctx.args.demo else EXAMPLE
     extra = [path.parent / name for name in (DEMO_SALJSTOD, DEMO_OUTLOOK, DEMO_STATE)]
     targets = [path, *extra] if ctx.args.demo else [path]
@@ -409,7 +421,6 @@ def init(ctx: Context) -> ExitCode:
         )
         return ExitCode.ERROR
     config = parse_config(tomllib.loads(text), path=path.resolve())  # never an invalid file
-    path.parent.mkdir(parents=True, exist_ok=True)
     if ctx.args.demo:
         for old in extra:
             old.unlink(missing_ok=True)

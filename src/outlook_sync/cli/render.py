@@ -14,7 +14,13 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from outlook_sync._core.actions import Create, Delete, LinkPair, SyncPlan, Unlink, Update
-from outlook_sync.i18n import ACTIVITY_STATES, CONFLICT_KINDS
+from outlook_sync.i18n import (
+    ACTIVITY_STATES,
+    CONFLICT_KINDS,
+    CONFLICT_RESOLUTIONS,
+    FIELD_NAMES,
+    MERGE_WITH_FALLBACK,
+)
 from outlook_sync.model import Event, Side
 from outlook_sync.progress import ProgressEstimate
 from outlook_sync.records import Conflict, DeletedItem, Quarantined
@@ -33,11 +39,13 @@ __all__ = [
     "deleted_dict",
     "display_width",
     "dump_json",
+    "field_name_text",
     "local_time",
     "pad",
     "plan_dict",
     "plan_rows",
     "quarantined_dict",
+    "resolution_text",
     "summary",
     "table",
     "when",
@@ -53,6 +61,21 @@ _SUBJECT_WIDTH = 40
 def label(side: Side) -> str:
     """``Säljstöd`` or ``Outlook``."""
     return _LABEL[side]
+
+
+def field_name_text(name: str, t: Translator) -> str:
+    """An event field's name (``"show_as"``) in the user's words (``"show as"``); a name
+    without words (a third-party field) as it is."""
+    return t(FIELD_NAMES[name]) if name in FIELD_NAMES else name
+
+
+def resolution_text(resolution: str, t: Translator) -> str:
+    """How a conflict was resolved (``"merge/newest_wins"``, ``"edit_wins"``) in the
+    user's words; a resolution without words as it is."""
+    policy, slash, fallback = resolution.partition("/")
+    if policy == "merge" and slash:
+        return t(MERGE_WITH_FALLBACK, fallback=resolution_text(fallback, t))
+    return t(CONFLICT_RESOLUTIONS[resolution]) if resolution in CONFLICT_RESOLUTIONS else resolution
 
 
 def _iso(value: dt.datetime | dt.date | None) -> str | None:
@@ -183,12 +206,14 @@ def summary(report: SyncReport, written: Sequence[Written], t: Translator) -> li
     if report.ok and not (report.total_writes or report.linked or report.unlinked):
         lines.append("  " + t("nothing to do: the calendars were already in step"))
     for c in report.conflicts:
-        fields = ", ".join(c.fields) or c.kind
+        fields = ", ".join(field_name_text(name, t) for name in c.fields) or t(
+            KIND_TEXT.get(c.kind, c.kind.replace("_", " "))
+        )
         lines.append("  " + t(
             "conflict on {fields}: resolved by {resolution} [Säljstöd {saljstod}, "
             "Outlook {outlook}]",
-            fields=fields, resolution=c.resolution, saljstod=c.saljstod_id,
-            outlook=c.outlook_id,
+            fields=fields, resolution=resolution_text(c.resolution, t),
+            saljstod=c.saljstod_id or "-", outlook=c.outlook_id or "-",
         ))
     for q in report.quarantined:
         lines.append("  " + t("set aside {side} {item}: {reason}", side=label(q.side),
