@@ -122,6 +122,10 @@ def test_init_server_writes_the_example(tmp_path: Path, capsys: pytest.CaptureFi
     assert target.read_text(encoding="utf-8") == SERVER_EXAMPLE
     assert main(["init", "--server", str(target)]) != 0  # never overwrites without --force
     assert "exists" in capsys.readouterr().err
+    missing = tmp_path / "no" / "such" / "srv.toml"
+    assert main(["init", "--server", str(missing)]) == 2  # a usage error, like `init`
+    assert "does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()  # no folder created
 
 
 # -- the notification endpoint's decisions ---------------------------------------------

@@ -17,9 +17,11 @@ from outlook_sync.cli.render import (
     conflict_dict,
     deleted_dict,
     dump_json,
+    field_name_text,
     label,
     local_time,
     quarantined_dict,
+    resolution_text,
     table,
     when,
 )
@@ -105,12 +107,13 @@ def _say_conflict(ctx: Context, entry: Conflict) -> None:
             saljstod=entry.saljstod_id or "-",
             outlook=entry.outlook_id or "-",
             subject=data["subject"] or "",
-            resolution=entry.resolution,
+            resolution=resolution_text(entry.resolution, t),
         )
     )
     if data["values"]:
         rows = [
-            [v["field"], v["saljstod"], v["outlook"], label_of(v["winner"], t)]
+            [field_name_text(v["field"], t), v["saljstod"], v["outlook"],
+             label_of(v["winner"], t)]
             for v in data["values"]
         ]
         header = [t("FIELD"), t("SÄLJSTÖD"), t("OUTLOOK"), t("WINNER")]

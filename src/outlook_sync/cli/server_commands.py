@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
+from outlook_sync.cli.context import UsageError
 from outlook_sync.cli.exit_codes import ExitCode
 from outlook_sync.config import find_config
 from outlook_sync.errors import ConfigurationError
@@ -194,8 +195,10 @@ def init_server(ctx: _Context, fallback: Callable[[Any], ExitCode]) -> ExitCode:
     if path.exists() and not ctx.args.force:
         ctx.warn(f"outlook-sync: {path} exists; add --force to overwrite it")
         return ExitCode.ERROR
+    if not path.parent.is_dir():  # as `init` does: no folders are created
+        raise UsageError(f"the folder {path.parent} does not exist (check the path; `init` "
+                         "creates no folders)")
     parse_server_config(tomllib.loads(SERVER_EXAMPLE), path=path.resolve())  # never invalid
-    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(SERVER_EXAMPLE, encoding="utf-8")
     ctx.say(f"Wrote {path}. Edit it, then run `outlook-sync --config {path} server check`.")
     return ExitCode.OK
