@@ -4,6 +4,8 @@ A lifecycle notification reaches the web endpoint, which defers ``subscribe_user
 the event and the subscription's id; the job then recreates a removed subscription and
 renews one that needs reauthorization at once, not when the stored expiry nears
 (https://learn.microsoft.com/en-us/graph/change-notifications-lifecycle-events).
+Without any notification, the periodic renewal renews a subscription near its expiry by
+``PATCH`` and replaces one that Graph answers 404 for (it forgot it without a word).
 
 The Graph emulator is Microsoft Graph; a small loopback receiver stands in for the public
 URL (it answers the validation requests and keeps the lifecycle notifications it gets);
@@ -28,6 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 for _module in ("procrastinate", "psycopg", "starlette"):
@@ -42,7 +45,7 @@ from outlook_sync.server.config import ServerConfig, parse_server_config  # noqa
 from outlook_sync.server.notify import decide  # noqa: E402
 from outlook_sync.server.queue import RetryLater  # noqa: E402
 from outlook_sync.server.runner import Resources  # noqa: E402
-from outlook_sync.server.subscriptions import ensure_subscription  # noqa: E402
+from outlook_sync.server.subscriptions import ensure_subscription, parse_expiry  # noqa: E402
 from outlook_sync.testing.graph import GraphEmulator, run_emulator  # noqa: E402
 
 pytestmark = pytest.mark.postgres
@@ -266,3 +269,100 @@ def test_the_web_endpoint_hands_the_event_to_the_subscription_job(
     [live] = _at_graph(graph)
     assert live != sub_id
     assert _stored(resources) == [live]
+
+
+def _stamp(when: dt.datetime) -> str:
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
+
+
+def _age(res: Resources, graph: GraphEmulator, sub_id: str, left: dt.timedelta) -> None:
+    """Make the subscription expire in ``left``, at Graph and in the state store alike
+    (as if it had been created long ago)."""
+    expires = dt.datetime.now(dt.UTC).replace(microsecond=0) + left
+    answer = res.graph_client(MAILBOX).request(
+        "PATCH", f"subscriptions/{sub_id}", body={"expirationDateTime": _stamp(expires)})
+    assert answer.status == 200
+    with res.slot() as slot:
+        [record] = slot.state.subscriptions(USER)
+        slot.state.save_subscription(USER, attrs.evolve(record, expires=expires))
+
+
+def test_a_subscription_near_its_expiry_is_renewed_by_patch(
+    resources: Resources, graph: GraphEmulator
+) -> None:
+    assert ensure_subscription(resources, USER, RetryLater) == "created"
+    [sub_id] = _at_graph(graph)
+    with resources.slot() as slot:
+        [before] = slot.state.subscriptions(USER)
+    # two renewal periods (2 h) or more left: nothing is sent
+    _age(resources, graph, sub_id, dt.timedelta(hours=2, minutes=5))
+    graph.reset_counts()
+    assert ensure_subscription(resources, USER, RetryLater) == "current"
+    assert graph.request_count(path_contains="subscriptions") == 0
+
+    _age(resources, graph, sub_id, dt.timedelta(minutes=30))
+    graph.reset_counts()
+    started = dt.datetime.now(dt.UTC)
+    assert ensure_subscription(resources, USER, RetryLater) == "renewed"
+    assert graph.request_count(method="PATCH", path_contains=f"subscriptions/{sub_id}") == 1
+    assert graph.request_count(path_contains="subscriptions") == 1  # no POST, no DELETE
+
+    # the same subscription, pushed a full lifetime (subscription_minutes - 1) ahead
+    lifetime = dt.timedelta(minutes=resources.config.subscription_minutes - 1)
+    [at_graph] = graph.active_subscriptions(MAILBOX)
+    assert at_graph["id"] == sub_id
+    graph_expiry = parse_expiry(at_graph["expirationDateTime"])
+    assert graph_expiry is not None
+    assert started + lifetime - dt.timedelta(seconds=2) <= graph_expiry
+    assert graph_expiry <= dt.datetime.now(dt.UTC) + lifetime
+    with resources.slot() as slot:
+        [after] = slot.state.subscriptions(USER)
+    assert after.subscription_id == sub_id
+    assert after.expires == graph_expiry  # the store keeps what Graph answered
+    assert after.client_state == before.client_state  # notifications still check out
+    assert after.client_state == at_graph["clientState"]
+
+
+def test_a_subscription_graph_no_longer_knows_is_replaced(
+    resources: Resources, graph: GraphEmulator
+) -> None:
+    assert ensure_subscription(resources, USER, RetryLater) == "created"
+    [old_id] = _at_graph(graph)
+    with resources.slot() as slot:
+        [old] = slot.state.subscriptions(USER)
+    late = json.dumps({"value": [{
+        "subscriptionId": old_id, "clientState": old.client_state, "changeType": "updated",
+        "resource": f"Users/{MAILBOX}/Events/x", "tenantId": "t",
+        "resourceData": {"@odata.type": "#Microsoft.Graph.Event", "id": "x"},
+    }]}).encode()
+    with resources.slot() as slot:
+        assert decide({}, late, slot.state).sync == {USER}  # while it is stored
+    _age(resources, graph, old_id, dt.timedelta(minutes=30))
+    # Graph forgets it without telling (deleted by another client, expired unnoticed)
+    gone = resources.graph_client(MAILBOX).request("DELETE", f"subscriptions/{old_id}")
+    assert gone.status == 204
+    assert _at_graph(graph) == []
+    assert _stored(resources) == [old_id]  # the store still believes in it
+
+    graph.reset_counts()
+    assert ensure_subscription(resources, USER, RetryLater) == "created"
+    assert graph.request_count(method="PATCH", path_contains=f"subscriptions/{old_id}") == 1
+    assert [r.status for r in graph.requests if r.method == "PATCH"] == [404]
+    assert graph.request_count(method="POST", path_contains="subscriptions") == 1
+
+    [at_graph] = graph.active_subscriptions(MAILBOX)
+    new_id = at_graph["id"]
+    assert new_id != old_id
+    with resources.slot() as slot:
+        [new] = slot.state.subscriptions(USER)
+    assert new.subscription_id == new_id  # the old record is dropped, the new one kept
+    assert new.client_state == at_graph["clientState"] != old.client_state
+    # a late notification through the forgotten subscription no longer checks out
+    with resources.slot() as slot:
+        decision = decide({}, late, slot.state)
+    assert decision.sync == set()
+    assert decision.rejected == 1
+    # and the next renewal finds the new one current
+    graph.reset_counts()
+    assert ensure_subscription(resources, USER, RetryLater) == "current"
+    assert graph.request_count(path_contains="subscriptions") == 0

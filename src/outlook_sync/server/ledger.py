@@ -7,6 +7,9 @@ Two tables beside the state store's (created here, idempotently):
     due, last error, pending conflicts and quarantined items, counters.
 ``outlook_sync_server_runs``
     The last syncs of each user (what they did), pruned to :data:`KEEP_RUNS` per user.
+    A run is ``running`` from its start to its end; one whose worker stopped (killed,
+    machine lost) is ended as :data:`INTERRUPTED` when the stalled job is handed on
+    (:meth:`Ledger.interrupt_runs`, called by the ``retry_stalled`` job).
 
 The workers write them after each sync; the web process only reads. The state store
 stays the authority on links and cursors: this ledger is a report, and losing it loses
@@ -22,9 +25,25 @@ from typing import Any
 
 import attrs
 
-__all__ = ["KEEP_RUNS", "SCHEMA", "Account", "AccountState", "Ledger", "Run"]
+__all__ = [
+    "INTERRUPTED",
+    "INTERRUPTED_SUMMARY",
+    "KEEP_RUNS",
+    "SCHEMA",
+    "Account",
+    "AccountState",
+    "Ledger",
+    "Run",
+]
 
 KEEP_RUNS = 20
+#: The outcome of a run whose worker stopped before the sync ended.
+INTERRUPTED = "interrupted"
+#: What the detail page says of such a run ("Finished" is when the stop was noticed).
+INTERRUPTED_SUMMARY = (
+    "worker stopped (killed, or its machine lost) before the sync ended; "
+    "the user is synced again by another job"
+)
 
 
 class AccountState(enum.Enum):
@@ -280,8 +299,25 @@ class Ledger:
         ]
 
     def running(self, user: str) -> list[Run]:
-        """Runs of ``user`` that started and never finished (e.g. a killed worker)."""
+        """Runs of ``user`` that started and have not ended (yet)."""
         return [r for r in self.runs(user) if r.finished_at is None]
+
+    def interrupt_runs(self, user: str, now: dt.datetime) -> int:
+        """End every run of ``user`` still ``running`` as :data:`INTERRUPTED` at ``now``;
+        returns how many.
+
+        For the job of a stopped worker (no heartbeat for ``stalled_worker_seconds``),
+        before it is handed on: one sync per user runs at a time (the job lock), so
+        while that job holds the user's lock every running run of the user is the
+        stopped worker's. Without this the run would stay ``running`` for good. The
+        account's state and counters are left to the sync that runs next.
+        """
+        cursor = self._c.execute(
+            "UPDATE outlook_sync_server_runs SET finished_at = %s, outcome = %s,"
+            " summary = %s WHERE user_name = %s AND finished_at IS NULL",
+            (now, INTERRUPTED, INTERRUPTED_SUMMARY, user),
+        )
+        return int(cursor.rowcount)
 
     def totals(self) -> dict[str, float]:
         """Counters for ``/metrics``."""

@@ -35,7 +35,9 @@ Procrastinate's periodic-job deduplication):
 - ``retry_stalled``: jobs of a worker that stopped sending heartbeats (killed, machine
   lost) are retried by another worker, or, when a follow-up already waits under the
   same queueing lock (a retry would collide with it), ended as ``aborted``: the
-  follow-up does their work.
+  follow-up does their work. First, the ledger's run of a stalled sync, left
+  ``running`` by the dead worker, is ended as ``interrupted``
+  (:meth:`~outlook_sync.server.ledger.Ledger.interrupt_runs`).
 
 Blocking work runs in the event loop's default executor, which the worker sizes to its
 concurrency (:mod:`outlook_sync.server.worker`).
@@ -80,6 +82,7 @@ __all__ = [
     "defer_subscribe_async",
     "defer_sync",
     "defer_sync_async",
+    "interrupt_stalled_runs",
     "queue_dsn",
 ]
 
@@ -200,6 +203,27 @@ def _set_ok(res: Resources, user: str) -> None:
     res.with_ledger(lambda led: led.set_state(user, AccountState.OK, None))
 
 
+def interrupt_stalled_runs(res: Resources, job: Job) -> int:
+    """End the ledger's ``running`` runs of a stalled ``sync_user`` job's user as
+    ``interrupted``; returns how many (0 for other tasks).
+
+    Call it while the job is still ``doing`` (before it is retried or aborted): its
+    ``user:<id>`` lock then keeps any other sync of the user from running. The ledger is
+    a report: when it cannot be written the job is handed on all the same (logged).
+    """
+    user = job.task_kwargs.get("user")
+    if job.task_name != SYNC_TASK or not isinstance(user, str):
+        return 0
+    now = dt.datetime.now(dt.UTC)
+    try:
+        closed: int = res.with_ledger(lambda led: led.interrupt_runs(user, now))
+    except DATABASE_ERRORS as exc:
+        log.warning("the run of %s's stalled sync stays open in the ledger: %s", user,
+                    database_error(exc, "cannot write the ledger"))
+        return 0
+    return closed
+
+
 def build_queue(
     config: ServerConfig, environ: Mapping[str, str], *, pool_size: int = 4
 ) -> procrastinate.App:
@@ -281,13 +305,16 @@ def build_queue(
         return back
 
     @app.periodic(cron=cron_every(config.stalled_seconds), periodic_id="stalled")
-    @app.task(name="outlook_sync.retry_stalled", queue="maintenance")
-    async def retry_stalled(timestamp: int) -> int:
+    @app.task(name="outlook_sync.retry_stalled", pass_context=True, queue="maintenance")
+    async def retry_stalled(context: procrastinate.JobContext, timestamp: int) -> int:
+        res = resources(context)
         stalled = await app.job_manager.get_stalled_jobs(
             seconds_since_heartbeat=config.stalled_worker_seconds
         )
         retried = 0
         for job in stalled:
+            # first, while the job still holds the user's lock: its run was left open
+            await asyncio.to_thread(interrupt_stalled_runs, res, job)
             waiting = False
             if job.queueing_lock:
                 waiting = bool(await app.job_manager.list_jobs_async(
