@@ -439,10 +439,6 @@ def test_an_item_restored_after_a_clean_bulk_delete_gets_its_partner_back(
     _no_duplicates(world, LINKED - RUN + 1)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: Synchronizer.restore (engine.py) keeps the link of a delete that failed, lost "
-    "its reply or was killed; the next sync sees the partner gone and deletes the item "
-    "the user restored again"))
 @pytest.mark.parametrize("fault", ["lost reply", "kill", "timeout before the write"])
 @pytest.mark.parametrize("bulk", [True, False], ids=["bulk", "single"])
 def test_an_item_restored_after_an_interrupted_delete_survives_the_next_sync(

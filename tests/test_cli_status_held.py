@@ -114,10 +114,6 @@ def test_status_in_swedish_says_held_in_swedish(cli: Cli) -> None:
     assert held.endswith(f" {broken_id}: start is NULL")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: `status` names the side of a held item by its configuration key "
-    "('held saljstod S1', 'hålls kvar saljstod S1') where every other command says "
-    "'Säljstöd' (cli/commands.py _say_status formats data['held'] with side=q.side.value)"))
 @pytest.mark.parametrize("lang", ["en", "sv"])
 def test_status_names_the_side_of_a_held_item_as_the_rest_of_the_cli_does(
     cli: Cli, lang: str

@@ -624,7 +624,7 @@ class Synchronizer:
                 if isinstance(current, Item):
                     # the delete never happened (its reply was lost before it was sent,
                     # or the backend refused it): the item is there, nothing is created
-                    self.state.forget_deleted(self.user, side, item_id)
+                    self._restored(side, item_id)
                     return Restored(item=current, same_id=True, not_restored=())
                 adapter = self.saljstod if side is _S else self.outlook
                 partner_key = entry.partner_id or item_id
@@ -640,11 +640,23 @@ class Synchronizer:
                     restored = self.calendar(side).create(entry.event, partner_key=partner_key)
                     lost = ("the item's id (it was created anew)",
                             "anything the backend keeps beyond the synced fields")
-                self.state.forget_deleted(self.user, side, item_id)
+                self._restored(side, item_id)
                 return Restored(item=restored, same_id=restored.id == item_id,
                                 not_restored=lost)
         raise ItemNotFoundError(f"no deleted {side} item {item_id} is kept",
                                 side=side.value, item_id=item_id)
+
+    def _restored(self, side: Side, item_id: str) -> None:
+        """Forget the deleted-item record, and any link the item still has: a delete that
+        was interrupted (a lost reply, a kill) left its link, whose partner is gone, and
+        the next sync would delete the restored item again. Unlinked, the item gets its
+        partner re-created instead."""
+        ids = {"saljstod_ids" if side is _S else "outlook_ids": [item_id]}
+        stale = tuple((link.saljstod_id, link.outlook_id)
+                      for link in self.state.links(self.user, **ids))
+        if stale:
+            self.state.commit(self.user, StateChange(drop_links=stale))
+        self.state.forget_deleted(self.user, side, item_id)
 
 
 @runtime_checkable

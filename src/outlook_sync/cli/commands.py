@@ -314,8 +314,9 @@ def _say_status(ctx: Context, data: dict[str, Any]) -> None:
     width = max(display_width(title) for title, _ in rows) + 2
     for title, value in rows:
         ctx.say(pad(title + ":", width) + str(value))
-    for held in data["held"]:
-        ctx.say("  " + t("held {side} {item_id}: {reason}", **held))
+    for held in data["held"]:  # the side in words, as every other command names it
+        ctx.say("  " + t("held {side} {item_id}: {reason}",
+                         **{**held, "side": label(Side(held["side"]))}))
 
 
 def parse_when(text: str) -> dt.datetime:
