@@ -159,26 +159,42 @@ async def _web(config: ServerConfig, dsn: str) -> AsyncIterator[httpx.AsyncClien
 
 
 @pytest.mark.postgres
-def test_healthz_answers_503_when_its_database_is_gone(tmp_path: Path, schema_dsn: str) -> None:
+def test_healthz_reconnects_after_a_dropped_connection_and_says_503_while_it_cannot(
+    tmp_path: Path, schema_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import psycopg
+
+    from outlook_sync.errors import StateUnavailableError
+    from outlook_sync.server import web
 
     config = _config(tmp_path, operator_token=False)
     _prepare(config, schema_dsn)
+    name = schema_dsn.split("application_name=")[1].split()[0]
+
+    async def drop() -> None:
+        """The database drops the web process's connections (restart, failover, admin)."""
+        async with await psycopg.AsyncConnection.connect(schema_dsn, autocommit=True) as admin:
+            dropped = await (await admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE application_name = %s AND pid <> pg_backend_pid()", (name,),
+            )).fetchone()
+        assert dropped is not None
+        assert dropped[0] >= 1
 
     async def check() -> None:
         async with _web(config, schema_dsn) as client:
             ok = await client.get("/healthz")
             assert (ok.status_code, ok.text) == (200, "ok")
-            # the database drops the web process's connections (restart, failover, admin)
-            name = schema_dsn.split("application_name=")[1].split()[0]
-            async with await psycopg.AsyncConnection.connect(schema_dsn,
-                                                             autocommit=True) as admin:
-                dropped = await (await admin.execute(
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                    " WHERE application_name = %s AND pid <> pg_backend_pid()", (name,),
-                )).fetchone()
-            assert dropped is not None
-            assert dropped[0] >= 1
+            await drop()
+            # the database is still there: the web process reconnects on its own
+            again = await client.get("/healthz")
+            assert (again.status_code, again.text) == (200, "ok")
+            await drop()
+
+            def unreachable(*_args: object, **_kwargs: object) -> None:
+                raise StateUnavailableError("cannot connect to PostgreSQL: refused")
+
+            monkeypatch.setattr(web, "connect_postgresql", unreachable)
             down = await client.get("/healthz")
             assert (down.status_code, down.text) == (503, "database unreachable")
 

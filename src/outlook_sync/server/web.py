@@ -84,34 +84,67 @@ class _Database:
     """
 
     def __init__(self, config: ServerConfig, environ: Mapping[str, str]) -> None:
-        connection, _ = connect_postgresql(queue_dsn(config, environ),
+        self._config, self._environ = config, environ
+        self._lock = threading.Lock()
+        self._connect(create=True)
+
+    def _connect(self, *, create: bool = False) -> None:
+        """Open both connections (again, after the database dropped them)."""
+        connection, _ = connect_postgresql(queue_dsn(self._config, self._environ),
                                            error=StateError, autocommit=True)
-        self._ledger_connection = connection
         try:
-            self.ledger = Ledger(connection)
-            self.ledger.create()
-            dsn = config.state.secret("dsn_env", environ)
+            ledger = Ledger(connection)
+            if create:
+                ledger.create()
+            dsn = self._config.state.secret("dsn_env", self._environ)
             assert dsn is not None  # required by the configuration schema
-            self.state = SqlStateStore.connect_postgresql(dsn.reveal())
+            state = SqlStateStore.connect_postgresql(dsn.reveal())
         except BaseException as exc:
             connection.close()
             if isinstance(exc, DATABASE_ERRORS):
                 raise database_error(exc, "cannot prepare the server's tables") from None
             raise
-        self._lock = threading.Lock()
+        self._ledger_connection, self.ledger, self.state = connection, ledger, state
+
+    def _lost(self) -> bool:
+        """Whether the database dropped a connection (a restart, a failover)."""
+        return bool(getattr(self._ledger_connection, "closed", False)
+                    or getattr(self.state.connection, "closed", False))
+
+    def _again(self) -> None:
+        """Reconnect when a connection was dropped (raises StateError if still down)."""
+        if self._lost():
+            log.warning("the database connection was lost; reconnecting")
+            self.close()
+            self._connect()
+
+    def current_state(self) -> SqlStateStore:
+        """The state store, reconnected first if the database dropped it."""
+        with self._lock:
+            self._again()
+            return self.state
 
     def read(self, body: Callable[[Ledger], _T]) -> _T:
         with self._lock:
-            return body(self.ledger)
+            self._again()
+            try:
+                return body(self.ledger)
+            except DATABASE_ERRORS:
+                if not self._lost():
+                    raise
+                self._again()  # dropped while in use: once more on a new connection
+                return body(self.ledger)
 
     def queue_depth(self) -> dict[str, int]:
-        with self._lock:
-            rows = self._ledger_connection.execute(
+        def depth(_ledger: Ledger) -> list[Any]:
+            rows: list[Any] = self._ledger_connection.execute(
                 "SELECT status::text, COUNT(*) FROM procrastinate_jobs"
                 " WHERE task_name = 'outlook_sync.sync_user' AND status IN ('todo', 'doing')"
                 " GROUP BY status"
             ).fetchall()
-        return {str(r[0]): int(r[1]) for r in rows}
+            return rows
+
+        return {str(r[0]): int(r[1]) for r in self.read(depth)}
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -212,7 +245,7 @@ def build_web_app(
     async def notifications(request: Request) -> Response:
         body = await request.body()
         decision: Decision = await run_in_threadpool(
-            decide, dict(request.query_params), body, db().state)
+            decide, dict(request.query_params), body, db().current_state())
         counters["rejected"] += decision.rejected
         counters["accepted"] += len(decision.sync) + len(decision.resubscribe)
         if decision.rejected:
