@@ -220,7 +220,7 @@ class CancelledAndChanged:
 
 
 @pytest.mark.parametrize(
-    ("windows_zone", "series_zone", "cancelled", "change"), _cancelled_and_changed()
+    ("windows_zone", "series_zone", "cancelled", "change"), list(_cancelled_and_changed())
 )
 def test_a_cancelled_and_a_changed_occurrence_on_one_local_date_made_in_outlook(
     windows_zone: str, series_zone: str, cancelled: str, change: str
@@ -252,7 +252,7 @@ def test_a_cancelled_and_a_changed_occurrence_on_one_local_date_made_in_outlook(
 
 
 @pytest.mark.parametrize(
-    ("windows_zone", "series_zone", "cancelled", "change"), _cancelled_and_changed()
+    ("windows_zone", "series_zone", "cancelled", "change"), list(_cancelled_and_changed())
 )
 def test_a_cancelled_and_a_changed_occurrence_on_one_local_date_created_and_read_back(
     windows_zone: str, series_zone: str, cancelled: str, change: str
