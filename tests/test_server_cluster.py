@@ -33,6 +33,7 @@ for _module in ("procrastinate", "starlette", "uvicorn"):
 
 from outlook_sync.server.testbed import Testbed, overlapping_runs  # noqa: E402
 from outlook_sync.testing.postgres import find_bin_dir  # noqa: E402
+from tests.browser import headless_chromium  # noqa: E402
 
 pytestmark = pytest.mark.postgres
 
@@ -284,24 +285,6 @@ def test_metrics_and_health_endpoints(bed: Testbed) -> None:
     assert counts['outlook_sync_notifications_total{result="accepted"}'] >= 30
 
 
-def _browser() -> object:
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        _missing("selenium is not installed (pip install 'outlook_sync[test]')")
-    binary = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    if not binary or not driver:
-        _missing("chromium and chromium-driver are not installed (apt-get install -y "
-                 "chromium chromium-driver)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary or ""
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
-        options.add_argument(arg)
-    return webdriver.Chrome(options=options, service=Service(executable_path=driver or ""))
-
-
 def _wait_for(browser: Any, by: str, value: str) -> Any:
     """The element once the page showing it has loaded (at most 30 s)."""
     from selenium.webdriver.support import expected_conditions
@@ -320,12 +303,12 @@ def test_the_operator_page_in_headless_chromium_shows_a_failing_user(bed: Testbe
     bed.defer_sync(failing, "test")
     bed.wait_until(lambda: bed.account_state(failing) == "needs attention", 60,
                    "needs attention")
-    browser = _browser()
+    browser = headless_chromium()
     try:
-        browser.get(f"{bed.base_url}/")  # type: ignore[attr-defined]
-        assert "sign in" in browser.title  # type: ignore[attr-defined]  # never open
-        browser.find_element(By.ID, "token").send_keys(bed.token)  # type: ignore[attr-defined]
-        browser.find_element(By.ID, "sign-in").click()  # type: ignore[attr-defined]
+        browser.get(f"{bed.base_url}/")
+        assert "sign in" in browser.title  # never open
+        browser.find_element(By.ID, "token").send_keys(bed.token)
+        browser.find_element(By.ID, "sign-in").click()
         # A click that submits a form returns before the next page has loaded: wait for it.
         table = _wait_for(browser, By.ID, "accounts")
         row = table.find_element(By.CSS_SELECTOR, f"tr[data-user='{bed.user(failing)}']")
@@ -341,5 +324,5 @@ def test_the_operator_page_in_headless_chromium_shows_a_failing_user(bed: Testbe
         assert "failed" in runs.text
         assert "503" in runs.text
     finally:
-        browser.quit()  # type: ignore[attr-defined]
+        browser.quit()
         bed.emulator.faults.clear()
