@@ -141,6 +141,10 @@ def test_sync_copies_and_summarises_then_a_second_sync_does_nothing(cli: Cli) ->
 def test_status_shows_the_last_sync_and_the_links(cli: Cli) -> None:
     assert cli("status") == ExitCode.OK
     assert "never (the next sync is full)" in cli.out
+    # which state file it read, and that none exists yet: a mistyped path shows here
+    state_file = str((cli.path.parent / "state.db").resolve())
+    assert f"{state_file} (not created yet: the first sync creates it)" in cli.out
+    assert not (cli.path.parent / "state.db").exists()  # status created nothing
     cli.saljstod.add(meeting("Kundmöte"))
     cli("sync")
     code, data = cli.json("status")
@@ -148,6 +152,7 @@ def test_status_shows_the_last_sync_and_the_links(cli: Cli) -> None:
     assert data["links"] == 1
     assert data["conflicts_pending"] == 0
     assert dt.datetime.fromisoformat(data["last_sync"]).tzinfo is not None
+    assert data["state_database"] == {"path": state_file, "exists": True}
 
 
 def test_progress_is_shown_on_request_and_the_summary_follows(cli: Cli) -> None:

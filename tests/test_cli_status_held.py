@@ -151,7 +151,7 @@ def test_status_says_which_process_runs_a_sync_and_until_when_its_lease_lasts(
         assert before < until <= dt.datetime.now(UTC) + TTL + dt.timedelta(seconds=2)
         # a row like the others: its value in the same column as theirs
         rows = [line for line in cli.out.splitlines() if line and not line.startswith(" ")]
-        assert len(rows) == 9, cli.out
+        assert len(rows) == 10, cli.out  # the nine rows, the running sync, the state file
         assert len({len(line) - len(line.split(":", 1)[1].lstrip()) for line in rows}) == 1
         code, data = cli.json("status")
         assert code == ExitCode.OK

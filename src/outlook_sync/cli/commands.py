@@ -11,6 +11,7 @@ import signal
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from outlook_sync.cli.context import Context, UsageError
@@ -226,6 +227,15 @@ def _activity_status(wiring: Wiring, activity: str) -> dict[str, Any]:
     }
 
 
+def _state_file(config: Any) -> dict[str, Any] | None:
+    """The SQLite state file status reads, and whether it exists yet (a mistyped path
+    shows here, instead of a plain "never synced")."""
+    if config.state.name != "sqlite":
+        return None
+    path = Path(config.state.require("path")).resolve()
+    return {"path": str(path), "exists": path.exists()}
+
+
 def _last_error(trouble: tuple[dt.datetime, str] | None) -> dict[str, str] | None:
     if trouble is None:
         return None
@@ -247,6 +257,7 @@ def status(ctx: Context) -> ExitCode:
                 "saljstod": wiring.config.saljstod.name,
                 "outlook": wiring.config.outlook.name,
                 "last_sync": last.isoformat(timespec="seconds") if last else None,
+                "state_database": _state_file(wiring.config),
                 "links": state.link_count(user),
                 "conflicts_pending": pending_conflicts,
                 "quarantined": len(state.quarantine(user)),
@@ -311,6 +322,10 @@ def _say_status(ctx: Context, data: dict[str, Any]) -> None:
     ]
     if data["lock_holder"]:
         rows.append((t("Sync running"), data["lock_holder"]))
+    database = data.get("state_database")
+    if database is not None:
+        rows.append((t("State database"), database["path"] if database["exists"] else t(
+            "{path} (not created yet: the first sync creates it)", path=database["path"])))
     width = max(display_width(title) for title, _ in rows) + 2
     for title, value in rows:
         ctx.say(pad(title + ":", width) + str(value))
