@@ -4,20 +4,10 @@ Selenium; nothing downloads a browser). Missing pieces skip the test, or fail it
 
 from __future__ import annotations
 
-import os
 import shutil
-from typing import Any, NoReturn
+from typing import Any
 
-import pytest
-
-CI = os.environ.get("CI", "").strip().lower() == "true"
-
-
-def missing(reason: str) -> NoReturn:
-    """Skip for ``reason`` — or fail, under ``CI=true``, where everything is installed."""
-    if CI:
-        pytest.fail(f"required under CI=true: {reason}", pytrace=False)
-    pytest.skip(reason)
+from tests.conftest import missing
 
 
 def headless_chromium(*extra_args: str) -> Any:

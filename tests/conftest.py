@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import importlib
 import os
 import secrets
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -33,10 +34,26 @@ from outlook_sync.adapters.sql.dialect import Dialect, dialect_for
 PG_DSN_ENV = "OUTLOOK_SYNC_PG_DSN"
 
 
-def _missing_server(reason: str) -> None:
-    if os.environ.get("CI", "").strip().lower() == "true":
-        pytest.fail(f"PostgreSQL is required under CI=true: {reason}", pytrace=False)
+CI = os.environ.get("CI", "").strip().lower() == "true"
+
+
+def missing(reason: str) -> NoReturn:
+    """Skip for ``reason`` -- or fail under ``CI=true``, where everything is installed."""
+    if CI:
+        pytest.fail(f"required under CI=true: {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+def require(module: str) -> Any:
+    """``pytest.importorskip`` that fails under ``CI=true`` instead of skipping."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        missing(f"{module} is not installed")
+
+
+def _missing_server(reason: str) -> None:
+    missing(f"PostgreSQL: {reason}")
 
 
 @pytest.fixture(scope="session")
@@ -127,6 +144,20 @@ def open_database(
         database.close()
         with psycopg.connect(dsn, autocommit=True) as admin:
             admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+def schema_dsn(pg_dsn: str) -> Iterator[str]:
+    """The throwaway cluster's DSN in a schema of its own, named (``application_name``)
+    so that a test can find its own connections (server mode's in-process tests)."""
+    import psycopg
+
+    schema = f"srv_{secrets.token_hex(5)}"
+    with psycopg.connect(pg_dsn, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+    yield f"{pg_dsn} application_name={schema} options='-c search_path={schema}'"
+    with psycopg.connect(pg_dsn, autocommit=True) as admin:
+        admin.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 @pytest.fixture(

@@ -381,11 +381,11 @@ def test_the_contents_of_a_bulk_delete_are_kept_before_the_run_is_sent(
     assert _kept(world, run_side) == sorted(doomed)
 
 
-@pytest.mark.parametrize("fault", ["lost reply", "kill"])
-@pytest.mark.parametrize("run_side", [_S, _O])
-def test_a_bulk_delete_whose_reply_is_lost_or_process_killed_can_be_restored(
+def _interrupted_bulk_delete(
     state: StateStore, run_side: Side, fault: str
-) -> None:
+) -> tuple[World, list[tuple[str, str, str]], BulkCalendar]:
+    """A sync whose bulk delete run on ``run_side`` loses the reply of (or is killed
+    after) its item ``AT``: the world, the doomed items, the bulk calendar."""
     world = _world(state, LINKED)
     doomed = _delete_some(world, run_side)
     target = _bulk(world, run_side)
@@ -393,6 +393,15 @@ def test_a_bulk_delete_whose_reply_is_lost_or_process_killed_can_be_restored(
                        if fault == "lost reply" else Kill())
     with contextlib.suppress(Kill):
         world.sync.sync()
+    return world, doomed, target
+
+
+@pytest.mark.parametrize("fault", ["lost reply", "kill"])
+@pytest.mark.parametrize("run_side", [_S, _O])
+def test_a_bulk_delete_whose_reply_is_lost_or_process_killed_can_be_restored(
+    state: StateStore, run_side: Side, fault: str
+) -> None:
+    world, doomed, target = _interrupted_bulk_delete(state, run_side, fault)
     assert target.armed() == []
     hit, subject, location = sorted(doomed)[AT]
     assert target.runs[-1][0] == "delete"
@@ -409,13 +418,7 @@ def test_a_bulk_delete_whose_reply_is_lost_or_process_killed_can_be_restored(
 def test_after_a_lost_reply_or_kill_in_a_bulk_delete_the_next_sync_converges(
     state: StateStore, run_side: Side, fault: str
 ) -> None:
-    world = _world(state, LINKED)
-    doomed = _delete_some(world, run_side)
-    target = _bulk(world, run_side)
-    target.after_write("delete", AT, BackendUnavailableError("reply lost")
-                       if fault == "lost reply" else Kill())
-    with contextlib.suppress(Kill):
-        world.sync.sync()
+    world, doomed, _target = _interrupted_bulk_delete(state, run_side, fault)
     again = world.sync.sync()
     assert again.ok, again
     _no_duplicates(world, LINKED - RUN)

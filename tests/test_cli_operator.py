@@ -43,6 +43,7 @@ from outlook_sync.model import Event, Side
 from outlook_sync.records import Conflict, ConflictPolicy
 from outlook_sync.report import SyncReport
 from outlook_sync.scope import FIELD_UNITS, Direction
+from tests.conftest import require
 from tests.test_cli import BASE, Cli, meeting, write_config
 
 UTC = dt.UTC
@@ -124,7 +125,7 @@ def test_an_unreachable_sign_in_server_is_exit_5_in_one_line(
 
 
 def test_an_unreachable_state_database_is_exit_5_in_one_line(cli: Cli) -> None:
-    pytest.importorskip("psycopg")
+    require("psycopg")
     # a PostgreSQL state store on a port nobody listens on: the server cannot be reached
     cli.path.write_text(BASE + '[state]\nbackend = "postgresql"\ndsn_env = "STATE_DSN"\n',
                         encoding="utf-8")
@@ -555,7 +556,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def test_the_json_schema_accepts_the_files_init_writes_and_refuses_typos() -> None:
-    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema = require("jsonschema")
     schema = json_schema()
     jsonschema.Draft202012Validator.check_schema(schema)
     validator = jsonschema.Draft202012Validator(schema)
@@ -757,7 +758,7 @@ def test_bulk_writes_over_graph_are_logged_item_by_item(
 
 
 def test_the_schema_knows_every_section_and_the_sql_mapping() -> None:
-    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema = require("jsonschema")
     from outlook_sync.config import TOP_LEVEL
 
     schema = json_schema()

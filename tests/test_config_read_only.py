@@ -14,6 +14,7 @@ from outlook_sync.config import load_config, parse_config
 from outlook_sync.config_schema import json_schema
 from outlook_sync.errors import ConfigurationError
 from outlook_sync.model import Side
+from tests.conftest import require
 from tests.test_cli import BASE, Cli, meeting
 
 MINIMAL = 'user = "anna"\n[saljstod]\nbackend = "memory"\n[outlook]\nbackend = "memory"\n'
@@ -61,7 +62,7 @@ def test_a_bad_read_only_value_is_an_error_naming_the_key(value: str, words: str
 
 
 def test_the_schema_knows_read_only() -> None:
-    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema = require("jsonschema")
     validator = jsonschema.Draft202012Validator(json_schema())
     good = tomllib.loads(MINIMAL + '[policy]\nread_only = ["outlook"]\n')
     bad = tomllib.loads(MINIMAL + '[policy]\nread_only = ["exchange"]\n')

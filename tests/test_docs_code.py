@@ -40,6 +40,7 @@ from outlook_sync.cli import main
 from outlook_sync.cli.app import build_parser
 from outlook_sync.cli.registry import ENTRY_POINT_GROUP, forget_memory
 from outlook_sync.config import parse_config
+from tests.conftest import require
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -219,7 +220,7 @@ def run_toml(block: Block) -> None:
 
 def run_sql(block: Block, namespace: dict[str, Any]) -> None:
     if "postgresql" in block.first.lower():
-        psycopg = pytest.importorskip("psycopg")
+        psycopg = require("psycopg")
         with psycopg.connect(namespace["PG_DSN"]) as connection:
             connection.execute(f"CREATE SCHEMA docs_{block.index}")
             connection.execute(f"SET search_path TO docs_{block.index}")

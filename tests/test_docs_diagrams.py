@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import headless_chromium, missing
+from tests.browser import headless_chromium
+from tests.conftest import missing
 from tests.test_docs_code import PAGES, ROOT, blocks
 
 MERMAID_ENV = "OUTLOOK_SYNC_MERMAID_JS"

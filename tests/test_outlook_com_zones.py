@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Iterator
-from typing import Any, Self
+from typing import Self
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -172,17 +171,19 @@ def test_an_occurrence_the_user_cancels_in_outlook_is_read_as_that_occurrence(
 #: How the other occurrence of that local date was changed: moved to another time, or renamed
 #: only (it keeps its start).
 CHANGES = {"moved": dt.timedelta(hours=-2), "renamed": dt.timedelta(0)}
-def _cancelled_and_changed() -> Iterator[Any]:
+#: every zone pair, with either occurrence cancelled and the other moved or renamed
+CANCELLED_AND_CHANGED = [
+    pytest.param(
+        windows_zone,
+        series_zone,
+        cancelled,
+        change,
+        id=f"{series_zone}-from-{windows_zone}-{cancelled}-cancelled-other-{change}",
+    )
     for (windows_zone, series_zone), cancelled, change in itertools.product(
         PAIRS, ("first", "second"), CHANGES
-    ):
-        yield pytest.param(
-            windows_zone,
-            series_zone,
-            cancelled,
-            change,
-            id=f"{series_zone}-from-{windows_zone}-{cancelled}-cancelled-other-{change}",
-        )
+    )
+]
 
 
 @attrs.frozen
@@ -220,7 +221,7 @@ class CancelledAndChanged:
 
 
 @pytest.mark.parametrize(
-    ("windows_zone", "series_zone", "cancelled", "change"), list(_cancelled_and_changed())
+    ("windows_zone", "series_zone", "cancelled", "change"), CANCELLED_AND_CHANGED
 )
 def test_a_cancelled_and_a_changed_occurrence_on_one_local_date_made_in_outlook(
     windows_zone: str, series_zone: str, cancelled: str, change: str
@@ -252,7 +253,7 @@ def test_a_cancelled_and_a_changed_occurrence_on_one_local_date_made_in_outlook(
 
 
 @pytest.mark.parametrize(
-    ("windows_zone", "series_zone", "cancelled", "change"), list(_cancelled_and_changed())
+    ("windows_zone", "series_zone", "cancelled", "change"), CANCELLED_AND_CHANGED
 )
 def test_a_cancelled_and_a_changed_occurrence_on_one_local_date_created_and_read_back(
     windows_zone: str, series_zone: str, cancelled: str, change: str

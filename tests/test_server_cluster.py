@@ -34,23 +34,19 @@ for _module in ("procrastinate", "starlette", "uvicorn"):
 from outlook_sync.server.testbed import Testbed, overlapping_runs  # noqa: E402
 from outlook_sync.testing.postgres import find_bin_dir  # noqa: E402
 from tests.browser import headless_chromium  # noqa: E402
+from tests.conftest import missing  # noqa: E402
 
 pytestmark = pytest.mark.postgres
 
 USERS = 200
-CI = os.environ.get("CI", "").strip().lower() == "true"
 
 
-def _missing(reason: str) -> None:
-    if CI:
-        pytest.fail(f"required under CI=true: {reason}", pytrace=False)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
 def bed() -> Iterator[Testbed]:
     if find_bin_dir() is None:
-        _missing("no PostgreSQL server binaries")
+        missing("no PostgreSQL server binaries")
     testbed = Testbed(users=USERS, saljstod_events=2, outlook_events=2, workers=3,
                       concurrency=2)
     testbed.start()

@@ -20,7 +20,6 @@ import http.server
 import importlib.util
 import json
 import os
-import secrets
 import threading
 import time
 import tomllib
@@ -97,19 +96,6 @@ class Receiver:
                     return body
             time.sleep(0.02)
         raise AssertionError(f"no {event} notification arrived")
-
-
-@pytest.fixture
-def schema_dsn(pg_dsn: str) -> Iterator[str]:
-    """The throwaway cluster's DSN, in a schema of its own."""
-    import psycopg
-
-    schema = f"srv_{secrets.token_hex(5)}"
-    with psycopg.connect(pg_dsn, autocommit=True) as admin:
-        admin.execute(f"CREATE SCHEMA {schema}")
-    yield f"{pg_dsn} options='-c search_path={schema}'"
-    with psycopg.connect(pg_dsn, autocommit=True) as admin:
-        admin.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 @pytest.fixture

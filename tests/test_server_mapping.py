@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import importlib.util
 import os
-import secrets
 import sqlite3
 import tomllib
 from collections.abc import Iterator
@@ -34,19 +33,6 @@ from tests.test_cli_legacy import _block  # noqa: E402
 
 pytestmark = pytest.mark.postgres
 NOW = dt.datetime(2026, 12, 5, 8, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def schema_dsn(pg_dsn: str) -> Iterator[str]:
-    """The throwaway cluster's DSN, in a schema of its own."""
-    import psycopg
-
-    schema = f"srv_{secrets.token_hex(5)}"
-    with psycopg.connect(pg_dsn, autocommit=True) as admin:
-        admin.execute(f"CREATE SCHEMA {schema}")
-    yield f"{pg_dsn} options='-c search_path={schema}'"
-    with psycopg.connect(pg_dsn, autocommit=True) as admin:
-        admin.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 @pytest.fixture

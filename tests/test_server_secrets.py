@@ -14,11 +14,10 @@ import asyncio
 import importlib.util
 import logging
 import os
-import secrets
 import subprocess
 import sys
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -92,19 +91,6 @@ def test_a_dsn_libpq_cannot_parse_is_one_redacted_line(
 
 
 # -- in-process: a good queue database, a state database that cannot be parsed -------------
-
-@pytest.fixture
-def schema_dsn(pg_dsn: str) -> Iterator[str]:
-    """The throwaway cluster's DSN, in a schema of its own."""
-    import psycopg
-
-    schema = f"srv_{secrets.token_hex(5)}"
-    with psycopg.connect(pg_dsn, autocommit=True) as admin:
-        admin.execute(f"CREATE SCHEMA {schema}")
-    yield f"{pg_dsn} options='-c search_path={schema}'"
-    with psycopg.connect(pg_dsn, autocommit=True) as admin:
-        admin.execute(f"DROP SCHEMA {schema} CASCADE")
-
 
 def _config(tmp_path: Path) -> ServerConfig:
     text = CONFIG + 'queue_dsn_env = "QUEUE_DSN"\n'

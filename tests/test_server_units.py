@@ -15,7 +15,6 @@ import contextlib
 import datetime as dt
 import importlib.util
 import os
-import secrets
 import tomllib
 import types
 from collections.abc import AsyncIterator, Iterator
@@ -99,20 +98,6 @@ def test_graph_retry_gives_up_after_max_attempts() -> None:
 
 USER, MAILBOX = "anna", "anna@contoso.test"
 TOKEN = "op-token-Zx81"  # the operator token of these tests
-
-
-@pytest.fixture
-def schema_dsn(pg_dsn: str) -> Iterator[str]:
-    """The throwaway cluster's DSN, in a schema of its own, with a name of its own
-    (``application_name``) to find this test's connections by."""
-    import psycopg
-
-    schema = f"srv_{secrets.token_hex(5)}"
-    with psycopg.connect(pg_dsn, autocommit=True) as admin:
-        admin.execute(f"CREATE SCHEMA {schema}")
-    yield f"{pg_dsn} application_name={schema} options='-c search_path={schema}'"
-    with psycopg.connect(pg_dsn, autocommit=True) as admin:
-        admin.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 def _config(tmp_path: Path, *, operator_token: bool) -> ServerConfig:

@@ -32,7 +32,7 @@ from outlook_sync.model import Item
 from outlook_sync.protocols import IdentifiedCalendar, ItemRestorer
 from outlook_sync.sql.connect import connect_postgresql, dsn_secrets, redact
 from outlook_sync.state.sql import SqlStateStore
-from tests.conftest import HOUR, MONDAY_9, Host
+from tests.conftest import HOUR, MONDAY_9, Host, require
 
 SHORT = dt.timedelta(milliseconds=300)
 
@@ -114,19 +114,28 @@ def test_restore_in_soft_delete_mode_clears_the_column(host: Host) -> None:
 # -- reassignment (issue 14, point 5) ------------------------------------------------------
 
 
-def test_a_reassigned_activity_moves_from_one_outlook_to_the_other(host: Host) -> None:
-    connection = host.db.connect()
-    state = SqlStateStore(connection)
-    outlook = {u: InMemoryCalendar(name=u, id_prefix=f"O-{u}-") for u in ("anna", "bertil")}
+class TwoUsers:
+    """Anna and Bertil, each with an in-memory Outlook, syncing one shared database."""
 
-    def sync(user: str) -> None:
+    def __init__(self, host: Host) -> None:
+        self.connection = host.db.connect()
+        self.state = SqlStateStore(self.connection)
+        self.outlook = {u: InMemoryCalendar(name=u, id_prefix=f"O-{u}-")
+                        for u in ("anna", "bertil")}
+
+    def sync(self, user: str) -> None:
         report = Synchronizer(
-            saljstod=SqlCalendar(connection, user=user, commit=False, lookback=dt.timedelta(0)),
-            outlook=outlook[user], state=state, user=user,
+            saljstod=SqlCalendar(self.connection, user=user, commit=False,
+                                 lookback=dt.timedelta(0)),
+            outlook=self.outlook[user], state=self.state, user=user,
         ).sync()
         assert report.error is None, report.error
         assert not report.failures, report.failures
 
+
+def test_a_reassigned_activity_moves_from_one_outlook_to_the_other(host: Host) -> None:
+    users = TwoUsers(host)
+    sync, outlook = users.sync, users.outlook
     activity = host.book("Kundmöte")
     sync("anna")
     sync("bertil")
@@ -151,19 +160,8 @@ def test_a_moved_activity_edited_in_the_old_owners_outlook_is_not_duplicated(
     # Anna edits the appointment in Outlook before her next sync, but the host has
     # given the activity to Bertil (or taken Anna off it). It must not come back to
     # the CRM as a second activity: her edited copy is kept in her Outlook, unlinked.
-    connection = host.db.connect()
-    state = SqlStateStore(connection)
-    outlook = {u: InMemoryCalendar(name=u, id_prefix=f"O-{u}-") for u in ("anna", "bertil")}
-
-    def sync(user: str) -> Any:
-        report = Synchronizer(
-            saljstod=SqlCalendar(connection, user=user, commit=False, lookback=dt.timedelta(0)),
-            outlook=outlook[user], state=state, user=user,
-        ).sync()
-        assert report.error is None, report.error
-        assert not report.failures, report.failures
-        return report
-
+    users = TwoUsers(host)
+    sync, outlook, state = users.sync, users.outlook, users.state
     activity = host.book("Kundmöte")
     sync("anna")
     (o_id,) = outlook["anna"].items()
@@ -282,7 +280,7 @@ BAD_DSNS = (
 
 @pytest.mark.parametrize(("dsn", "pieces"), BAD_DSNS)
 def test_dsn_passwords_never_reach_error_messages(dsn: str, pieces: tuple[str, ...]) -> None:
-    pytest.importorskip("psycopg")
+    require("psycopg")
     with pytest.raises(BackendUnavailableError) as caught:
         connect_postgresql(dsn, error=BackendUnavailableError, connect_timeout=2)
     with pytest.raises(StateError) as state:
@@ -302,7 +300,7 @@ def test_dsn_passwords_never_reach_error_messages(dsn: str, pieces: tuple[str, .
 def test_dsn_passwords_never_reach_json_output_or_logs(
     dsn: str, pieces: tuple[str, ...], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pytest.importorskip("psycopg")
+    require("psycopg")
     path = tmp_path / "outlook-sync.toml"
     path.write_text(
         'user = "anna"\n[saljstod]\nbackend = "sql"\ndatabase = "postgresql"\n'

@@ -96,12 +96,15 @@ class Update:
     #: it over them.
     unagreed: tuple[Side, ...] = attrs.field(default=(), eq=False, repr=False)
 
-    def recorded_versions(self, versions: dict[Side, str]) -> dict[Side, str]:
-        """``versions`` (after the writes) with the ``unagreed`` sides' previous ones."""
-        if self.unagreed and self.previous_versions is not None:
-            previous = {Side.SALJSTOD: self.previous_versions[0],
-                        Side.OUTLOOK: self.previous_versions[1]}
-            for side in self.unagreed:
+    def recorded_versions(self, versions: dict[Side, str],
+                          unagreed: tuple[Side, ...] | None = None) -> dict[Side, str]:
+        """``versions`` (after the writes) with the previous ones for the ``unagreed``
+        sides (this update's own, unless given)."""
+        sides = self.unagreed if unagreed is None else unagreed
+        if sides and self.previous_versions is not None:
+            previous = dict(zip((Side.SALJSTOD, Side.OUTLOOK), self.previous_versions,
+                                strict=True))
+            for side in sides:
                 versions[side] = previous[side]
         return versions
 

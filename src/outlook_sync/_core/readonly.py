@@ -74,8 +74,9 @@ def _update(action: Update, read_only: frozenset[Side], skipped: Counter[Side]) 
     unagreed = tuple(side for side in (Side.SALJSTOD, Side.OUTLOOK) if side not in read_only)
     if writes:
         return attrs.evolve(action, writes=writes, stamp=stamp, base=base, unagreed=unagreed)
-    versions = attrs.evolve(action, unagreed=unagreed).recorded_versions(
-        {Side.SALJSTOD: action.saljstod_version, Side.OUTLOOK: action.outlook_version})
+    versions = action.recorded_versions(
+        {Side.SALJSTOD: action.saljstod_version, Side.OUTLOOK: action.outlook_version},
+        unagreed)
     return LinkPair(
         link=Link(
             saljstod_id=action.saljstod_id,
