@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import operator
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -90,6 +91,7 @@ DEFAULT_BUSY_TIMEOUT = dt.timedelta(seconds=5)
 DEFAULT_KEEP_ARCHIVED = dt.timedelta(days=90)
 
 _T = TypeVar("_T")
+_first = operator.itemgetter(0)  # a listing row's activity id
 
 
 class SqlCalendar(BulkWrites, Restoring):
@@ -289,18 +291,21 @@ class SqlCalendar(BulkWrites, Restoring):
         broken: list[BrokenItem] = []
         gone: set[str] = set()
         seen: set[str] = set()
-        for row in sorted(rows, key=lambda row: row[0]):
+        soft = self._m.soft_delete is not None
+        decode = self._codec.item_with_id
+        remember = self._seen
+        for row in sorted(rows, key=_first):
             item_id = str(row[0])
             if item_id in seen:
                 continue
             seen.add(item_id)
-            if self._is_soft_deleted(row[-1]):
+            if soft and self._is_soft_deleted(row[-1]):
                 gone.add(item_id)
                 continue
-            found = self._codec.item(row)
+            found = decode(row, item_id)
             if isinstance(found, Item):
                 items.append(found)
-                self._seen[item_id] = found
+                remember[item_id] = found
             else:
                 broken.append(found)
         return items, broken, gone

@@ -38,6 +38,14 @@ from outlook_sync.sql.dialect import Dialect, quote
 __all__ = ["NAIVE_TEXT_FORMAT", "RowCodec"]
 
 _TEXT = frozenset({"subject", "time_zone", "location", "notes", "categories", "show_as"})
+#: where the content columns of a :meth:`RowCodec.select_list` row end
+_CONTENT_END = 4 + len(CONTENT_FIELDS)
+# RowCodec._event unpacks the content columns in this order
+assert CONTENT_FIELDS == (
+    "subject", "starts_at", "ends_at", "start_time", "end_time", "all_day", "time_zone",
+    "location", "notes", "categories", "show_as", "private", "reminder_minutes",
+)
+_from_iso = dt.datetime.fromisoformat
 #: How naive timestamps are written as text on SQLite (SQLite's own ``datetime()`` format).
 NAIVE_TEXT_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -76,8 +84,20 @@ class RowCodec:
             None if mapping.naive_time_zone is None else zoneinfo.ZoneInfo(mapping.naive_time_zone)
         )
         self._zones: dict[str, dt.tzinfo | None] = {}
-        #: the fields whose raw values need :meth:`_decoded` (the rest are taken as read)
-        self._to_decode = _TEXT | frozenset(self._codecs)
+        #: the fields whose raw values need decoding (text read as bytes, a codec), as
+        #: ``(position in the content columns, name, is text, codec)``, in selection
+        #: order; the rest are taken as read
+        self._decode_at = tuple(
+            (index, name, name in _TEXT, self._codecs.get(name))
+            for index, name in enumerate(CONTENT_FIELDS)
+            if name in _TEXT or name in self._codecs
+        )
+        cols = mapping.activities
+        self._split_columns = cols.start_time is not None
+        #: split date and time columns without an all-day column: a NULL start time
+        #: marks an all-day activity
+        self._all_day_by_time = self._split_columns and cols.all_day is None
+        self._has_show_as = cols.show_as is not None
 
     @property
     def naive_zone(self) -> zoneinfo.ZoneInfo | None:
@@ -113,11 +133,14 @@ class RowCodec:
 
     def item(self, row: Sequence[Any]) -> Item | BrokenItem:
         """The Item for a row selected with :meth:`select_list`, or a BrokenItem."""
-        item_id = str(row[0])
-        partner = self.partner(row[3])
+        return self.item_with_id(row, str(row[0]))
+
+    def item_with_id(self, row: Sequence[Any], item_id: str) -> Item | BrokenItem:
+        """:meth:`item` for a row whose id the caller already has as text (``str(row[0])``)."""
+        raw_partner = row[3]
+        partner = None if raw_partner is None else self.partner(raw_partner)
         try:
-            content = row[4 : 4 + len(CONTENT_FIELDS)]
-            event = self._event(content, last_modified=self.changed_at(row[2]))
+            event = self._event(row[4:_CONTENT_END], last_modified=self.changed_at(row[2]))
             return Item(id=item_id, version=str(row[1]), event=event, partner_key=partner)
         except (_Broken, InvalidEventError) as exc:
             reason = str(exc)
@@ -156,29 +179,18 @@ class RowCodec:
         # would stop the user's whole listing
         return text[:1024] or None
 
-    def _decoded(self, name: str, raw: Any) -> Any:
-        if raw is None:
-            return None
-        if name in _TEXT and isinstance(raw, bytes | memoryview):
-            try:
-                raw = bytes(raw).decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise _Broken(f"{name} is not valid UTF-8 (broken encoding)") from exc
-        codec = self._codecs.get(name)
-        if codec is None:
-            return raw
-        try:
-            return codec.decode(raw)
-        except (ValueError, TypeError) as exc:
-            raise _Broken(f"{name}: {exc}") from None
-
     def _zone(self, name: str) -> dt.tzinfo | None:
-        if name not in self._zones:
-            try:
-                self._zones[name] = zoneinfo.ZoneInfo(name)
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                self._zones[name] = None  # unknown zone: keep the stored instant
-        return self._zones[name]
+        try:
+            return self._zones[name]
+        except KeyError:
+            pass
+        zone: dt.tzinfo | None
+        try:
+            zone = zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            zone = None  # unknown zone: keep the stored instant
+        self._zones[name] = zone
+        return zone
 
     @staticmethod
     def _parse(name: str, raw: Any, kind: type) -> Any:
@@ -199,10 +211,18 @@ class RowCodec:
     ) -> dt.datetime:
         if raw is None:
             raise _Broken(f"{name} is NULL")
-        value = self._parse(name, raw, dt.datetime)
-        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-            value = dt.datetime.combine(value, dt.time())
-        if not isinstance(value, dt.datetime):
+        value: dt.datetime
+        if isinstance(raw, str):  # SQLite's text (what _parse does, without the call)
+            text = raw.strip()
+            try:
+                value = _from_iso(text)
+            except ValueError:
+                raise _Broken(f"{name} {text[:40]!r} is not ISO 8601") from None
+        elif isinstance(raw, dt.datetime):
+            value = raw
+        elif isinstance(raw, dt.date):
+            value = dt.datetime.combine(raw, dt.time())
+        else:
             raise _Broken(f"{name} is a {type(raw).__name__}, not a timestamp")
         if value.tzinfo is None:
             if all_day:  # a plain date, or a local midnight: the date is what counts
@@ -234,48 +254,67 @@ class RowCodec:
         return local if zone is None else local.astimezone(zone)
 
     def _event(self, values: Sequence[Any], *, last_modified: dt.datetime) -> Event:
-        to_decode = self._to_decode
-        v = {
-            name: self._decoded(name, value) if name in to_decode else value
-            for name, value in zip(CONTENT_FIELDS, values, strict=True)
-        }
-        text = {name: "" if v[name] is None else str(v[name]) for name in _TEXT}
-        zone = self._zone(text["time_zone"]) if text["time_zone"] else None
-        split = self._m.activities.start_time is not None
-        if split and self._m.activities.all_day is None:
-            all_day = v["start_time"] is None
+        # The checks run in a fixed order (decoding in column order, zone, all-day,
+        # start, end, show-as, reminder, private, then the Event's own validation):
+        # the first problem found is the quarantine reason.
+        v = list(values)
+        for index, name, is_text, codec in self._decode_at:
+            raw = v[index]
+            if raw is None:
+                continue
+            if is_text and isinstance(raw, bytes | memoryview):
+                try:
+                    raw = (raw if isinstance(raw, bytes) else bytes(raw)).decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise _Broken(f"{name} is not valid UTF-8 (broken encoding)") from exc
+            if codec is not None:
+                try:
+                    raw = codec.decode(raw)
+                except (ValueError, TypeError) as exc:
+                    raise _Broken(f"{name}: {exc}") from None
+            v[index] = raw
+        (subject, starts_at, ends_at, start_time, end_time, all_day_raw, zone_name, location,
+         notes, categories, show_as_raw, private, reminder) = v
+        zone_text = "" if zone_name is None else str(zone_name)
+        zone = self._zone(zone_text) if zone_text else None
+        if self._all_day_by_time:
+            all_day = start_time is None
         else:
-            all_day = self._flag("all_day", v["all_day"])
+            all_day = all_day_raw if type(all_day_raw) is bool else self._flag(
+                "all_day", all_day_raw)
         start_zone = zone or (dt.UTC if all_day else None)
-        if split:
-            start = self._split_instant(
-                "starts_at", v["starts_at"], v["start_time"], start_zone, all_day
-            )
-            end = self._split_instant("ends_at", v["ends_at"], v["end_time"], start_zone, all_day)
+        if self._split_columns:
+            start = self._split_instant("starts_at", starts_at, start_time, start_zone, all_day)
+            end = self._split_instant("ends_at", ends_at, end_time, start_zone, all_day)
             if all_day:  # a date column's whole-day end is the last day (inclusive)
                 end += dt.timedelta(days=1)
         else:
-            start = self._instant("starts_at", v["starts_at"], start_zone, all_day)
-            end = self._instant("ends_at", v["ends_at"], start_zone, all_day)
+            start = self._instant("starts_at", starts_at, start_zone, all_day)
+            end = self._instant("ends_at", ends_at, start_zone, all_day)
         show_as = ShowAs.BUSY
-        if self._m.activities.show_as is not None and v["show_as"] is not None:
-            if text["show_as"] not in self._show_as:
-                raise _Broken(f"show_as {text['show_as'][:40]!r} is not a known value")
-            show_as = self._show_as[text["show_as"]]
-        reminder = v["reminder_minutes"]
+        if self._has_show_as and show_as_raw is not None:
+            show_as_text = str(show_as_raw)
+            found = self._show_as.get(show_as_text)
+            if found is None:
+                raise _Broken(f"show_as {show_as_text[:40]!r} is not a known value")
+            show_as = found
         if reminder is not None and (isinstance(reminder, bool) or not isinstance(reminder, int)):
             raise _Broken(f"reminder_minutes {reminder!r} is not an integer")
-        separator = self._m.category_separator
+        if type(private) is not bool:
+            private = self._flag("private", private)
+        categories_text = "" if categories is None else str(categories)
         return Event(
-            subject=text["subject"],
+            subject="" if subject is None else str(subject),
             start=start.date() if all_day else start,
             end=end.date() if all_day else end,
             all_day=all_day,
-            location=text["location"],
-            body=text["notes"],
-            categories=tuple(c for c in text["categories"].split(separator) if c.strip()),
+            location="" if location is None else str(location),
+            body="" if notes is None else str(notes),
+            categories=tuple(
+                [c for c in categories_text.split(self._m.category_separator) if c.strip()]
+            ) if categories_text else (),
             show_as=show_as,
-            private=self._flag("private", v["private"]),
+            private=private,
             reminder_minutes=reminder,
             last_modified=last_modified,
         )
