@@ -145,21 +145,22 @@ def measure_floor(n: int) -> dict[str, Any]:
     """The HTTP floor: the creates' requests alone, in a plain loop (no engine, no state,
     no Säljstöd reads or stamps). The same N events (read from the seeded database
     before the clock starts) become Graph bodies (``event_to_graph`` with the partner
-    key and a ``transactionId``), 20 to a ``$batch`` posted with httpx on one connection;
-    each answer is decoded. What every create costs the sync process whatever the
+    key and a ``transactionId``), 20 to a ``$batch`` posted on one keep-alive connection
+    with the client's own sender and JSON (``adapters/graph/sender.py``); each answer is
+    decoded. What every create costs the sync process whatever the
     engine does: building the body, JSON both ways, one HTTP exchange per 20."""
     import uuid
 
-    import httpx
-
     from outlook_sync.adapters.graph.mapping import PARTNER_PROPERTY, event_to_graph
+    from outlook_sync.adapters.graph.sender import DirectSender, dumps, loads
 
     dialect = dialect_for(None, "sqlite")
     with bench_sql.database("sqlite") as (raw, host), emulator() as base_url:
         bench_sql.seed(host, dialect, n)
         host.commit()
         items = list(SqlCalendar(raw, user=USER, dialect=dialect).list_all().items)
-        http = httpx.Client(headers={"Authorization": "Bearer bench"}, timeout=60.0)
+        http = DirectSender(60.0)
+        headers = {"Authorization": "Bearer bench", "Content-Type": "application/json"}
         url = f"{base_url}/$batch"
         path = "/users/floor/calendar/events"
         gc.collect()
@@ -175,10 +176,10 @@ def measure_floor(n: int) -> dict[str, Any]:
                 requests.append({"id": str(number), "method": "POST", "url": path,
                                  "headers": {"Content-Type": "application/json"},
                                  "body": body})
-            answer = http.post(url, content=json.dumps({"requests": requests}).encode(),
-                               headers={"Content-Type": "application/json"})
-            assert answer.status_code == 200, answer.status_code
-            statuses = {r["status"] for r in json.loads(answer.content)["responses"]}
+            status, _headers, content = http.send("POST", url, headers,
+                                                  dumps({"requests": requests}))
+            assert status == 200, status
+            statuses = {r["status"] for r in loads(content)["responses"]}
             assert statuses <= {201}, statuses
         seconds = time.perf_counter() - started
         cpu_seconds = time.process_time() - cpu

@@ -17,10 +17,11 @@ Every request goes through :meth:`GraphClient.request` (or :meth:`GraphClient.ba
    caller that the write may have happened.
 3. **Authentication.** A 401 refreshes the token once (``token(refresh=True)``) and
    repeats the request; a second 401 is an error.
-4. **Translation.** httpx exceptions and Graph error answers become
-   :mod:`outlook_sync.errors` here and nowhere else (:func:`_transport_error`,
-   :func:`error_for`). Messages carry the status, Graph's error code and message, the
-   method and the path — never the query string (delta tokens) or the bearer token.
+4. **Translation.** Failed exchanges (:class:`~outlook_sync.adapters.graph.sender.SendFailed`)
+   and Graph error answers become :mod:`outlook_sync.errors` here and nowhere else
+   (:func:`_transport_error`, :func:`error_for`). Messages carry the status, Graph's
+   error code and message, the method and the path — never the query string (delta
+   tokens) or the bearer token.
 
 ``sleep`` and ``random`` are injected so tests run without waiting.
 """
@@ -28,7 +29,6 @@ Every request goes through :meth:`GraphClient.request` (or :meth:`GraphClient.ba
 from __future__ import annotations
 
 import collections
-import json
 import random as _random
 import threading
 import time
@@ -40,6 +40,15 @@ import attrs
 import httpx
 
 from outlook_sync.adapters.graph.auth import TokenProvider
+from outlook_sync.adapters.graph.sender import (
+    DirectSender,
+    HttpxSender,
+    Sender,
+    SendFailed,
+    dumps,
+    loads,
+    proxied,
+)
 from outlook_sync.errors import (
     BackendError,
     BackendUnavailableError,
@@ -119,7 +128,7 @@ class GraphResponse:
             value = self.decoded
         else:
             try:
-                value = json.loads(self.content) if self.content else None
+                value = loads(self.content) if self.content else None
             except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
                 raise MalformedResponseError(f"invalid JSON ({exc})") from None
         if not isinstance(value, dict):
@@ -189,17 +198,11 @@ def error_for(
     return ItemRejectedError(text, item_id=item_id)
 
 
-def _transport_error(exc: httpx.HTTPError, what: str, *, sent: bool) -> BackendUnavailableError:
-    """The one place httpx's exceptions become ours."""
-    kind = type(exc).__name__
-    if sent:
-        return AnswerLostError(f"{what}: the answer was lost ({kind})")
-    return BackendUnavailableError(f"{what}: Graph is unreachable ({kind})")
-
-
-def _was_sent(exc: httpx.HTTPError) -> bool:
-    """False when the request certainly never reached the server."""
-    return not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+def _transport_error(exc: SendFailed, what: str) -> BackendUnavailableError:
+    """The one place a failed exchange becomes ours."""
+    if exc.sent:
+        return AnswerLostError(f"{what}: the answer was lost ({exc.kind})")
+    return BackendUnavailableError(f"{what}: Graph is unreachable ({exc.kind})")
 
 
 class _Pacer:
@@ -245,7 +248,10 @@ class GraphClient:
         base_url: the Graph root, e.g. ``https://graph.microsoft.com/v1.0``.
         tokens: where bearer tokens come from.
         mailbox: a key naming the mailbox (for the shared per-mailbox limits).
-        http: an ``httpx.Client`` to reuse (connection pooling); one is made otherwise.
+        http: an ``httpx.Client`` to send through (a shared pool, a test transport).
+            Without it the client opens its own keep-alive connections with the
+            standard library (:class:`~outlook_sync.adapters.graph.sender.DirectSender`),
+            or through httpx when the environment sets a proxy for the Graph host.
         timeout: per-request timeout (seconds or ``httpx.Timeout``).
         retry: retry policy.
         sleep, random, clock: injected for tests.
@@ -270,9 +276,14 @@ class GraphClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._tokens = tokens
-        self._own_http = http is None
-        self._http = http or httpx.Client(timeout=timeout, follow_redirects=False)
-        self._timeout = timeout
+        self._sender: Sender
+        if http is not None:
+            self._sender = HttpxSender(http, timeout, own=False)
+        elif proxied(self.base_url):
+            client = httpx.Client(timeout=timeout, follow_redirects=False)
+            self._sender = HttpxSender(client, timeout, own=True)
+        else:
+            self._sender = DirectSender(timeout)
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
         self._random = random
@@ -288,9 +299,8 @@ class GraphClient:
         return f"GraphClient({self.base_url!r})"
 
     def close(self) -> None:
-        """Close the connection pool (when the client made it)."""
-        if self._own_http:
-            self._http.close()
+        """Close the connections (when the client opened them)."""
+        self._sender.close()
 
     def __enter__(self) -> GraphClient:
         return self
@@ -317,15 +327,10 @@ class GraphClient:
         with self._pacer.slots:
             with self._count_lock:
                 self.requests_sent += 1
-            resp = self._http.request(
-                method,
-                url,
-                headers=dict(headers),
-                content=None if body is None else json.dumps(body).encode("utf-8"),
-                timeout=self._timeout,
+            status, lowered, content = self._sender.send(
+                method, url, headers, None if body is None else dumps(body)
             )
-        lowered = {k.lower(): v for k, v in resp.headers.items()}
-        return GraphResponse(status=resp.status_code, headers=lowered, content=resp.content)
+        return GraphResponse(status=status, headers=lowered, content=content)
 
     def request(
         self,
@@ -357,13 +362,12 @@ class GraphClient:
             all_headers.update(headers or {})
             try:
                 resp = self._send_once(method, url, all_headers, body, count)
-            except httpx.HTTPError as exc:
-                sent = _was_sent(exc)
-                if (safe_to_retry or not sent) and attempt + 1 < self.retry.attempts:
+            except SendFailed as exc:
+                if (safe_to_retry or not exc.sent) and attempt + 1 < self.retry.attempts:
                     self._wait(self.retry.backoff(attempt, self._random()))
                     attempt += 1
                     continue
-                raise _transport_error(exc, what, sent=sent) from exc
+                raise _transport_error(exc, what) from exc
             if resp.status == 401 and not refreshed:
                 refreshed = True
                 continue
@@ -470,5 +474,5 @@ class GraphClient:
         status = int(answer["status"])
         if isinstance(body, dict):  # decoded once, with the batch: no encode and decode again
             return GraphResponse(status=status, headers=headers, decoded=body)
-        content = b"" if body is None else json.dumps(body).encode("utf-8")
+        content = b"" if body is None else dumps(body)
         return GraphResponse(status=status, headers=headers, content=content)
