@@ -56,11 +56,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from outlook_sync.errors import InvalidEventError, StateError
-from outlook_sync.model import Event, Side
+from outlook_sync.model import Event, ShowAs, Side
 from outlook_sync.records import Conflict
 from outlook_sync.recurrence import OriginalStart, Recurrence
 
@@ -127,7 +127,7 @@ def encode_event(event: Event) -> dict[str, Any]:
         location=event.location,
         body=event.body,
         categories=list(event.categories),
-        show_as=event.show_as.value,
+        show_as=_SHOW_AS_VALUE[event.show_as],
         private=event.private,
         reminder_minutes=event.reminder_minutes,
     )
@@ -240,8 +240,46 @@ def decode_event(data: Mapping[str, Any]) -> Event:
 
 
 def event_to_json(event: Event) -> str:
-    """``encode_event`` as compact JSON text (keys sorted, so equal events give equal text)."""
-    return to_json(encode_event(event))
+    """``encode_event`` as compact JSON text (keys sorted, so equal events give equal text).
+
+    A single appointment (the common case: every link's base) is written directly,
+    without the intermediate dict: the same text, character for character, as
+    ``to_json(encode_event(event))`` (``tests/test_state_codec_text.py`` compares them).
+    """
+    if event.recurrence is not None:
+        return to_json(encode_event(event))
+    reminder = event.reminder_minutes
+    return "".join((
+        '{"all_day":', "true" if event.all_day else "false",
+        ',"body":', _json_text(event.body),
+        ',"categories":[', ",".join([_json_text(name) for name in event.categories]),
+        '],"end":', _json_point(event.end, ',"end_zone":'),
+        ',"last_modified":', _json_point(event.last_modified, ',"last_modified_zone":'),
+        ',"location":', _json_text(event.location),
+        ',"private":', "true" if event.private else "false",
+        ',"reminder_minutes":', "null" if reminder is None else int.__repr__(reminder),
+        ',"show_as":', _json_text(_SHOW_AS_VALUE[event.show_as]),
+        ',"start":', _json_point(event.start, ',"start_zone":'),
+        ',"subject":', _json_text(event.subject),
+        ',"v":', _FORMAT_VERSION_TEXT, "}",
+    ))
+
+
+#: JSON text for a str as :func:`to_json` writes it (``ensure_ascii=False``)
+_json_text: Callable[[str], str] = json.encoder.encode_basestring
+_FORMAT_VERSION_TEXT = str(FORMAT_VERSION)
+#: ``ShowAs.value`` is a property written in Python; a lookup is cheaper
+_SHOW_AS_VALUE = {value: value.value for value in ShowAs}
+
+
+def _json_point(value: dt.datetime | dt.date | None, zone_key: str) -> str:
+    """What :func:`_encode_point` stores for ``value`` as JSON text: the value, then
+    ``zone_key`` (``,"start_zone":``) and the zone."""
+    if value is None:
+        return "null" + zone_key + "null"
+    zone = getattr(value, "tzinfo", None)  # a date has none
+    key = zone.key if isinstance(zone, zoneinfo.ZoneInfo) else None
+    return '"' + value.isoformat() + '"' + zone_key + ("null" if key is None else _json_text(key))
 
 
 def event_from_json(text: str | bytes) -> Event:
@@ -302,7 +340,12 @@ def decode_conflict(data: Mapping[str, Any]) -> Conflict:
 
 def to_json(data: Mapping[str, Any]) -> str:
     """Compact, key-sorted JSON text for an encoded dict."""
-    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return _ENCODER.encode(data)
+
+
+#: what ``json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))``
+#: uses, built once (``dumps`` builds one per call when given options)
+_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 def from_json(text: str | bytes) -> dict[str, Any]:
