@@ -92,16 +92,32 @@ def _link(row: Sequence[Any]) -> Link:
 
 
 def _link_row(user: str, link: Link, generation: int = 0) -> tuple[Any, ...]:
+    gone = link.gone
     return (
         user,
         link.saljstod_id,
         link.outlook_id,
-        codec.event_to_json(link.base),
+        _event_to_json(link.base),
         link.saljstod_version,
         link.outlook_version,
-        None if link.gone is None else link.gone.value,
+        None if gone is None else _SIDE_TEXT[gone],
         generation,
     )
+
+
+_event_to_json = codec.event_to_json
+#: ``Side.value`` is a property written in Python; a lookup is cheaper
+_SIDE_TEXT = {side: side.value for side in Side}
+#: the upsert of :meth:`SqlStateStore._put_links` (``?`` placeholders)
+_PUT_LINK = (
+    f"INSERT INTO outlook_sync_links (user_name, {_LINK_READ})"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (user_name, saljstod_id) DO UPDATE SET"
+    " base = excluded.base, saljstod_version = excluded.saljstod_version,"
+    " outlook_version = excluded.outlook_version, gone = excluded.gone,"
+    " generation = excluded.generation"
+    " WHERE outlook_sync_links.outlook_id = excluded.outlook_id"
+)
 
 
 def _datetime(text: str | None, zone: str | None) -> dt.datetime | None:
@@ -146,6 +162,7 @@ class SqlStateStore:
         self._errors = self._dialect.driver_errors()
         #: (user, thread) -> (owner token, lease seconds) of the lease this thread holds
         self._held: dict[tuple[str, int], tuple[str, float]] = {}
+        self._put_link_sql = self._dialect.sql(_PUT_LINK)
         if migrate:
             migrate_schema(connection, self._dialect)
 
@@ -628,7 +645,7 @@ class SqlStateStore:
         d.executemany(
             c,
             "DELETE FROM outlook_sync_deleted WHERE user_name = ? AND side = ? AND item_id = ?",
-            [(user, side.value, item_id) for side, item_id in change.withdraw_deleted],
+            [(user, _SIDE_TEXT[side], item_id) for side, item_id in change.withdraw_deleted],
         )
         # a conflict written ahead of a write that failed is planned again, the same:
         # it is logged once
@@ -643,14 +660,14 @@ class SqlStateStore:
         d.executemany(
             c,
             "DELETE FROM outlook_sync_quarantine WHERE user_name = ? AND side = ? AND item_id = ?",
-            [(user, side.value, item_id) for side, item_id in change.unquarantine],
+            [(user, _SIDE_TEXT[side], item_id) for side, item_id in change.unquarantine],
         )
         d.executemany(
             c,
             "INSERT INTO outlook_sync_quarantine (user_name, side, item_id, reason)"
             " VALUES (?, ?, ?, ?) ON CONFLICT (user_name, side, item_id)"
             " DO UPDATE SET reason = excluded.reason",
-            [(user, q.side.value, q.item_id, q.reason) for q in change.quarantine],
+            [(user, _SIDE_TEXT[q.side], q.item_id, q.reason) for q in change.quarantine],
         )
         self._apply_cursors(user, change.cursors)
         if change.clear_last_sync or change.last_sync is not None:
@@ -701,16 +718,7 @@ class SqlStateStore:
         rows = [_link_row(user, link, generation) for link in put]
         try:
             (cursor.execute if len(rows) == 1 else cursor.executemany)(
-                self._dialect.sql(
-                    f"INSERT INTO outlook_sync_links (user_name, {_LINK_READ})"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (user_name, saljstod_id) DO UPDATE SET"
-                    " base = excluded.base, saljstod_version = excluded.saljstod_version,"
-                    " outlook_version = excluded.outlook_version, gone = excluded.gone,"
-                    " generation = excluded.generation"
-                    " WHERE outlook_sync_links.outlook_id = excluded.outlook_id"
-                ),
-                rows[0] if len(rows) == 1 else rows,
+                self._put_link_sql, rows[0] if len(rows) == 1 else rows
             )
         except self._dialect.integrity_errors() as exc:
             raise _LinkClash(f"{clash} (Outlook side)") from exc
@@ -728,13 +736,13 @@ class SqlStateStore:
         d.executemany(
             c,
             f"DELETE FROM {table} WHERE user_name = ? AND side = ? AND item_id = ?",
-            [(user, side.value, item_id) for side, item_id in clear],
+            [(user, _SIDE_TEXT[side], item_id) for side, item_id in clear],
         )
         d.executemany(
             c,
             f"INSERT INTO {table} (user_name, side, item_id) VALUES (?, ?, ?)"
             " ON CONFLICT (user_name, side, item_id) DO NOTHING",
-            [(user, side.value, item_id) for side, item_id in add],
+            [(user, _SIDE_TEXT[side], item_id) for side, item_id in add],
         )
 
     def _apply_deleted(self, user: str, deleted: Sequence[DeletedItem]) -> None:
