@@ -338,7 +338,7 @@ def _windows_wall(value: dt.datetime) -> dict[str, str] | None:
         return None
     try:
         windows = iana_to_windows(key)
-        if value.replace(fold=0).utcoffset() == value.replace(fold=1).utcoffset():
+        if value.utcoffset() == value.replace(fold=1 - value.fold).utcoffset():
             # the usual case: the wall time is neither repeated nor skipped, so it
             # names exactly this instant (what the checks below establish otherwise)
             return {"dateTime": value.replace(tzinfo=None).isoformat(timespec="seconds"),
