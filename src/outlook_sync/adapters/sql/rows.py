@@ -46,6 +46,7 @@ assert CONTENT_FIELDS == (
     "location", "notes", "categories", "show_as", "private", "reminder_minutes",
 )
 _from_iso = dt.datetime.fromisoformat
+_BINARY = (bytes, memoryview)
 #: How naive timestamps are written as text on SQLite (SQLite's own ``datetime()`` format).
 NAIVE_TEXT_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -262,7 +263,7 @@ class RowCodec:
             raw = v[index]
             if raw is None:
                 continue
-            if is_text and isinstance(raw, bytes | memoryview):
+            if is_text and isinstance(raw, _BINARY):
                 try:
                     raw = (raw if isinstance(raw, bytes) else bytes(raw)).decode("utf-8")
                 except UnicodeDecodeError as exc:
