@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import attrs
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 
 from outlook_sync import Event, InvalidEventError, ShowAs
 from outlook_sync.model import MAX_BODY_CHARS, Listing
@@ -134,3 +136,40 @@ def test_a_time_in_the_repeated_dst_hour_equals_the_same_instant_in_utc() -> Non
               end=(folded + dt.timedelta(hours=1)).astimezone(UTC))
     assert a == b
     assert hash(a) == hash(b)
+
+
+_CC = {chr(c) for c in [*range(0x20), *range(0x7F, 0xA0)]}
+
+
+def _refusal(text: str, allowed: set[str]) -> str | None:
+    """What the text is refused for, by the definition: the first character that is
+    broken unicode (a lone surrogate, which UTF-8 cannot encode) or a control character
+    (category Cc) not allowed in the field; ``None`` when the text is fine."""
+    for ch in text:
+        try:
+            ch.encode("utf-8")
+        except UnicodeEncodeError:
+            return "lone surrogate"
+        if ch in _CC and ch not in allowed:
+            return f"U+{ord(ch):04X}"
+    return None
+
+
+@given(st.text(alphabet=st.characters(codec=None), max_size=12), st.booleans())
+def test_text_is_refused_exactly_when_utf8_cannot_hold_it_or_it_has_a_control_char(
+    text: str, in_body: bool
+) -> None:
+    allowed = {"\n", "\t", "\r"} if in_body else set()  # the body reads \r as \n
+    expected = _refusal(text, allowed)
+    start = dt.datetime(2025, 3, 3, 9, tzinfo=dt.UTC)
+
+    def make() -> Event:
+        if in_body:
+            return Event(subject="s", body=text, start=start, end=start)
+        return Event(subject=text, start=start, end=start)
+
+    if expected is None:
+        make()
+    else:
+        with pytest.raises(InvalidEventError, match=re.escape(expected)):
+            make()

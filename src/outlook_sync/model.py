@@ -98,22 +98,20 @@ def _check_text(field: str, value: str, *, limit: int, multiline: bool) -> None:
             f"{field} is {len(value)} characters long; at most {limit} are accepted",
             field=field,
         )
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidEventError(
-            f"{field} holds a lone surrogate (broken unicode)", field=field
-        ) from None
-    bad = (_CONTROL_MULTILINE if multiline else _CONTROL).search(value)
-    if bad is not None:
-        raise InvalidEventError(
-            f"{field} holds the control character U+{ord(bad.group()):04X}", field=field
-        )
+    bad = (_REFUSED_MULTILINE if multiline else _REFUSED).search(value)
+    if bad is None:
+        return
+    if "\ud800" <= bad.group() <= "\udfff":  # what UTF-8 cannot encode
+        raise InvalidEventError(f"{field} holds a lone surrogate (broken unicode)", field=field)
+    raise InvalidEventError(
+        f"{field} holds the control character U+{ord(bad.group()):04X}", field=field
+    )
 
 
-# Unicode category Cc is exactly U+0000..U+001F and U+007F..U+009F.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
-_CONTROL_MULTILINE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Unicode category Cc is exactly U+0000..U+001F and U+007F..U+009F; U+D800..U+DFFF are
+# surrogates, which a str holds only as broken unicode (one search finds either).
+_REFUSED = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_REFUSED_MULTILINE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def _text(field: str, *, limit: int = MAX_TEXT_CHARS, multiline: bool = False) -> Any:
