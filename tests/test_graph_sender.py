@@ -148,8 +148,11 @@ def test_an_idle_connection_the_server_closed_is_replaced_not_a_lost_write() -> 
 def test_keep_alive_connections_are_reused_across_threads() -> None:
     seen: list[bytes] = []
 
+    heads: list[bytes] = []
+
     def keep_answering(conn: socket.socket, _number: int) -> None:
         while head := _read_request(conn):
+            heads.append(head)
             seen.append(head.split(b"\r\n")[0])
             conn.sendall(_OK)
 
@@ -173,6 +176,8 @@ def test_keep_alive_connections_are_reused_across_threads() -> None:
     assert errors == []
     assert len(seen) == 100
     assert seen[0] == b"GET /v1.0/me/events?$top=1 HTTP/1.1"
+    assert b"\r\nUser-Agent: outlook_sync/" in heads[0]
+    assert b"\r\nAccept: application/json" in heads[0]
     assert len(accepted) <= 4  # at most one connection per request in flight
 
 

@@ -26,6 +26,7 @@ library otherwise or for what orjson refuses (lone surrogates in text).
 from __future__ import annotations
 
 import http.client
+import importlib.metadata
 import json
 import select
 import threading
@@ -132,6 +133,18 @@ class HttpxSender:
             self.client.close()
 
 
+def _user_agent() -> str:
+    try:
+        return f"outlook_sync/{importlib.metadata.version('outlook_sync')}"
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - run from a tree
+        return "outlook_sync"
+
+
+#: sent with every request unless the caller sets them: who is calling (so that a
+#: service's logs, or a proxy's allow list, can tell this client apart) and that JSON is
+#: expected
+_DEFAULT_HEADERS = {"User-Agent": _user_agent(), "Accept": "application/json"}
+
 #: characters left as they are in a request target (RFC 3986 reserved and unreserved,
 #: and ``%`` so that what the caller escaped stays escaped)
 _TARGET_SAFE = "/?#[]@!$&'()*+,;=-._~:%"
@@ -195,7 +208,7 @@ class DirectSender:
             target += "?" + urllib.parse.quote(parts.query, safe=_TARGET_SAFE)
         conn = self._take(key)
         try:
-            conn.request(method, target, body=content, headers=dict(headers))
+            conn.request(method, target, body=content, headers={**_DEFAULT_HEADERS, **headers})
             resp = conn.getresponse()
             body = resp.read()
         except (OSError, http.client.HTTPException) as exc:
