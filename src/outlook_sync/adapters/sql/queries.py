@@ -102,6 +102,9 @@ class ActivityQueries:
                 alive = f" AND ({column} IS NULL OR {column} <> ?)"
                 self.alive_params = (m.soft_delete.deleted_value,)
         self.existing_prefix += alive
+        #: `` AND <the activity "a" is not soft-deleted>`` (empty without soft delete),
+        #: as in :attr:`stamp`; its parameters are :attr:`alive_params`
+        self.alive = alive
         if m.participants is None:
             assert a.owner is not None
             assert a.partner_key is not None
