@@ -2,8 +2,10 @@
 
 A mixin of :class:`~outlook_sync.adapters.sql.SqlCalendar`: the common case of a large
 sync -- stamping partner keys on activities just listed, content unchanged -- runs as
-one batch of guarded statements (one round trip on PostgreSQL, through a pipeline);
-everything else goes through the calendar's own ``create``/``update``, one at a time.
+one batch of guarded statements (on PostgreSQL one ``UPDATE ... FROM unnest(...)``
+statement whose ``RETURNING`` names the stamps it settled, or, for a mapping whose
+column types leave doubt, a statement per stamp in one pipeline round trip); everything
+else goes through the calendar's own ``create``/``update``, one at a time.
 """
 
 from __future__ import annotations
@@ -78,9 +80,9 @@ class BulkWrites:
         """Update ``(item_id, event, expected_version, partner_key)``; one result each.
 
         The common case -- stamping partner keys on activities just listed, content
-        unchanged -- runs as one batch of guarded statements (one round trip on
-        PostgreSQL, through a pipeline). Anything else, and any request the batch could
-        not settle, goes through :meth:`update` on its own.
+        unchanged -- runs as one batch of guarded statements (one statement on
+        PostgreSQL). Anything else, and any request the batch could not settle, goes
+        through :meth:`update` on its own.
         """
         #: index -> (item id, database id, expected version, partner key)
         stamps: dict[int, tuple[str, Any, str, str]] = {}

@@ -28,6 +28,11 @@ A database held by another transaction past the connection's wait (SQLite's busy
 timeout, PostgreSQL's ``lock_timeout``) is a :class:`~outlook_sync.errors.BusyError`
 ("try again"), not a :class:`~outlook_sync.errors.StateError`.
 
+On PostgreSQL a commit's links, and its pending and intent keys, travel as arrays in one
+statement each (``INSERT ... SELECT ... FROM unnest(...)``, ``DELETE ... WHERE (side,
+item_id) IN (SELECT * FROM unnest(...))``) with the guards of the statement per row
+SQLite runs: psycopg's cost is per statement.
+
 Links are fetched by id in chunks (``IN`` lists on SQLite, one ``= ANY(array)`` per
 10 000 ids on PostgreSQL) over the primary key and the unique ``outlook_id`` index, so
 an incremental sync loads only the links it needs, whatever the total.
