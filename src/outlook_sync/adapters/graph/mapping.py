@@ -159,16 +159,19 @@ def _str(data: Mapping[str, Any], key: str) -> str:
 def _modified(value: object) -> dt.datetime | None:
     if not isinstance(value, str):
         return None
-    text = value.strip().replace("Z", "+00:00")
-    if "." in text:
-        main, rest = text.split(".", 1)
-        digits = re.match(r"\d*", rest)
-        frac = digits.group(0) if digits else ""
-        text = f"{main}.{frac[:6].ljust(6, '0')}{rest[len(frac) :]}"
-    try:
-        when = dt.datetime.fromisoformat(text)
+    try:  # what Graph sends: Python reads 'Z' and seven fraction digits (truncated) itself
+        when = dt.datetime.fromisoformat(value)
     except ValueError:
-        return None
+        text = value.strip().replace("Z", "+00:00")
+        if "." in text:
+            main, rest = text.split(".", 1)
+            digits = re.match(r"\d*", rest)
+            frac = digits.group(0) if digits else ""
+            text = f"{main}.{frac[:6].ljust(6, '0')}{rest[len(frac) :]}"
+        try:
+            when = dt.datetime.fromisoformat(text)
+        except ValueError:
+            return None
     if when.tzinfo is None:
         return when.replace(tzinfo=dt.UTC)
     try:
@@ -340,9 +343,9 @@ def _windows_wall(value: dt.datetime) -> dict[str, str] | None:
         windows = iana_to_windows(key)
         if value.utcoffset() == value.replace(fold=1 - value.fold).utcoffset():
             # the usual case: the wall time is neither repeated nor skipped, so it
-            # names exactly this instant (what the checks below establish otherwise)
-            return {"dateTime": value.replace(tzinfo=None).isoformat(timespec="seconds"),
-                    "timeZone": windows}
+            # names exactly this instant (what the checks below establish otherwise);
+            # the first 19 characters are the wall time without the offset
+            return {"dateTime": value.isoformat(timespec="seconds")[:19], "timeZone": windows}
         wall = value.astimezone(value.tzinfo).replace(tzinfo=None)
         if localize(wall, key) != value or wall.replace(fold=1).replace(
             tzinfo=value.tzinfo

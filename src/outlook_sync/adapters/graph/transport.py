@@ -418,27 +418,18 @@ class GraphClient:
         pending = {item.id: item for item in items}
         results: dict[str, GraphResponse] = {}
         attempt = 0
+        common = dict(headers or {})
+        with_body = {"Content-Type": "application/json", **common}
         while pending:
-            payload = {
-                "requests": [
-                    {
-                        "id": item.id,
-                        "method": item.method,
-                        "url": item.url,
-                        "headers": {
-                            **(
-                                {"Content-Type": "application/json"}
-                                if item.body is not None
-                                else {}
-                            ),
-                            **dict(headers or {}),
-                            **dict(item.headers),
-                        },
-                        **({"body": item.body} if item.body is not None else {}),
-                    }
-                    for item in pending.values()
-                ]
-            }
+            entries: list[dict[str, Any]] = []
+            for item in pending.values():
+                entry: dict[str, Any] = {"id": item.id, "method": item.method, "url": item.url}
+                shared = common if item.body is None else with_body
+                entry["headers"] = {**shared, **item.headers} if item.headers else shared
+                if item.body is not None:
+                    entry["body"] = item.body
+                entries.append(entry)
+            payload = {"requests": entries}
             resp = self.request(
                 "POST", "$batch", body=payload, safe_to_retry=safe_to_retry, count=len(pending)
             )
