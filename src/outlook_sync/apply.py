@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable
 
 import attrs
@@ -80,6 +81,11 @@ class Applier:
         self._clock = clock
         self._bulk_sides: dict[Side, bool] = {}
         self._staged = StagedCommits(state, user)
+        # creates done in bulk whose partner-key stamps and links wait to be settled
+        # together (:meth:`_settle_creates`), and when the first of them was done
+        self._unsettled: list[tuple[Create, Item]] = []
+        self._unsettled_since = 0.0
+        self._monotonic = time.monotonic
 
     def calendar(self, side: Side) -> Calendar:
         """The calendar the engine works with on ``side`` (looked up once per apply)."""
@@ -120,6 +126,7 @@ class Applier:
                     for later in actions[done:]
                     if isinstance(later, Create)
                 )
+                self._settle_creates(tally)
                 self._staged.flush()
                 self.state.commit(self.user, StateChange(clear_intents=unstarted))
                 tally.stopped_at = (done, total)
@@ -136,9 +143,16 @@ class Applier:
                 total = len(actions)
                 continue
             kind = self._run_kind(action) if any_bulk else None
+            if self._unsettled and not (
+                kind == "create" and isinstance(action, Create)
+                and action.side is self._unsettled[0][0].side
+                and self._monotonic() - self._unsettled_since < STAGE_SECONDS
+            ):
+                self._settle_creates(tally)
             if kind is not None:
                 # a run may wait long (a Graph mailbox's budget window): commit first, so
-                # no shared database transaction stays open across it
+                # no shared database transaction stays open across it (creates waiting
+                # to be settled have written nothing but the created items)
                 self._staged.flush()
                 run = [action]
                 while len(run) < BULK_RUN and done + len(run) < total:
@@ -164,6 +178,7 @@ class Applier:
                 continue
             if change is not None:
                 self._staged.add(change)
+        self._settle_creates(tally)
         self._staged.flush()
         if progress:
             progress("apply", total, total)
@@ -203,8 +218,9 @@ class Applier:
         return known
 
     def _create_run(self, run: list[Create], tally: Tally) -> None:
-        """Creates on one side and their partner-key stamps, many per round trip where a
-        backend can; each create still commits its link on its own."""
+        """Creates on one side, many per round trip where a backend can; their
+        partner-key stamps and links wait to be settled with the next runs'
+        (:meth:`_settle_creates`)."""
         target = self.calendar(run[0].side)
         results: list[Item | BackendError | InvalidEventError]
         if isinstance(target, BulkWriter):
@@ -221,14 +237,32 @@ class Applier:
         if len(results) != len(run):
             error = BackendError(f"create_many answered {len(results)} of {len(run)} items")
             results = [error] * len(run)
-        created: list[tuple[Create, Item]] = []
+        if not self._unsettled:
+            self._unsettled_since = self._monotonic()
         for action, result in zip(run, results, strict=True):
             if isinstance(result, Item):
                 tally.wrote("create", action.side, result.id, action.event)
-                created.append((action, result))
+                self._unsettled.append((action, result))
             else:
                 self._failed(action, result, tally)
-        source_side = run[0].side.other
+        if len(self._unsettled) >= STAGE_LIMIT:
+            self._settle_creates(tally)
+
+    def _settle_creates(self, tally: Tally) -> None:
+        """Stamp the partner keys of the creates done in bulk since the last settling,
+        many per round trip, and stage their links.
+
+        Consecutive create runs to one side are settled together, up to
+        :data:`STAGE_LIMIT` creates or :data:`STAGE_SECONDS` after the first, so that
+        their stamps and links go in one transaction. Until then only the created items
+        exist, carrying their partner keys, with the create intents committed before
+        them: a crash meanwhile is recovered as for any create whose link was not saved
+        (the next sync finds each item by its intent and partner key, no duplicate).
+        """
+        created, self._unsettled = self._unsettled, []
+        if not created:
+            return
+        source_side = created[0][0].side.other
         versions = self._stamp_many(
             source_side,
             [(a.source_id, a.event, a.source_version, item.id) for a, item in created

@@ -6,7 +6,7 @@ only bookkeeping the next sync rebuilds — creates are found again by their int
 partner keys, pairs whose both sides already hold the new content are re-linked without
 a write, and a pair deleted on both sides is forgotten — so grouping keeps "a kill at
 any point converges with no duplicate" while a first sync of 20 000 items commits a
-hundred times instead of 20 000. What must precede a write (create intents, the
+few dozen times instead of 20 000. What must precede a write (create intents, the
 write-ahead conflict and deleted-items records) is never staged: it is committed on
 its own, before the write.
 """
@@ -41,7 +41,7 @@ __all__ = [
 _S, _O = Side.SALJSTOD, Side.OUTLOOK
 
 #: How many completed actions are committed together at most.
-STAGE_LIMIT = 200
+STAGE_LIMIT = 1000
 #: How long completed actions wait for their commit at most, before the next write.
 STAGE_SECONDS = 1.0
 
