@@ -280,3 +280,21 @@ def test_a_request_target_is_escaped_as_httpx_would() -> None:
     assert (status, body) == (200, b"{}")
     assert heads == [b"GET /v1.0/me/events/AAk%2Fx=/a%20b?$filter=subject%20eq%20'%C3%A4' "
                      b"HTTP/1.1"]
+
+
+def test_a_header_the_protocol_cannot_carry_is_refused_before_anything_is_sent() -> None:
+    received: list[bytes] = []
+
+    def record(conn: socket.socket, _number: int) -> None:
+        if head := _read_request(conn):
+            received.append(head)
+            conn.sendall(_OK)
+
+    with raw_server(record) as (base_url, _accepted):
+        client = GraphClient(base_url, StaticToken("half\r\nX-Injected: 1"),
+                             retry=RetryPolicy(attempts=1), sleep=lambda _: None)
+        with pytest.raises(BackendUnavailableError, match="LocalProtocolError") as caught:
+            client.request("POST", "me/events", body={}, safe_to_retry=False)
+        client.close()
+    assert not isinstance(caught.value, AnswerLostError)
+    assert received == []  # no request (and no injected header) went out

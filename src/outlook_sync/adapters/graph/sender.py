@@ -209,6 +209,13 @@ class DirectSender:
         conn = self._take(key)
         try:
             conn.request(method, target, body=content, headers={**_DEFAULT_HEADERS, **headers})
+        except ValueError as exc:  # a header value http.client refuses: nothing went out
+            conn.close()
+            raise SendFailed("LocalProtocolError", sent=False) from exc
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
+            raise SendFailed(_kind(exc, connecting=False), sent=True) from exc
+        try:
             resp = conn.getresponse()
             body = resp.read()
         except (OSError, http.client.HTTPException) as exc:
