@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import importlib
+import importlib.util
 import os
 import secrets
 import sqlite3
@@ -48,6 +49,18 @@ def require(module: str) -> Any:
         return importlib.import_module(module)
     except ImportError:
         missing(f"{module} is not installed")
+
+
+def require_extra(extra: str, *modules: str) -> None:
+    """At the top of a test module: skip the whole module when one of ``modules`` is not
+    installed -- or, under ``CI=true``, fail its collection."""
+    for module in modules:
+        if importlib.util.find_spec(module) is None:
+            if os.environ.get("CI", "").strip().lower() == "true":  # CI: missing is a failure
+                raise ImportError(f"{module} is required under CI=true: pip install "
+                                  f"'outlook_sync[{extra}]'")
+            pytest.skip(f"{module} is not installed (pip install 'outlook_sync[{extra}]')",
+                        allow_module_level=True)
 
 
 def _missing_server(reason: str) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
-import importlib.util
 import os
 import shutil
 import signal
@@ -23,18 +22,13 @@ from typing import Any
 
 import pytest
 
-for _module in ("procrastinate", "starlette", "uvicorn"):
-    if importlib.util.find_spec(_module) is None:
-        if os.environ.get("CI", "").strip().lower() == "true":  # CI: missing is a failure
-            raise ImportError(f"{_module} is required under CI=true: pip install "
-                              "'outlook_sync[server]'")
-        pytest.skip(f"{_module} is not installed (pip install 'outlook_sync[server]')",
-                    allow_module_level=True)
+from tests.conftest import missing, require_extra
+
+require_extra("server", "procrastinate", "starlette", "uvicorn")
 
 from outlook_sync.server.testbed import Testbed, overlapping_runs  # noqa: E402
 from outlook_sync.testing.postgres import find_bin_dir  # noqa: E402
 from tests.browser import headless_chromium  # noqa: E402
-from tests.conftest import missing  # noqa: E402
 
 pytestmark = pytest.mark.postgres
 

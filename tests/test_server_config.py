@@ -4,22 +4,16 @@ notification endpoint's decisions, the operator page's escaping and /metrics tex
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import json
-import os
 import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-for _module in ("procrastinate",):
-    if importlib.util.find_spec(_module) is None:
-        if os.environ.get("CI", "").strip().lower() == "true":  # CI: missing is a failure
-            raise ImportError(f"{_module} is required under CI=true: pip install "
-                              "'outlook_sync[server]'")
-        pytest.skip(f"{_module} is not installed (pip install 'outlook_sync[server]')",
-                    allow_module_level=True)
+from tests.conftest import require_extra
+
+require_extra("server", "procrastinate")
 
 from outlook_sync.errors import ConfigurationError  # noqa: E402
 from outlook_sync.records import SubscriptionRecord  # noqa: E402

@@ -17,9 +17,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import http.server
-import importlib.util
 import json
-import os
 import threading
 import time
 import tomllib
@@ -32,13 +30,9 @@ from typing import Any
 import attrs
 import pytest
 
-for _module in ("procrastinate", "psycopg", "starlette"):
-    if importlib.util.find_spec(_module) is None:
-        if os.environ.get("CI", "").strip().lower() == "true":  # CI: missing is a failure
-            raise ImportError(f"{_module} is required under CI=true: pip install "
-                              "'outlook_sync[server]'")
-        pytest.skip(f"{_module} is not installed (pip install 'outlook_sync[server]')",
-                    allow_module_level=True)
+from tests.conftest import require_extra
+
+require_extra("server", "procrastinate", "psycopg", "starlette")
 
 from outlook_sync.server.config import ServerConfig, parse_server_config  # noqa: E402
 from outlook_sync.server.notify import decide  # noqa: E402

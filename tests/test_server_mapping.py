@@ -9,8 +9,6 @@ store and the server's ledger. ``Resources.sync_user`` is what a ``sync_user`` j
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
-import os
 import sqlite3
 import tomllib
 from collections.abc import Iterator
@@ -18,13 +16,9 @@ from pathlib import Path
 
 import pytest
 
-for _module in ("procrastinate", "psycopg"):
-    if importlib.util.find_spec(_module) is None:
-        if os.environ.get("CI", "").strip().lower() == "true":  # CI: missing is a failure
-            raise ImportError(f"{_module} is required under CI=true: pip install "
-                              "'outlook_sync[server]'")
-        pytest.skip(f"{_module} is not installed (pip install 'outlook_sync[server]')",
-                    allow_module_level=True)
+from tests.conftest import require_extra
+
+require_extra("server", "procrastinate", "psycopg")
 
 from outlook_sync.server.config import parse_server_config  # noqa: E402
 from outlook_sync.server.runner import Resources  # noqa: E402

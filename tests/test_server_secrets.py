@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import logging
 import os
 import subprocess
@@ -22,13 +21,9 @@ from pathlib import Path
 
 import pytest
 
-for _module in ("procrastinate", "psycopg", "starlette", "uvicorn"):
-    if importlib.util.find_spec(_module) is None:
-        if os.environ.get("CI", "").strip().lower() == "true":  # CI: missing is a failure
-            raise ImportError(f"{_module} is required under CI=true: pip install "
-                              "'outlook_sync[server]'")
-        pytest.skip(f"{_module} is not installed (pip install 'outlook_sync[server]')",
-                    allow_module_level=True)
+from tests.conftest import require_extra
+
+require_extra("server", "procrastinate", "psycopg", "starlette", "uvicorn")
 
 from outlook_sync.cli.exit_codes import ExitCode  # noqa: E402
 from outlook_sync.errors import StateError  # noqa: E402

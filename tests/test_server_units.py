@@ -13,8 +13,6 @@ import asyncio
 import base64
 import contextlib
 import datetime as dt
-import importlib.util
-import os
 import tomllib
 import types
 from collections.abc import AsyncIterator, Iterator
@@ -23,13 +21,9 @@ from typing import Any
 
 import pytest
 
-for _module in ("procrastinate", "psycopg", "starlette", "httpx"):
-    if importlib.util.find_spec(_module) is None:
-        if os.environ.get("CI", "").strip().lower() == "true":  # CI: missing is a failure
-            raise ImportError(f"{_module} is required under CI=true: pip install "
-                              "'outlook_sync[server]'")
-        pytest.skip(f"{_module} is not installed (pip install 'outlook_sync[server]')",
-                    allow_module_level=True)
+from tests.conftest import require_extra
+
+require_extra("server", "procrastinate", "psycopg", "starlette", "httpx")
 
 import httpx  # noqa: E402
 
