@@ -10,27 +10,20 @@ ends linked, with its partner key, exactly once.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from outlook_sync import Item, MemoryStateStore, SqliteStateStore, StateStore, Synchronizer
+from outlook_sync import Item, StateStore, Synchronizer
 from outlook_sync.apply import BULK_RUN
 from outlook_sync.apply_state import STAGE_LIMIT, STAGE_SECONDS
 from outlook_sync.protocols import StateChange
 from tests.test_bulk_safety import BulkCalendar, Kill
+from tests.test_bulk_safety import state as state  # the memory and SQLite stores
 from tests.world import ManualClock, World, meeting
 
 USER = "anna"
 ACTIVITIES = 2 * BULK_RUN + 50  # three create runs
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-def state(request: pytest.FixtureRequest, tmp_path: Path) -> StateStore:
-    if request.param == "sqlite":
-        return SqliteStateStore(tmp_path / "state.db")
-    return MemoryStateStore()
 
 
 def _world(state: StateStore, activities: int = ACTIVITIES) -> World:

@@ -238,9 +238,8 @@ class DirectSender:
 
     def __del__(self) -> None:
         # a client dropped without close(): its idle sockets close quietly with it
-        for idle in getattr(self, "_idle", {}).values():
-            for conn in idle:
-                conn.close()
+        if hasattr(self, "_idle"):
+            self.close()
 
 
 def _readable(sock: Any) -> bool:
