@@ -462,7 +462,7 @@ def _time_sync(world: World, expected: Expected) -> tuple[float, dict[str, Any]]
 def _time_floor(world: World, expected: Expected) -> tuple[float, dict[str, Any]]:
     """The floor of a first sync in this design: a plain loop doing only what every item
     must cost (S1 only). Per item: the new Outlook item and the stamped Säljstöd item
-    (each an :class:`Item` holding a copy of the event stamped with its change time), the
+    (each an :class:`Item` sharing the listed event, with its own change time), the
     link, the link as committed, and the dict inserts of the two calendars and the
     link table. No planning, no checks, no versions, no write log, no intents."""
     assert world.state.link_count(USER) == 0, "the floor is measured on S1"
@@ -483,9 +483,9 @@ def _floor_loop(items: list[Item]) -> float:
     for number, item in enumerate(items):
         new_id = f"O{number}"
         outlook[new_id] = Item(id=new_id, version="1", partner_key=item.id,
-                               event=item.event.with_last_modified(when))
+                               event=item.event, changed=when)
         saljstod[item.id] = Item(id=item.id, version="2", partner_key=new_id,
-                                 event=item.event.with_last_modified(when))
+                                 event=item.event, changed=when)
         link = Link(saljstod_id=item.id, outlook_id=new_id, base=item.event,
                     saljstod_version="2", outlook_version="1")
         links[item.id] = link.at_generation(1)

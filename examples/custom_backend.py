@@ -22,7 +22,7 @@ EMPTY = '{"items": {}, "deleted": {}, "next_id": 1}'
 
 
 def to_json(event: Event) -> dict[str, Any]:
-    data = attrs.asdict(event, filter=lambda field, _: field.name != "last_modified")
+    data = attrs.asdict(event)
     return {**data, "start": event.start.isoformat(), "end": event.end.isoformat(),
             "show_as": event.show_as.value}  # fmt: skip
 
@@ -53,13 +53,12 @@ class JsonFileCalendar:
         os.replace(temporary, self.path)
 
     def _item(self, item_id: str, row: dict[str, Any]) -> Item | BrokenItem:
-        try:  # last_modified: the backend's own time of the last change ("newest wins")
-            event = attrs.evolve(from_json(row["event"]),
-                                 last_modified=dt.datetime.fromisoformat(row["changed_at"]))
+        try:  # changed: the backend's own time of the last change ("newest wins")
+            return Item(id=item_id, version=str(row["version"]), event=from_json(row["event"]),
+                        partner_key=row["partner_key"],
+                        changed=dt.datetime.fromisoformat(row["changed_at"]))
         except (errors.InvalidEventError, KeyError, TypeError, ValueError) as exc:
             return BrokenItem(id=item_id, reason=f"unreadable row: {exc}")  # quarantined
-        return Item(id=item_id, version=str(row["version"]), event=event,
-                    partner_key=row["partner_key"])  # fmt: skip
 
     def _listing(self, since: dt.datetime | None) -> Listing:
         now, data = dt.datetime.now(dt.UTC), self._load()  # the backend's clock
@@ -127,8 +126,8 @@ class JsonFileCalendar:
         row.update(version=row["version"] + 1, partner_key=key, event=to_json(event),
                    changed_at=now.isoformat())  # fmt: skip
         self._save(data)
-        return Item(id=item_id, version=str(row["version"]),
-                    event=attrs.evolve(event, last_modified=now), partner_key=key)  # fmt: skip
+        return Item(id=item_id, version=str(row["version"]), event=event, partner_key=key,
+                    changed=now)
 
 
 def main() -> None:

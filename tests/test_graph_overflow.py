@@ -84,7 +84,7 @@ def test_a_change_time_outside_utc_is_no_change_time(value: str) -> None:
     mapped = item_from_graph(_event("e", "2026-03-10T09:00:00", "2026-03-10T10:00:00", "UTC",
                                     lastModifiedDateTime=value))
     assert isinstance(mapped, Item)
-    assert mapped.event.last_modified is None
+    assert mapped.changed is None
 
 
 def test_a_change_time_is_read_in_utc() -> None:

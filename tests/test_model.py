@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from outlook_sync import Event, InvalidEventError, ShowAs
-from outlook_sync.model import MAX_BODY_CHARS, Listing
+from outlook_sync.model import MAX_BODY_CHARS, Item, Listing
 from tests.strategies import events
 from tests.world import STOCKHOLM, UTC, meeting
 
@@ -98,12 +98,17 @@ def test_the_same_meeting_written_in_two_zones_is_equal() -> None:
     assert stockholm.content() == utc.content()
 
 
-def test_last_modified_is_metadata_not_content() -> None:
-    a = attrs.evolve(meeting(), last_modified=dt.datetime(2026, 1, 1, tzinfo=UTC))
-    b = attrs.evolve(meeting(), last_modified=dt.datetime(2026, 2, 1, tzinfo=UTC))
+def test_an_items_change_time_is_metadata_not_content() -> None:
+    event = meeting()
+    a = Item(id="x", version="1", event=event, changed=dt.datetime(2026, 1, 1, tzinfo=UTC))
+    b = Item(id="x", version="1", event=event, changed=dt.datetime(2026, 2, 1, tzinfo=UTC))
     assert a == b
+    assert a.event is b.event  # the content is shared, never copied per item
     with pytest.raises(InvalidEventError):
-        attrs.evolve(meeting(), last_modified=dt.datetime(2026, 1, 1))
+        Item(id="x", version="1", event=event, changed=dt.datetime(2026, 1, 1))
+    with pytest.raises(TypeError):  # a change time is the item's, not the content's
+        Event(subject="x", start=event.start, end=event.end,
+              last_modified=dt.datetime(2026, 1, 1, tzinfo=UTC))  # type: ignore[call-arg]
 
 
 def test_outlook_line_endings_and_category_order_do_not_make_a_difference() -> None:

@@ -178,7 +178,7 @@ def test_items_made_in_outlook_read_with_local_wall_clock_and_locale_lists(rig: 
     assert item.event.body == "a\nb"
     assert item.event.reminder_minutes is None
     assert item.partner_key is None
-    assert item.event.last_modified == dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    assert item.changed == dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 def test_pywin32_dates_labelled_utc_are_read_as_wall_clock() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -34,9 +33,7 @@ S, O = Side.SALJSTOD, Side.OUTLOOK
 
 def item(item_id: str, event: Event, *, version: str = "1", partner: str | None = None,
          modified: dt.datetime | None = None) -> Item:
-    if modified is not None:
-        event = attrs.evolve(event, last_modified=modified)
-    return Item(id=item_id, version=version, event=event, partner_key=partner)
+    return Item(id=item_id, version=version, event=event, partner_key=partner, changed=modified)
 
 
 def full(*items: Item, broken: tuple[BrokenItem, ...] = ()) -> Listing:

@@ -98,8 +98,8 @@ def test_naive_timestamps_smallint_flags_and_the_user_on_the_row(sql_db: SqlData
     assert (visit.event.start, visit.event.end) == (nine, nine + dt.timedelta(minutes=75))
     assert visit.event.private is True
     # changed_at is a Swedish wall time too: read in that zone, close to now
-    assert visit.event.last_modified is not None
-    assert abs(visit.event.last_modified - now) < dt.timedelta(seconds=5)
+    assert visit.changed is not None
+    assert abs(visit.changed - now) < dt.timedelta(seconds=5)
 
     # a create from Outlook works with the user on the row, the flag in its own type
     made = anna.create(

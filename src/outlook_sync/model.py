@@ -3,13 +3,14 @@
 Everything here is validated at construction, so an invalid value never exists: an
 :class:`Event` whose end precedes its start, whose datetime is naive, or whose text holds
 a lone surrogate raises :class:`~outlook_sync.errors.InvalidEventError` naming the field.
-Change a value with :func:`attrs.evolve`, which validates again. Metadata that is not
-content (an event's ``last_modified``, a link's ``generation``) has a validated-once
-fast path instead (:meth:`Event.with_last_modified`, :meth:`Link.at_generation`): the
-copy shares the already validated fields, and only the new value is checked.
+Change a value with :func:`attrs.evolve`, which validates again. A link's
+``generation`` (state-store metadata) has a validated-once fast path instead
+(:meth:`Link.at_generation`): the copy shares the already validated fields.
 
-Equality of two events is *content* equality: ``last_modified`` (backend metadata) is
-left out, and aware datetimes compare as instants, so the same meeting written in
+An :class:`Event` is content only; what a backend knows about its copy (id, version,
+partner key, when it last changed) is the :class:`Item`'s. So one event is shared by
+every item holding that content, and no write copies it. Equality of two events is
+*content* equality: aware datetimes compare as instants, so the same meeting written in
 Europe/Stockholm on one side and in UTC on the other is equal.
 
 Normalisation done at construction (documented, so both sides agree on it):
@@ -287,11 +288,6 @@ class Event:
     #: start is the event's start; the event's other fields are every occurrence's
     #: content unless the series changed that occurrence.
     recurrence: Recurrence | None = attrs.field(default=None, validator=_validate_recurrence)
-    #: When the backend last changed the item, by the backend's own clock. Metadata: not
-    #: part of the content, so it does not take part in equality.
-    last_modified: dt.datetime | None = attrs.field(
-        default=None, eq=False, validator=_validate_optional_aware
-    )
 
     def __attrs_post_init__(self) -> None:
         for name in ("all_day", "private"):
@@ -326,20 +322,6 @@ class Event:
                 )
         if self.recurrence is not None:
             self._check_recurrence(self.recurrence)
-
-    def with_last_modified(self, when: dt.datetime | None) -> Event:
-        """This event stamped with the backend's change time ``when``.
-
-        The content was validated when this event was built and is shared as it is;
-        only ``when`` is checked. What a backend does on every write, at a fraction of
-        the cost of :func:`attrs.evolve` (which validates every field again).
-
-        Raises:
-            InvalidEventError: ``when`` is not an aware datetime (or ``None``).
-        """
-        if when is not None:
-            check_aware("last_modified", when)
-        return _event_stamped(self, when)
 
     def _check_recurrence(self, recurrence: Recurrence) -> None:
         if recurrence.all_day != self.all_day:
@@ -468,6 +450,12 @@ class Item:
         partner_key: the id of the partner on the other side that the sync stored on the
             item, if any. It lets a crash between "created" and "link saved" be
             recovered without a duplicate, and lets lost link state be rebuilt.
+        changed: when the backend last changed the item, by the backend's own clock
+            (Graph ``lastModifiedDateTime``, a modification column, Outlook's
+            ``LastModificationTime``), or ``None`` when the backend does not say. The
+            item's metadata, not content: it is not part of equality, and the event
+            is shared as it is (two items holding the same content share one
+            :class:`Event`). The ``newest_wins`` conflict policy compares it.
     """
 
     id: str = attrs.field(validator=_nonempty_id)
@@ -475,6 +463,9 @@ class Item:
     event: Event = attrs.field(validator=_exactly_or(attrs.validators.instance_of(Event),
                                                      Event))
     partner_key: str | None = attrs.field(default=None, validator=_optional_id)
+    changed: dt.datetime | None = attrs.field(
+        default=None, eq=False, validator=_validate_optional_aware
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -602,5 +593,4 @@ def _copier(cls: Any, name: str) -> Callable[[Any, object], Any]:
     return copy
 
 
-_event_stamped: Callable[[Event, dt.datetime | None], Event] = _copier(Event, "last_modified")
 _link_at: Callable[[Link, int], Link] = _copier(Link, "generation")

@@ -32,8 +32,6 @@ import datetime as dt
 import hashlib
 from collections.abc import Iterable, Mapping
 
-import attrs
-
 from outlook_sync._core.series import (
     Horizon,
     Occurrence,
@@ -74,8 +72,9 @@ def occurrence_item(occurrence: Occurrence, master: Item, partner_key: str | Non
     return Item(
         id=occurrence.id,
         version=occurrence_version(occurrence.event),
-        event=attrs.evolve(occurrence.event, last_modified=master.event.last_modified),
+        event=occurrence.event,
         partner_key=partner_key,
+        changed=master.changed,
     )
 
 

@@ -265,8 +265,7 @@ class SeriesView:
             raise ItemRejectedError(
                 f"occurrence {item_id} cannot become a series of its own", item_id=item_id
             )
-        stored = attrs.evolve(event, last_modified=None)
-        master = self._write(item_id, parsed, stored, expected_version)
+        master = self._write(item_id, parsed, event, expected_version)
         if master is None:  # released
             return Item(id=item_id, version=expected_version, event=event, partner_key=partner_key)
         occurrence = self._occurrence(master, item_id, self._current())

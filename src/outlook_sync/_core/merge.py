@@ -7,7 +7,8 @@ never linked before, when the two differ at all: there is no base to say who cha
 :func:`resolve` turns the two versions into one outcome:
 
 - ``SALJSTOD_WINS`` / ``OUTLOOK_WINS``: that side's content goes to both.
-- ``NEWEST_WINS``: the content with the later backend ``last_modified`` goes to both.
+- ``NEWEST_WINS``: the content of the item the backend changed later (``Item.changed``)
+  goes to both.
   The two times come from two different clocks; that is what the product promises
   ("the newer edit"), and it is only ever used to break a real conflict. Unknown times
   lose to known ones; equal times fall back to a content order, so the outcome never
@@ -74,9 +75,10 @@ class Outcome:
     conflict: Conflict | None
 
 
-def newer_side(saljstod: Event, outlook: Event) -> Side:
-    """The side whose content counts as the newer edit (deterministic, side-neutral)."""
-    s_time, o_time = saljstod.last_modified, outlook.last_modified
+def newer_side(saljstod: Item, outlook: Item) -> Side:
+    """The side whose content counts as the newer edit (deterministic, side-neutral):
+    the later :attr:`Item.changed`, else the greater content."""
+    s_time, o_time = saljstod.changed, outlook.changed
     if s_time is not None and o_time is not None and s_time != o_time:
         return Side.SALJSTOD if s_time > o_time else Side.OUTLOOK
     if s_time is not None and o_time is None:
@@ -84,10 +86,11 @@ def newer_side(saljstod: Event, outlook: Event) -> Side:
     if o_time is not None and s_time is None:
         return Side.OUTLOOK
     # Equal or unknown times: order by content so the answer does not depend on sides.
-    return Side.SALJSTOD if saljstod.content() >= outlook.content() else Side.OUTLOOK
+    return (Side.SALJSTOD if saljstod.event.content() >= outlook.event.content()
+            else Side.OUTLOOK)
 
 
-def _winner(policy: ConflictPolicy, saljstod: Event, outlook: Event) -> Side:
+def _winner(policy: ConflictPolicy, saljstod: Item, outlook: Item) -> Side:
     if policy is ConflictPolicy.SALJSTOD_WINS:
         return Side.SALJSTOD
     if policy is ConflictPolicy.OUTLOOK_WINS:
@@ -118,8 +121,8 @@ def resolve(
     s, o = saljstod.event, outlook.event
     ids = {"saljstod_id": saljstod.id, "outlook_id": outlook.id}
     if policy is ConflictPolicy.MERGE:
-        return _merge(s, o, base, fallback=fallback, ids=ids)
-    winner = _winner(policy, s, o)
+        return _merge(saljstod, outlook, base, fallback=fallback, ids=ids)
+    winner = _winner(policy, saljstod, outlook)
     merged = s if winner is Side.SALJSTOD else o
     changed = tuple(
         name
@@ -153,7 +156,7 @@ def adopt(saljstod: Item, outlook: Item, *, policy: ConflictPolicy,
     """
     s, o = saljstod.event, outlook.event
     decider = fallback if policy in (ConflictPolicy.MERGE, ConflictPolicy.KEEP_BOTH) else policy
-    winner = _winner(decider, s, o)
+    winner = _winner(decider, saljstod, outlook)
 
     def uncontested(sv: tuple[object, ...], ov: tuple[object, ...],
                     _unit_name: tuple[str, ...]) -> tuple[object, ...] | None:
@@ -199,8 +202,7 @@ def _by_units(
             contested.extend(unit)
             chosen = sv if winner is Side.SALJSTOD else ov
         values.update(zip(unit, chosen, strict=True))
-    newest = s if newer_side(s, o) is Side.SALJSTOD else o
-    return attrs.evolve(newest, **values), contested
+    return attrs.evolve(s, **values), contested
 
 
 def _empty(values: tuple[object, ...]) -> bool:
@@ -209,14 +211,15 @@ def _empty(values: tuple[object, ...]) -> bool:
 
 
 def _merge(
-    s: Event,
-    o: Event,
+    saljstod: Item,
+    outlook: Item,
     base: Event | None,
     *,
     fallback: ConflictPolicy,
     ids: dict[str, str],
 ) -> Outcome:
-    winner = _winner(fallback, s, o)
+    s, o = saljstod.event, outlook.event
+    winner = _winner(fallback, saljstod, outlook)
 
     def uncontested(sv: tuple[object, ...], ov: tuple[object, ...],
                     unit: tuple[str, ...]) -> tuple[object, ...] | None:

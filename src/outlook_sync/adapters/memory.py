@@ -5,7 +5,7 @@ backend must match (the shared contract tests run against it first), plus the me
 a test to act as a user would (``add``, ``update``, ``delete`` without versions) and to
 inject faults (a failing listing, a rejected write, a crash after a write).
 
-Its clock is injectable, and stamps ``last_modified`` on every change; the watermark it
+Its clock is injectable, and sets an item's ``changed`` on every change; the watermark it
 hands out comes from that clock, as a real backend's would come from its server.
 
 Series: with ``supports_series=True`` it keeps a recurring :class:`Event` (one whose
@@ -47,7 +47,7 @@ class InMemoryCalendar:
     """A calendar held in memory.
 
     Args:
-        clock: returns the current aware datetime; stamps ``last_modified``.
+        clock: returns the current aware datetime; sets the items' ``changed``.
         name: shown in reprs and errors.
         id_prefix: prefix of generated ids (``"S"`` and ``"O"`` make tests readable).
         supports_series: keep recurring events as series masters (Outlook); ``False``
@@ -74,7 +74,7 @@ class InMemoryCalendar:
         #: whether recurring events are kept as series masters.
         self.supports_series = supports_series
         self._prefix = id_prefix
-        # every readable item; its event's last_modified is when it last changed
+        # every readable item; its ``changed`` is when it last changed
         self._items: dict[str, Item] = {}
         self._broken: dict[str, BrokenItem] = {}
         self._tombstones: dict[str, dt.datetime] = {}
@@ -319,12 +319,11 @@ class InMemoryCalendar:
             )
         now = self._clock()
         self._version += 1
-        # the content was validated once, when built; the clock's reading is checked here
+        # the event is stored as given (immutable, validated once, when built); the
+        # clock's reading is checked by the item
         item = self._items[item_id] = Item(
-            id=item_id,
-            version=str(self._version),
-            event=event.with_last_modified(now),
-            partner_key=partner_key,
+            id=item_id, version=str(self._version), event=event, partner_key=partner_key,
+            changed=now,
         )
         if self._broken:
             self._broken.pop(item_id, None)
@@ -352,8 +351,8 @@ class InMemoryCalendar:
 
     @staticmethod
     def _changed_at(item: Item) -> dt.datetime:
-        when = item.event.last_modified
-        assert when is not None  # every stored event is stamped
+        when = item.changed
+        assert when is not None  # every stored item is stamped
         return when
 
     def _changed_since(self, since: dt.datetime) -> list[Item]:

@@ -18,8 +18,6 @@ The encoding (format version 1) is a flat dict with stable keys::
       "show_as": "busy",                        # ShowAs value
       "private": false,
       "reminder_minutes": 15,                   # or null
-      "last_modified": "2024-03-01T08:00:00+00:00",   # or null
-      "last_modified_zone": null,
       "recurrence": null                        # or, for a series master:
     }
 
@@ -33,7 +31,10 @@ The encoding (format version 1) is a flat dict with stable keys::
 
 The ``recurrence`` key is new in format version 1; a reader that predates it ignores it
 (unknown keys are ignored), and an event stored without it reads back as a single
-appointment.
+appointment. Version 0.1 also wrote ``last_modified`` and ``last_modified_zone`` (a
+backend's change time, then part of the event, now :attr:`Item.changed
+<outlook_sync.model.Item.changed>`): they are ignored when read, and 0.1 reads an event
+without them as one whose change time is unknown.
 
 Losslessness: an aware datetime is written as its wall time with its UTC offset, plus the
 IANA zone name when its tzinfo is a :class:`zoneinfo.ZoneInfo`. Reading converts the
@@ -131,7 +132,6 @@ def encode_event(event: Event) -> dict[str, Any]:
         private=event.private,
         reminder_minutes=event.reminder_minutes,
     )
-    _encode_point(out, "last_modified", event.last_modified)
     if event.recurrence is not None:
         out["recurrence"] = _encode_recurrence(event.recurrence)
     return out
@@ -199,7 +199,7 @@ def _decode_point(data: Mapping[str, Any], key: str, *, all_day: bool) -> Any:
         return None
     if not isinstance(text, str):
         raise StateError(f"stored {key} is not a string")
-    if all_day and key != "last_modified":
+    if all_day:
         try:
             return dt.date.fromisoformat(text)
         except ValueError as exc:
@@ -232,7 +232,6 @@ def decode_event(data: Mapping[str, Any]) -> Event:
             show_as=data.get("show_as", "busy"),
             private=data.get("private", False),
             reminder_minutes=data.get("reminder_minutes"),
-            last_modified=_decode_point(data, "last_modified", all_day=False),
             recurrence=_decode_recurrence(data.get("recurrence"), all_day=bool(all_day)),
         )
     except (KeyError, TypeError, InvalidEventError) as exc:
@@ -254,7 +253,6 @@ def event_to_json(event: Event) -> str:
         ',"body":', _json_text(event.body),
         ',"categories":[', ",".join([_json_text(name) for name in event.categories]),
         '],"end":', _json_point(event.end, ',"end_zone":'),
-        ',"last_modified":', _json_point(event.last_modified, ',"last_modified_zone":'),
         ',"location":', _json_text(event.location),
         ',"private":', "true" if event.private else "false",
         ',"reminder_minutes":', "null" if reminder is None else int.__repr__(reminder),

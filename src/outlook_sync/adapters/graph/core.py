@@ -487,8 +487,8 @@ class GraphCore:
                 or not isinstance(version, str) or not version):
             return None
         when = parse_instant(data.get("lastModifiedDateTime"))
-        item = Item(id=item_id, version=version, event=event.with_last_modified(when),
-                    partner_key=partner_key)
+        item = Item(id=item_id, version=version, event=event, partner_key=partner_key,
+                    changed=when)
         link = data.get("webLink")
         self._meta[item_id] = _Meta(meeting=False, partner_key=partner_key, event=item.event,
                                     web_link=link if isinstance(link, str) else None)

@@ -21,7 +21,7 @@ Field by field (Graph names from https://learn.microsoft.com/en-us/graph/api/res
                            ``private`` / ``normal``
 ``isReminderOn`` +         reminder_minutes (``None`` when the reminder is off)
 ``reminderMinutesBeforeStart``
-``lastModifiedDateTime``   last_modified (metadata)
+``lastModifiedDateTime``   ``Item.changed`` (metadata)
 ``changeKey``              Item.version
 single-value extended      Item.partner_key (the Säljstöd id)
 property
@@ -231,7 +231,6 @@ def event_from_graph(data: Mapping[str, Any]) -> Event:
             private=str(data.get("sensitivity") or "normal").casefold()
             in ("private", "confidential"),
             reminder_minutes=reminder,
-            last_modified=_modified(data.get("lastModifiedDateTime")),
         )
     except InvalidEventError as exc:
         raise MappingError(str(exc)) from exc
@@ -318,7 +317,8 @@ def item_from_graph(
         event = event_from_graph(data)
     except MappingError as exc:
         return BrokenItem(id=item_id, reason=str(exc), partner_key=key)
-    return Item(id=item_id, version=version, event=event, partner_key=key)
+    return Item(id=item_id, version=version, event=event, partner_key=key,
+                changed=_modified(data.get("lastModifiedDateTime")))
 
 
 def _time_out(value: dt.datetime | dt.date) -> dict[str, str]:

@@ -166,7 +166,7 @@ def _with_details(recurrence: Recurrence, template: Event, data: Mapping[str, An
         if key is None or key in cancelled or not recurrence.occurs_at(key):
             continue
         try:
-            event = attrs.evolve(event_from_graph(entry), last_modified=None)
+            event = event_from_graph(entry)
         except MappingError as exc:
             raise InvalidEventError(f"an exception of the series: {exc}") from exc
         if not _same(event, _plain(recurrence, template, key)):

@@ -323,9 +323,7 @@ def update(
         steps = _occurrences(cal, item_id, recurrence, template)
     else:
         body["recurrence"] = pattern
-    plain_same = attrs.evolve(current_event, last_modified=None).content() == (
-        attrs.evolve(template, last_modified=None).content()
-    )
+    plain_same = current_event.content() == template.content()
     key_same = partner_key is None or partner_key == partner_key_of(data, cal.partner_property)
     if steps is None or not (plain_same and key_same):
         resp = _patch(cal, item_id, body, expected_version)

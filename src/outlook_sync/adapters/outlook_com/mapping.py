@@ -198,7 +198,12 @@ def read_item(
             return BrokenItem(
                 id=entry_id, reason=f"series cannot be read: {exc}", partner_key=partner_key
             )
-    return Item(id=entry_id, version=version_of(event), event=event, partner_key=partner_key)
+    try:
+        changed = localize(com_datetime(item.LastModificationTime, "changed"), local_zone)
+    except InvalidEventError as exc:
+        return BrokenItem(id=entry_id, reason=f"unreadable value: {exc}", partner_key=partner_key)
+    return Item(id=entry_id, version=version_of(event), event=event, partner_key=partner_key,
+                changed=changed)
 
 
 def _read_event(item: Any, *, local_zone: zoneinfo.ZoneInfo) -> Event:
@@ -221,7 +226,6 @@ def _read_event(item: Any, *, local_zone: zoneinfo.ZoneInfo) -> Event:
     reminder: int | None = None
     if bool(item.ReminderSet):
         reminder = int(item.ReminderMinutesBeforeStart)
-    modified = com_datetime(item.LastModificationTime, "last_modified")
     return Event(
         subject=_text(item.Subject),
         start=start,
@@ -233,7 +237,6 @@ def _read_event(item: Any, *, local_zone: zoneinfo.ZoneInfo) -> Event:
         show_as=_BUSY_STATUS[status],
         private=item.Sensitivity == OL_PRIVATE,
         reminder_minutes=reminder,
-        last_modified=localize(modified, local_zone),
     )
 
 

@@ -178,7 +178,7 @@ def read_recurrence(
             key = original.date()
         else:
             key = localize(original, local_zone).astimezone(UTC)
-        event = attrs.evolve(read_event(exception.AppointmentItem), last_modified=None)
+        event = read_event(exception.AppointmentItem)
         changed.append((key, event))
     kept = {key for key, _event in changed}  # a changed occurrence is not a cancelled one
     for day, count in sorted(deleted_on.items()):

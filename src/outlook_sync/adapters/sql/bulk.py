@@ -270,7 +270,8 @@ def _evolved(item: Item, partner_key: str) -> Item:
 
 
 def _rebuilt(item: Item, partner_key: str) -> Item:
-    return Item(id=item.id, version=item.version, event=item.event, partner_key=partner_key)
+    return Item(id=item.id, version=item.version, event=item.event, partner_key=partner_key,
+                changed=item.changed)
 
 
 #: ``item`` with another partner key: ``attrs.evolve``, or (cheaper, the same while
@@ -278,6 +279,6 @@ def _rebuilt(item: Item, partner_key: str) -> Item:
 _with_partner_key: Callable[[Item, str], Item] = (
     _rebuilt
     if tuple(field.name for field in attrs.fields(Item)) == ("id", "version", "event",
-                                                             "partner_key")
+                                                             "partner_key", "changed")
     else _evolved
 )

@@ -141,8 +141,10 @@ class RowCodec:
         raw_partner = row[3]
         partner = None if raw_partner is None else self.partner(raw_partner)
         try:
-            event = self._event(row[4:_CONTENT_END], last_modified=self.changed_at(row[2]))
-            return Item(id=item_id, version=str(row[1]), event=event, partner_key=partner)
+            changed = self.changed_at(row[2])
+            event = self._event(row[4:_CONTENT_END])
+            return Item(id=item_id, version=str(row[1]), event=event, partner_key=partner,
+                        changed=changed)
         except (_Broken, InvalidEventError) as exc:
             reason = str(exc)
         except (ValueError, TypeError, OverflowError) as exc:
@@ -254,7 +256,7 @@ class RowCodec:
         local = dt.datetime.combine(date, clock.replace(tzinfo=None), self._naive)
         return local if zone is None else local.astimezone(zone)
 
-    def _event(self, values: Sequence[Any], *, last_modified: dt.datetime) -> Event:
+    def _event(self, values: Sequence[Any]) -> Event:
         # The checks run in a fixed order (decoding in column order, zone, all-day,
         # start, end, show-as, reminder, private, then the Event's own validation):
         # the first problem found is the quarantine reason.
@@ -317,7 +319,6 @@ class RowCodec:
             show_as=show_as,
             private=private,
             reminder_minutes=reminder,
-            last_modified=last_modified,
         )
 
     @staticmethod

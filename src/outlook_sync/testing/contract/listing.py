@@ -60,14 +60,14 @@ class ListingContract(ContractBase):
     ) -> None:
         created = calendar.create(meeting(), partner_key="P-1")
         (before,) = calendar.list_all().items
-        assert before.event.last_modified is not None, "Event.last_modified is not set"
-        assert before.event.last_modified.tzinfo is not None
+        assert before.changed is not None, "Item.changed is not set"
+        assert before.changed.tzinfo is not None
         updated = calendar.update(created.id, meeting("Ändrat"),
                                   expected_version=created.version)  # fmt: skip
         (after,) = calendar.list_all().items
         assert after.version == updated.version
-        assert after.event.last_modified is not None
-        assert after.event.last_modified >= before.event.last_modified
+        assert after.changed is not None
+        assert after.changed >= before.changed
 
     def test_changes_after_a_listing_are_in_the_next_change_listing(
         self, backend: Backend, calendar: Calendar
@@ -116,7 +116,7 @@ class ListingContract(ContractBase):
         created = calendar.create(meeting(), partner_key="P-1")
         updated = calendar.update(created.id, meeting("Ändrat"),
                                   expected_version=created.version)  # fmt: skip
-        stamp = updated.event.last_modified or _read_stamp(calendar, created.id)
+        stamp = updated.changed or _read_stamp(calendar, created.id)
         changes = calendar.list_changes(Cursor(watermark=stamp))
         assert listed(changes, created.id) == updated, "a change at the watermark was hidden"
 
@@ -159,5 +159,5 @@ class ListingContract(ContractBase):
 def _read_stamp(calendar: Calendar, item_id: str) -> dt.datetime:
     item = calendar.get(item_id)
     assert isinstance(item, Item)
-    assert item.event.last_modified is not None, "Event.last_modified is not set"
-    return item.event.last_modified
+    assert item.changed is not None, "Item.changed is not set"
+    return item.changed
