@@ -74,6 +74,7 @@ from rss import maxrss_mb, reset_peak_rss
 
 from outlook_sync import (
     Event,
+    InMemoryBulkCalendar,
     InMemoryCalendar,
     Item,
     Link,
@@ -183,8 +184,8 @@ class World:
 
     @classmethod
     def empty(cls) -> World:
-        saljstod = InMemoryCalendar(clock=SteppingClock(), name="saljstod", id_prefix="S")
-        outlook = InMemoryCalendar(clock=SteppingClock(), name="outlook", id_prefix="O")
+        saljstod = InMemoryBulkCalendar(clock=SteppingClock(), name="saljstod", id_prefix="S")
+        outlook = InMemoryBulkCalendar(clock=SteppingClock(), name="outlook", id_prefix="O")
         state = _BulkLoadStore()
         sync = Synchronizer(
             saljstod=saljstod, outlook=outlook, state=state, user=USER, clock=SteppingClock()

@@ -32,8 +32,8 @@ def deliver(subscription: Subscription) -> None:
 
 
 class TestGraphCalendar(CalendarContract):
-    capabilities = Capabilities(series=True, bulk_writer=True, change_notifier=True,
-                                item_opener=True, identified=True,
+    capabilities = Capabilities(series=True, bulk_writer=True, bulk_deleter=True,
+                                change_notifier=True, item_opener=True, identified=True,
                                 item_restorer=False)  # fmt: skip
 
     @pytest.fixture

@@ -31,6 +31,7 @@ from hypothesis.stateful import (
 from outlook_sync import (
     BackendUnavailableError,
     Event,
+    InMemoryBulkCalendar,
     InMemoryCalendar,
     Side,
     SyncPolicy,
@@ -50,10 +51,11 @@ class Crash(Exception):
 
 class TwoCalendars(RuleBasedStateMachine):
     policy = SyncPolicy()
+    kind: type[InMemoryCalendar] = InMemoryCalendar
 
     def __init__(self) -> None:
         super().__init__()
-        self.world: World = make_world(policy=self.policy)
+        self.world: World = make_world(policy=self.policy, kind=self.kind)
         self.side = {Side.SALJSTOD: self.world.saljstod, Side.OUTLOOK: self.world.outlook}
         # what each item held after the last good sync, and the users' edits since
         self.before: dict[tuple[Side, str], Event] = {}
@@ -236,6 +238,13 @@ class TwoCalendarsSaljstodWins(TwoCalendars):
     policy = attrs.evolve(SyncPolicy(), conflict="saljstod_wins", outlook_deletions="unlink")
 
 
+class TwoCalendarsInBulk(TwoCalendars):
+    """Both calendars write in bulk: creates, stamps, updates and deletes go in runs,
+    the creates' stamps and links settled in groups; a crash strikes inside a run."""
+
+    kind = InMemoryBulkCalendar
+
+
 _settings = settings(max_examples=150, stateful_step_count=40, deadline=None,
                      suppress_health_check=[HealthCheck.too_slow])
 TestTwoCalendars = TwoCalendars.TestCase
@@ -244,3 +253,5 @@ TestTwoCalendarsKeepBoth = TwoCalendarsKeepBoth.TestCase
 TestTwoCalendarsKeepBoth.settings = _settings
 TestTwoCalendarsSaljstodWins = TwoCalendarsSaljstodWins.TestCase
 TestTwoCalendarsSaljstodWins.settings = _settings
+TestTwoCalendarsInBulk = TwoCalendarsInBulk.TestCase
+TestTwoCalendarsInBulk.settings = _settings

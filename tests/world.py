@@ -59,10 +59,13 @@ class World:
 
 
 def make_world(policy: SyncPolicy | None = None, state: StateStore | None = None,
-               user: str = "anna") -> World:
+               user: str = "anna",
+               kind: type[InMemoryCalendar] = InMemoryCalendar) -> World:
+    """Two empty calendars of ``kind`` (``InMemoryBulkCalendar``: both write in bulk, as
+    the SQL adapter and Graph do), the state store and the synchronizer."""
     clock = ManualClock()
-    saljstod = InMemoryCalendar(clock=clock, name="saljstod", id_prefix="S")
-    outlook = InMemoryCalendar(clock=clock, name="outlook", id_prefix="O")
+    saljstod = kind(clock=clock, name="saljstod", id_prefix="S")
+    outlook = kind(clock=clock, name="outlook", id_prefix="O")
     state = state if state is not None else MemoryStateStore()
     sync = Synchronizer(saljstod=saljstod, outlook=outlook, state=state, user=user,
                         policy=policy, clock=clock)

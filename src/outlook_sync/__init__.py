@@ -14,7 +14,7 @@ from outlook_sync._core.actions import (
     Write,
 )
 from outlook_sync._core.plan import plan
-from outlook_sync.adapters.memory import InMemoryCalendar
+from outlook_sync.adapters.memory import InMemoryBulkCalendar, InMemoryCalendar
 from outlook_sync.engine import Synchronizer
 from outlook_sync.errors import (
     BackendError,
@@ -82,6 +82,7 @@ __all__ = [
     "Event",
     "Failure",
     "IdentifiedCalendar",
+    "InMemoryBulkCalendar",
     "InMemoryCalendar",
     "InvalidEventError",
     "Item",

@@ -40,7 +40,7 @@ from outlook_sync.errors import (
     PermissionDeniedError,
     VersionConflictError,
 )
-from outlook_sync.model import Event, Item, Link, Side, check_aware
+from outlook_sync.model import Event, Item, Link, Side, check_aware, trusted_link
 from outlook_sync.protocols import BulkDeleter, BulkWriter, Calendar, StateChange, StateStore
 from outlook_sync.records import DeletedItem, Failure
 
@@ -269,9 +269,20 @@ class Applier:
              if a.source_partner_key != item.id],
             tally,
         )
+        plain: list[Create] = []  # a run with nothing to record but the link
+        links: list[Link] = []
         for action, item in created:
             version = versions.get(action.source_id, action.source_version)
+            if action.replaces is None and action.conflict is None:
+                plain.append(action)
+                links.append(_new_link(action, item, version))
+                continue
+            if plain:
+                self._staged.put_many(links, [(a.side, a.source_id) for a in plain])
+                plain, links = [], []
             self._created(action, item, version, tally)
+        if plain:
+            self._staged.put_many(links, [(a.side, a.source_id) for a in plain])
 
     def _update_run(self, run: list[Update], tally: Tally) -> None:
         """Updates of one side, many per round trip; conflicts written ahead."""
@@ -420,12 +431,7 @@ class Applier:
     def _created(self, action: Create, created: Item, source_version: str,
                  tally: Tally) -> None:
         """Stage the state change that records a completed create."""
-        if action.side is _O:
-            link = Link(saljstod_id=action.source_id, outlook_id=created.id, base=action.event,
-                        saljstod_version=source_version, outlook_version=created.version)
-        else:
-            link = Link(saljstod_id=created.id, outlook_id=action.source_id, base=action.event,
-                        saljstod_version=created.version, outlook_version=source_version)
+        link = _new_link(action, created, source_version)
         if action.conflict is not None:
             tally.conflicts.append(action.conflict)
         self._staged.put(link, replaces=action.replaces,
@@ -563,6 +569,16 @@ class Applier:
                 tally.concurrent[key] = failure
         log.warning("%s failed for %s: %s", type(action).__name__, keys, exc)
         self.state.commit(self.user, StateChange(add_pending=tuple(keys)))
+
+
+def _new_link(action: Create, created: Item, source_version: str) -> Link:
+    """The link a completed create stores: its source, validated when it was listed,
+    and the created item, validated when the backend answered."""
+    if action.side is _O:
+        return trusted_link(action.source_id, created.id, action.event, source_version,
+                            created.version)
+    return trusted_link(created.id, action.source_id, action.event, created.version,
+                        source_version)
 
 
 def _run_side(action: Action) -> Side | None:

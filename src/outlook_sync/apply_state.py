@@ -148,6 +148,28 @@ class StagedCommits:
         if self._count >= self._limit:
             self.flush()
 
+    def put_many(self, links: list[Link], clear_intents: list[tuple[Side, str]]) -> None:
+        """:meth:`put` for the links of many completed creates, each clearing its
+        intent (``clear_intents[i]`` for ``links[i]``), in one step; the stage is
+        committed first if any of their items is in it."""
+        s_new = {link.saljstod_id for link in links}
+        o_new = {link.outlook_id for link in links}
+        if len(s_new) < len(links) or len(o_new) < len(links):
+            for link, intent in zip(links, clear_intents, strict=True):
+                self.put(link, clear_intent=intent)  # an item twice: one at a time
+            return
+        if not (self._s_ids.isdisjoint(s_new) and self._o_ids.isdisjoint(o_new)):
+            self.flush()
+        self._puts.extend(links)
+        self._intents.extend(clear_intents)
+        self._s_ids |= s_new
+        self._o_ids |= o_new
+        if not self._count:
+            self._since = self._clock()
+        self._count += len(links)
+        if self._count >= self._limit:
+            self.flush()
+
     def _stage(self, puts: tuple[Link, ...], drops: tuple[tuple[str, str], ...],
                conflicts: tuple[Conflict, ...], intents: tuple[tuple[Side, str], ...]) -> None:
         s_new = {link.saljstod_id for link in puts} | {s_id for s_id, _o in drops}

@@ -574,23 +574,65 @@ class Link:
         return self.saljstod_version if side is Side.SALJSTOD else self.outlook_version
 
 
+def _slot_setters(cls: Any) -> dict[str, Any]:
+    """``_set_<field>``: each field's slot setter (cheaper than ``object.__setattr__``,
+    which looks the slot up again on every call)."""
+    return {f"_set_{field.name}": cls.__dict__[field.name].__set__
+            for field in attrs.fields(cls)}
+
+
+def _compiled(name: str, lines: list[str], cls: Any) -> Callable[..., Any]:
+    namespace: dict[str, Any] = {"_new": object.__new__, "cls": cls, **_slot_setters(cls)}
+    exec("\n".join(lines), namespace)  # noqa: S102 - the code is built from field names
+    built: Callable[..., Any] = namespace[name]
+    return built
+
+
 def _copier(cls: Any, name: str) -> Callable[[Any, object], Any]:
     """A function copying a frozen, already validated ``cls`` value with ``name`` set.
 
     Straight-line code (one line per field, generated once per class and field) is a
-    third faster than a loop, and this runs for every item a backend writes. Only for
-    fields that no validator or post-init check of the class depends on: the caller
-    checks the new value itself.
+    third faster than a loop. Only for fields that no validator or post-init check of
+    the class depends on: the caller checks the new value itself.
     """
     lines = ["def copy(instance, value):", "    new = _new(cls)"]
     for field in attrs.fields(cls):
         source = "value" if field.name == name else f"instance.{field.name}"
-        lines.append(f"    _set(new, {field.name!r}, {source})")
+        lines.append(f"    _set_{field.name}(new, {source})")
     lines.append("    return new")
-    namespace: dict[str, Any] = {"_new": object.__new__, "_set": object.__setattr__, "cls": cls}
-    exec("\n".join(lines), namespace)  # noqa: S102 - the code is built from field names
-    copy: Callable[[Any, object], Any] = namespace["copy"]
-    return copy
+    return _compiled("copy", lines, cls)
+
+
+def _builder(cls: Any) -> Callable[..., Any]:
+    """A function building a ``cls`` value from its fields' values, in field order,
+    without running the validators: for values the caller has already checked."""
+    names = [field.name for field in attrs.fields(cls)]
+    lines = [f"def build({', '.join(names)}):", "    new = _new(cls)"]
+    lines += [f"    _set_{name}(new, {name})" for name in names]
+    lines.append("    return new")
+    return _compiled("build", lines, cls)
 
 
 _link_at: Callable[[Link, int], Link] = _copier(Link, "generation")
+_build_item: Callable[..., Item] = _builder(Item)
+_build_link: Callable[..., Link] = _builder(Link)
+
+
+def trusted_item(id: str, version: str, event: Event, partner_key: str | None,  # noqa: A002
+                 changed: dt.datetime | None) -> Item:
+    """The :class:`Item` ``Item(id=…, …)`` would build, from values the caller has
+    already checked, without checking them again: a backend's own ids and version
+    strings, an :class:`Event` (validated when it was built), an aware ``changed``.
+
+    For backends writing many items at once (a fifth of the cost of ``Item(...)``);
+    anything that did not come from such a check builds ``Item(...)``.
+    """
+    return _build_item(id, version, event, partner_key, changed)
+
+
+def trusted_link(saljstod_id: str, outlook_id: str, base: Event, saljstod_version: str,
+                 outlook_version: str) -> Link:
+    """The :class:`Link` ``Link(...)`` would build (no tombstone, generation 0), from the
+    ids and versions of items that were validated when they were built."""
+    return _build_link(saljstod_id, outlook_id, base, saljstod_version, outlook_version,
+                       None, 0)

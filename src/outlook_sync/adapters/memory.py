@@ -24,14 +24,24 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 
 from outlook_sync.errors import (
+    BackendError,
     InvalidEventError,
     ItemNotFoundError,
     ItemRejectedError,
+    OutlookSyncError,
     VersionConflictError,
 )
-from outlook_sync.model import BrokenItem, Cursor, Event, Item, Listing, check_aware
+from outlook_sync.model import (
+    BrokenItem,
+    Cursor,
+    Event,
+    Item,
+    Listing,
+    check_aware,
+    trusted_item,
+)
 
-__all__ = ["InMemoryCalendar"]
+__all__ = ["InMemoryBulkCalendar", "InMemoryCalendar"]
 
 Clock = Callable[[], dt.datetime]
 
@@ -310,21 +320,35 @@ class InMemoryCalendar:
         return stored
 
     def _store(self, item_id: str, event: Event, partner_key: str | None) -> Item:
+        refusal = self._refusal(item_id, event)
+        if refusal is not None:
+            raise refusal
+        return self._put(item_id, event, partner_key, self._now())
+
+    def _refusal(self, item_id: str, event: object) -> OutlookSyncError | None:
+        """Why ``event`` cannot be stored here, or ``None``."""
         if not isinstance(event, Event):
-            raise InvalidEventError("expected an Event", item_id=item_id)
+            return InvalidEventError("expected an Event", item_id=item_id)
         if event.recurrence is not None and not self.supports_series:
-            raise ItemRejectedError(
+            return ItemRejectedError(
                 f"{self.name}: a recurring series cannot be stored here (no series support)",
                 item_id=item_id,
             )
-        now = self._clock()
+        return None
+
+    def _put(self, item_id: str, event: Event, partner_key: str | None,
+             now: dt.datetime) -> Item:
+        """Store a checked event as the item's content, changed ``now`` (an aware time
+        from :meth:`_now`), under an id that is valid (issued here, or an existing
+        item's); the lock is held."""
         self._version += 1
-        # the event is stored as given (immutable, validated once, when built); the
-        # clock's reading is checked by the item
-        item = self._items[item_id] = Item(
-            id=item_id, version=str(self._version), event=event, partner_key=partner_key,
-            changed=now,
-        )
+        if partner_key is None or (type(partner_key) is str and 0 < len(partner_key) <= 1024):
+            # the event is stored as given (immutable, validated once, when built)
+            item = trusted_item(item_id, str(self._version), event, partner_key, now)
+        else:  # the full check, which names what is wrong with the key
+            item = Item(id=item_id, version=str(self._version), event=event,
+                        partner_key=partner_key, changed=now)
+        self._items[item_id] = item
         if self._broken:
             self._broken.pop(item_id, None)
         if self._tombstones:
@@ -373,11 +397,16 @@ class InMemoryCalendar:
         return list(found.values())
 
     def _fault(self, operation: str) -> None:
+        fault = self._struck(operation)
+        if fault is not None:
+            raise fault
+
+    def _struck(self, operation: str) -> BaseException | None:
+        """The fault armed for this call of ``operation`` (taken), or ``None``."""
         if not self._faults:
-            return
+            return None
         queue = self._faults.get(operation)
-        if queue:
-            raise queue.pop(0)
+        return queue.pop(0) if queue else None
 
     def _notify(self, item_id: str) -> None:
         if not self._listeners:
@@ -389,6 +418,141 @@ class InMemoryCalendar:
         with self._lock:
             if callback in self._listeners:
                 self._listeners.remove(callback)
+
+
+class InMemoryBulkCalendar(InMemoryCalendar):
+    """An :class:`InMemoryCalendar` that writes many items per call, as the production
+    backends do (Graph ``$batch``, the SQL adapter): the
+    :class:`~outlook_sync.protocols.BulkWriter` and
+    :class:`~outlook_sync.protocols.BulkDeleter` capabilities.
+
+    Each bulk call reads the clock once (its items share one change time) and answers
+    one result per request, in order: the written :class:`Item` (``None`` for a
+    delete), or the :class:`~outlook_sync.errors.BackendError` for that item alone.
+    :meth:`~InMemoryCalendar.fail_next` arms a fault for the next *item*: a
+    ``BackendError`` becomes that item's result (before the write: refused; ``after_*``:
+    written, reply lost), anything else is raised from the call (a kill), the items
+    before it written. ``InMemoryCalendar`` writes one item per call, as desktop
+    Outlook and most custom backends do; the engine takes the same decisions for
+    both.
+    """
+
+    def create_many(self, requests: Sequence[tuple[Event, str]]) -> list[Item | BackendError]:
+        """Create ``(event, partner_key)`` items."""
+        results: list[Item | BackendError] = []
+        written: list[str] = []
+        try:
+            with self._lock:
+                now = self._now()
+                for event, partner_key in requests:
+                    refusal = self._refused("create", "", event)
+                    if refusal is not None:
+                        results.append(refusal)
+                        continue
+                    self._counter += 1
+                    item_id = f"{self._prefix}{self._counter}"
+                    item = self._put(item_id, event, partner_key, now)
+                    written.append(item_id)
+                    self.write_log.append(("create", item_id))
+                    results.append(self._answer("after_create", item))
+        finally:
+            self._notify_many(written)
+        return results
+
+    def update_many(
+        self, requests: Sequence[tuple[str, Event, str, str | None]]
+    ) -> list[Item | BackendError]:
+        """Update ``(item_id, event, expected_version, partner_key)`` items;
+        ``partner_key=None`` keeps the item's key."""
+        results: list[Item | BackendError] = []
+        written: list[str] = []
+        try:
+            with self._lock:
+                now = self._now()
+                items = self._items
+                for item_id, event, expected_version, partner_key in requests:
+                    refusal = self._refused("update", item_id, event)
+                    stored = items.get(item_id)
+                    if refusal is None:
+                        refusal = self._stale(item_id, stored, expected_version)
+                    if refusal is not None or stored is None:
+                        results.append(refusal or ItemNotFoundError(item_id))
+                        continue
+                    item = self._put(item_id, event, partner_key or stored.partner_key, now)
+                    written.append(item_id)
+                    self.write_log.append(("update", item_id))
+                    results.append(self._answer("after_update", item))
+        finally:
+            self._notify_many(written)
+        return results
+
+    def delete_many(self, requests: Sequence[tuple[str, str]]) -> list[BackendError | None]:
+        """Delete ``(item_id, expected_version)`` items."""
+        results: list[BackendError | None] = []
+        written: list[str] = []
+        try:
+            with self._lock:
+                now = self._now()
+                for item_id, expected_version in requests:
+                    refusal = self._refused("delete", item_id, None)
+                    if refusal is None:
+                        refusal = self._stale(item_id, self._items.get(item_id),
+                                              expected_version)
+                    if refusal is not None:
+                        results.append(refusal)
+                        continue
+                    self._forget(item_id)
+                    self._tombstones[item_id] = now
+                    written.append(item_id)
+                    self.write_log.append(("delete", item_id))
+                    answer = self._struck("after_delete")
+                    results.append(None if answer is None else self._lost(answer))
+        finally:
+            self._notify_many(written)
+        return results
+
+    def _refused(self, operation: str, item_id: str,
+                 event: Event | None) -> BackendError | None:
+        """The answer for an item refused before its write: an armed fault, or content
+        this calendar cannot keep; ``None`` when the write goes ahead."""
+        fault = self._struck(operation)
+        if fault is not None:
+            return self._lost(fault)
+        if event is None:
+            return None
+        refusal = self._refusal(item_id, event)
+        if isinstance(refusal, BackendError):
+            return refusal
+        if refusal is not None:  # not an Event: refused, as a backend refuses a bad item
+            return ItemRejectedError(str(refusal), item_id=item_id or None)
+        return None
+
+    def _stale(self, item_id: str, stored: Item | None,
+               expected_version: str) -> BackendError | None:
+        """Why a write at ``expected_version`` is refused, or ``None``."""
+        if stored is None:
+            return ItemNotFoundError(f"{self.name}: no item {item_id}", item_id=item_id)
+        if stored.version != expected_version:
+            return VersionConflictError(
+                f"{self.name}: item {item_id} changed since version {expected_version}",
+                item_id=item_id)
+        return None
+
+    def _answer(self, operation: str, item: Item) -> Item | BackendError:
+        fault = self._struck(operation)
+        return item if fault is None else self._lost(fault)
+
+    @staticmethod
+    def _lost(fault: BaseException) -> BackendError:
+        """A fault as one item's answer; anything but a BackendError is a kill."""
+        if isinstance(fault, BackendError):
+            return fault
+        raise fault
+
+    def _notify_many(self, item_ids: list[str]) -> None:
+        if item_ids and self._listeners:
+            for callback in list(self._listeners):
+                callback(list(item_ids))
 
 
 class _Subscription:

@@ -36,6 +36,7 @@ class Capabilities:
         all_day: keeps all-day events as dates.
         private: keeps the private flag.
         bulk_writer: implements :class:`~outlook_sync.protocols.BulkWriter`.
+        bulk_deleter: implements :class:`~outlook_sync.protocols.BulkDeleter`.
         change_notifier: implements :class:`~outlook_sync.protocols.ChangeNotifier`.
         item_opener: implements :class:`~outlook_sync.protocols.ItemOpener`.
         identified: implements :class:`~outlook_sync.protocols.IdentifiedCalendar`.
@@ -46,6 +47,7 @@ class Capabilities:
     all_day: bool = True
     private: bool = True
     bulk_writer: bool = False
+    bulk_deleter: bool = False
     change_notifier: bool = False
     item_opener: bool = False
     identified: bool = False

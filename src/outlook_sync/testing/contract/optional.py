@@ -1,7 +1,7 @@
 """The contract of the optional capabilities a backend declares in its :class:`Capabilities`.
 
-``BulkWriter``: one result per request, in order, one refused item never failing the
-others. ``ChangeNotifier``: a change is heard, and ``close()`` may be called twice.
+``BulkWriter`` and ``BulkDeleter``: one result per request, in order, one refused item
+never failing the others. ``ChangeNotifier``: a change is heard, and ``close()`` may be called twice.
 ``ItemOpener``: an item opens, a gone one is :class:`~outlook_sync.errors.ItemNotFoundError`.
 ``IdentifiedCalendar``: a short, stable, secret-free identity that tells two calendars
 apart. ``ItemRestorer``: a deleted item comes back with its content and partner key.
@@ -17,6 +17,7 @@ import pytest
 from outlook_sync.errors import ItemNotFoundError, VersionConflictError
 from outlook_sync.model import Item
 from outlook_sync.protocols import (
+    BulkDeleter,
     BulkWriter,
     Calendar,
     ChangeNotifier,
@@ -34,6 +35,7 @@ __all__ = ["CapabilityContract"]
 MAX_IDENTITY_CHARS = 300
 _PROTOCOLS = {
     "bulk_writer": BulkWriter,
+    "bulk_deleter": BulkDeleter,
     "change_notifier": ChangeNotifier,
     "item_opener": ItemOpener,
     "identified": IdentifiedCalendar,
@@ -85,6 +87,25 @@ class CapabilityContract(ContractBase):
         current = calendar.get(two.id)
         assert isinstance(current, Item)
         assert (current.event.subject, current.partner_key) == ("Ändrad av någon", "P-2")
+
+    # -- BulkDeleter ---------------------------------------------------------------------
+
+    def test_bulk_deletes_settle_each_request_on_its_own(self, calendar: Calendar) -> None:
+        self._declared("bulk_deleter")
+        assert isinstance(calendar, BulkDeleter)
+        one = calendar.create(meeting("Ett"), partner_key="P-1")
+        two = calendar.create(meeting("Två", hour=11), partner_key="P-2")
+        gone = calendar.create(meeting("Tre", hour=13), partner_key="P-3")
+        edited = calendar.update(two.id, meeting("Ändrad av någon", hour=11),
+                                 expected_version=two.version)  # fmt: skip
+        calendar.delete(gone.id, expected_version=gone.version)
+        results = calendar.delete_many([(one.id, one.version), (two.id, two.version),
+                                        (gone.id, gone.version)])  # fmt: skip
+        assert results[0] is None
+        assert [type(result) for result in results[1:]] == [
+            VersionConflictError, ItemNotFoundError]  # fmt: skip
+        assert calendar.get(one.id) is None
+        assert calendar.get(two.id) == edited  # the stale delete wrote nothing
 
     # -- ChangeNotifier -----------------------------------------------------------------
 
