@@ -618,7 +618,7 @@ _build_item: Callable[..., Item] = _builder(Item)
 _build_link: Callable[..., Link] = _builder(Link)
 
 
-def trusted_item(id: str, version: str, event: Event, partner_key: str | None,  # noqa: A002
+def trusted_item(id: str, version: str, event: Event, partner_key: str | None,
                  changed: dt.datetime | None) -> Item:
     """The :class:`Item` ``Item(id=…, …)`` would build, from values the caller has
     already checked, without checking them again: a backend's own ids and version

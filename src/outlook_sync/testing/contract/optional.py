@@ -1,10 +1,11 @@
 """The contract of the optional capabilities a backend declares in its :class:`Capabilities`.
 
 ``BulkWriter`` and ``BulkDeleter``: one result per request, in order, one refused item
-never failing the others. ``ChangeNotifier``: a change is heard, and ``close()`` may be called twice.
-``ItemOpener``: an item opens, a gone one is :class:`~outlook_sync.errors.ItemNotFoundError`.
-``IdentifiedCalendar``: a short, stable, secret-free identity that tells two calendars
-apart. ``ItemRestorer``: a deleted item comes back with its content and partner key.
+never failing the others. ``ChangeNotifier``: a change is heard, and ``close()`` may be
+called twice. ``ItemOpener``: an item opens, a gone one is
+:class:`~outlook_sync.errors.ItemNotFoundError`. ``IdentifiedCalendar``: a short, stable,
+secret-free identity that tells two calendars apart. ``ItemRestorer``: a deleted item
+comes back with its content and partner key.
 """
 
 from __future__ import annotations
