@@ -19,6 +19,7 @@ from outlook_sync import (
     BackendUnavailableError,
     ConflictPolicy,
     Event,
+    InMemoryBulkCalendar,
     InMemoryCalendar,
     InvalidEventError,
     Item,
@@ -654,3 +655,36 @@ def test_an_observer_hears_the_plan_and_every_write_item_by_item(world: World) -
     assert plans == [1]
     assert heard == [("outlook", "create", "Kundmöte"), ("saljstod", "stamp", "Kundmöte")]
     assert len(heard) == report.total_writes
+
+
+# -- a user's edit after a create whose answer was lost ------------------------------
+
+
+@pytest.mark.parametrize("kind", [InMemoryCalendar, InMemoryBulkCalendar])
+@pytest.mark.parametrize("fault", ["lost reply", "kill"])
+def test_a_field_emptied_after_a_lost_create_answer_stays_empty(
+    kind: type[InMemoryCalendar], fault: str
+) -> None:
+    # The sync copies a booked meeting to Säljstöd, but the answer is lost (or the
+    # process dies right after the write). Before the next sync the user clears the
+    # meeting's location in Outlook. The next sync finds its own copy by the partner key
+    # and pairs the two: the user's empty location must win, not the copy's old one.
+    world = make_world(kind=kind)
+    booked = world.outlook.add(meeting("Kundmöte", location="Kontoret"))
+    error: BaseException = (BackendUnavailableError("connection lost") if fault == "lost reply"
+                            else Kill())
+    world.saljstod.fail_next("after_create", error)
+    with contextlib.suppress(Kill):
+        world.sync.sync()
+    (copy_id,) = world.saljstod.items()
+    assert world.saljstod.items()[copy_id].location == "Kontoret"  # the copy was written
+    world.outlook.update(booked, meeting("Kundmöte", location=""))
+    report = world.sync.sync()
+    assert report.ok, str(report)
+    assert [e.location for e in world.saljstod.items().values()] == [""]
+    assert [e.location for e in world.outlook.items().values()] == [""]
+    # the pairing without a base is logged, naming the location
+    (conflict,) = report.conflicts
+    assert conflict.fields == ("location",)
+    assert conflict.outlook_id == booked
+    assert world.sync.sync().total_writes == 0

@@ -233,6 +233,7 @@ class Synchronizer:
             policy=self.policy,
             confirm_mass_delete=confirm,
             listed_generation=fetched.generation,
+            intents=fetched.intents,
         )
 
     # -- 0. identify ----------------------------------------------------------------

@@ -148,11 +148,16 @@ def resolve(
 
 
 def adopt(saljstod: Item, outlook: Item, *, policy: ConflictPolicy,
-          fallback: ConflictPolicy) -> Outcome:
+          fallback: ConflictPolicy, copied: bool = False) -> Outcome:
     """Combine two items paired without a base (first full sync, lost link state).
 
     Never replaces a non-empty unit with an empty one; two different non-empty values
     go to the policy's winner (``MERGE``/``KEEP_BOTH``: the fallback's) and are recorded.
+
+    ``copied``: one item is the sync's own copy of the other, made by a create whose
+    answer was lost. An empty unit is then a value like any other (the user may have
+    emptied it since the copy was made): every differing unit goes to the policy's
+    winner and is recorded, so an edit that empties a field is never undone unlogged.
     """
     s, o = saljstod.event, outlook.event
     decider = fallback if policy in (ConflictPolicy.MERGE, ConflictPolicy.KEEP_BOTH) else policy
@@ -160,9 +165,9 @@ def adopt(saljstod: Item, outlook: Item, *, policy: ConflictPolicy,
 
     def uncontested(sv: tuple[object, ...], ov: tuple[object, ...],
                     _unit_name: tuple[str, ...]) -> tuple[object, ...] | None:
-        if sv == ov or _empty(ov):
+        if sv == ov or (not copied and _empty(ov)):
             return sv
-        return ov if _empty(sv) else None
+        return ov if not copied and _empty(sv) else None
 
     merged, contested = _by_units(s, o, winner, uncontested)
     conflict = None
@@ -177,8 +182,10 @@ def adopt(saljstod: Item, outlook: Item, *, policy: ConflictPolicy,
             saljstod=s,
             outlook=o,
             base=None,
-            detail="paired without a common base: empty fields took the other side's "
-            "value, different values went to the policy",
+            detail=("the sync's own copy (a create whose answer was lost) paired with "
+                    "its source: different values went to the policy") if copied else (
+                "paired without a common base: empty fields took the other side's "
+                "value, different values went to the policy"),
             result=merged,
         )
     return Outcome(merged=merged, keep_both_loser=None, conflict=conflict)

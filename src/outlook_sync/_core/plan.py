@@ -113,6 +113,7 @@ def plan(
     policy: SyncPolicy | None = None,
     confirm_mass_delete: bool = False,
     listed_generation: int | None = None,
+    intents: Iterable[tuple[Side, str]] = (),
 ) -> SyncPlan:
     """Compute what one sync must do.
 
@@ -127,6 +128,10 @@ def plan(
         listed_generation: the state store's generation when the listings began; a
             link with a higher generation was committed after them, so its items'
             absence is no evidence of a deletion. ``None``: every link is older.
+        intents: the create intents an earlier sync left, ``(target side, source
+            id)``. An unlinked item on the target side that carries the source id as
+            its partner key is that create's result (its answer was lost): it is
+            paired with its source as the sync's own copy (see ``merge.adopt``).
 
     Returns:
         The plan; nothing has been written anywhere.
@@ -134,7 +139,7 @@ def plan(
     policy = policy or SyncPolicy()
     views = {_S: _View(_S, saljstod), _O: _View(_O, outlook)}
     ordered = sorted(links, key=lambda link: (link.saljstod_id, link.outlook_id))
-    planner = _Planner(views, ordered, policy, listed_generation)
+    planner = _Planner(views, ordered, policy, listed_generation, frozenset(intents))
     for link in ordered:
         planner.guarded(link, functools.partial(planner.pair, link))
     planner.unlinked()
@@ -208,8 +213,10 @@ def _guard(result: SyncPlan, views: dict[Side, _View], total: int, policy: SyncP
 
 class _Planner:
     def __init__(self, views: dict[Side, _View], links: list[Link], policy: SyncPolicy,
-                 listed_generation: int | None = None):
+                 listed_generation: int | None = None,
+                 intents: frozenset[tuple[Side, str]] = frozenset()):
         self.views = views
+        self.intents = intents
         self.policy = policy
         self.listed_generation = listed_generation
         self.hold_pending: set[tuple[Side, str]] = set()
@@ -518,7 +525,8 @@ class _Planner:
         )
 
     def _resolve(
-        self, link: Link, items: dict[Side, Item | None], *, new_link: bool = False
+        self, link: Link, items: dict[Side, Item | None], *, new_link: bool = False,
+        copied: bool = False,
     ) -> None:
         s_item, o_item = items[_S], items[_O]
         assert s_item is not None
@@ -530,7 +538,7 @@ class _Planner:
             # Adopting two items never linked: there is no base and no edit to keep,
             # and a bare copy never blanks what the other item holds.
             outcome = adopt(s_item, o_item, policy=self.policy.conflict,
-                            fallback=self.policy.merge_fallback)
+                            fallback=self.policy.merge_fallback, copied=copied)
         else:
             outcome = resolve(s_item, o_item, link.base, policy=self.policy.conflict,
                               fallback=self.policy.merge_fallback)
@@ -601,10 +609,18 @@ class _Planner:
                 outlook_version=o_item.version,
             )
             self.guarded(link, functools.partial(
-                self._resolve, link, {_S: s_item, _O: o_item}, new_link=True))
+                self._resolve, link, {_S: s_item, _O: o_item}, new_link=True,
+                copied=self._copied(s_item, o_item)))
         for side in (_S, _O):
             for item in free[side].values():
                 self.actions.append(self._create_for(item, side.other))
+
+    def _copied(self, s_item: Item, o_item: Item) -> bool:
+        """One item is the result of a create this sync's state still has an intent
+        for: the sync's own copy of the other (whose answer was lost)."""
+        return bool(self.intents) and (
+            (s_item.partner_key == o_item.id and (_S, o_item.id) in self.intents)
+            or (o_item.partner_key == s_item.id and (_O, s_item.id) in self.intents))
 
     def _pair_by_partner_key(self, free: dict[Side, dict[str, Item]]) -> list[tuple[Item, Item]]:
         # Edges between unlinked items that name each other; mutual claims go first.

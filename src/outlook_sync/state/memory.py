@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import cast
 
 import attrs
 
@@ -29,6 +30,8 @@ from outlook_sync.protocols import StateChange
 from outlook_sync.records import Conflict, DeletedItem, Quarantined, SubscriptionRecord
 
 __all__ = ["MemoryStateStore"]
+
+_at = Link.at_generation
 
 
 @attrs.define
@@ -247,8 +250,25 @@ class MemoryStateStore:
                 s_new[s_id] = None
                 o_new[o_id] = None
         generation = state.generation + 1 if change.put_links else state.generation
-        for link in change.put_links:
-            link = link.at_generation(generation)
+        stamped = [_at(link, generation) for link in change.put_links]
+        if not s_new:  # nothing dropped: one pass, the overlay only for ids put twice
+            s_get, o_get = by_s.get, by_o.get
+            for link in stamped:
+                s_id, o_id = link.saljstod_id, link.outlook_id
+                old = s_get(s_id)
+                if old is not None and old.outlook_id != o_id:
+                    break
+                other = o_get(o_id)
+                if other is not None and other.saljstod_id != s_id:
+                    break
+            else:
+                s_new = {link.saljstod_id: link for link in stamped}
+                o_new = {link.outlook_id: link for link in stamped}
+                if len(s_new) == len(o_new) == len(stamped):
+                    stamped = []  # checked: each id once, none linked elsewhere
+                else:
+                    s_new, o_new = {}, {}
+        for link in stamped:
             s_id, o_id = link.saljstod_id, link.outlook_id
             old = s_new[s_id] if s_id in s_new else by_s.get(s_id)
             if old is not None and old.outlook_id != o_id:
@@ -262,6 +282,9 @@ class MemoryStateStore:
             state.by_saljstod, state.by_outlook = by_s, by_o
         state.generation = generation
         for table, overlay in ((by_s, s_new), (by_o, o_new)):
+            if not change.drop_links:
+                table.update(cast("dict[str, Link]", overlay))  # only puts: no None
+                continue
             for item_id, value in overlay.items():
                 if value is None:
                     table.pop(item_id, None)
@@ -273,8 +296,7 @@ class MemoryStateStore:
             state.pending[key] = None
         for key in change.clear_intents:
             state.intents.pop(key, None)
-        for key in change.add_intents:
-            state.intents[key] = None
+        state.intents.update(dict.fromkeys(change.add_intents))
         for withdrawn in change.withdraw_conflicts:
             for index in range(len(state.conflicts) - 1, -1, -1):
                 if state.conflicts[index] == withdrawn:
