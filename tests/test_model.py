@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from outlook_sync import Event, InvalidEventError, ShowAs
+from outlook_sync import Event, InvalidEventError, ShowAs, Side
 from outlook_sync.model import MAX_BODY_CHARS, Item, Listing
 from tests.strategies import events
 from tests.world import STOCKHOLM, UTC, meeting
@@ -178,3 +178,30 @@ def test_text_is_refused_exactly_when_utf8_cannot_hold_it_or_it_has_a_control_ch
     else:
         with pytest.raises(InvalidEventError, match=re.escape(expected)):
             make()
+
+
+# -- the fast builders (for values already checked) build what __init__ builds ------------
+
+
+def _fields(value: attrs.AttrsInstance) -> tuple[object, ...]:
+    return tuple(getattr(value, field.name) for field in attrs.fields(type(value)))
+
+
+@given(events())
+def test_trusted_item_and_link_are_what_their_init_builds(event: Event) -> None:
+    from outlook_sync._core.actions import Create, build_create
+    from outlook_sync.model import Link, trusted_item, trusted_link
+
+    when = dt.datetime(2026, 3, 2, 9, tzinfo=UTC)
+    item = Item(id="O1", version="7", event=event, partner_key="S1", changed=when)
+    fast = trusted_item("O1", "7", event, "S1", when)
+    assert type(fast) is Item
+    assert _fields(fast) == _fields(item)
+    link = Link(saljstod_id="S1", outlook_id="O1", base=event, saljstod_version="2",
+                outlook_version="7")
+    assert _fields(trusted_link("S1", "O1", event, "2", "7")) == _fields(link)
+    assert _fields(link.at_generation(4)) == (*_fields(link)[:-1], 4)
+    create = Create(side=Side.OUTLOOK, source_id="S1", source_version="2",
+                    source_partner_key=None, event=event)
+    assert _fields(build_create(Side.OUTLOOK, "S1", "2", None, event, None, None)) == (
+        _fields(create))

@@ -32,6 +32,7 @@ from typing import Any
 
 import attrs
 
+from outlook_sync._slots import builder, copier
 from outlook_sync.errors import InvalidEventError
 from outlook_sync.recurrence.series import Recurrence
 
@@ -577,48 +578,9 @@ class Link:
         return self.saljstod_version if side is Side.SALJSTOD else self.outlook_version
 
 
-def _slot_setters(cls: Any) -> dict[str, Any]:
-    """``_set_<field>``: each field's slot setter (cheaper than ``object.__setattr__``,
-    which looks the slot up again on every call)."""
-    return {f"_set_{field.name}": cls.__dict__[field.name].__set__
-            for field in attrs.fields(cls)}
-
-
-def _compiled(name: str, lines: list[str], cls: Any) -> Callable[..., Any]:
-    namespace: dict[str, Any] = {"_new": object.__new__, "cls": cls, **_slot_setters(cls)}
-    exec("\n".join(lines), namespace)  # noqa: S102 - the code is built from field names
-    built: Callable[..., Any] = namespace[name]
-    return built
-
-
-def _copier(cls: Any, name: str) -> Callable[[Any, object], Any]:
-    """A function copying a frozen, already validated ``cls`` value with ``name`` set.
-
-    Straight-line code (one line per field, generated once per class and field) is a
-    third faster than a loop. Only for fields that no validator or post-init check of
-    the class depends on: the caller checks the new value itself.
-    """
-    lines = ["def copy(instance, value):", "    new = _new(cls)"]
-    for field in attrs.fields(cls):
-        source = "value" if field.name == name else f"instance.{field.name}"
-        lines.append(f"    _set_{field.name}(new, {source})")
-    lines.append("    return new")
-    return _compiled("copy", lines, cls)
-
-
-def _builder(cls: Any) -> Callable[..., Any]:
-    """A function building a ``cls`` value from its fields' values, in field order,
-    without running the validators: for values the caller has already checked."""
-    names = [field.name for field in attrs.fields(cls)]
-    lines = [f"def build({', '.join(names)}):", "    new = _new(cls)"]
-    lines += [f"    _set_{name}(new, {name})" for name in names]
-    lines.append("    return new")
-    return _compiled("build", lines, cls)
-
-
-_link_at: Callable[[Link, int], Link] = _copier(Link, "generation")
-_build_item: Callable[..., Item] = _builder(Item)
-_build_link: Callable[..., Link] = _builder(Link)
+_link_at: Callable[[Link, int], Link] = copier(Link, "generation")
+_build_item: Callable[..., Item] = builder(Item)
+_build_link: Callable[..., Link] = builder(Link)
 
 
 def trusted_item(id: str, version: str, event: Event, partner_key: str | None,

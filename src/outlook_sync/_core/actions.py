@@ -7,10 +7,11 @@ a crash inside one is recovered by the next sync (see ``engine.py``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import attrs
 
+from outlook_sync._slots import builder
 from outlook_sync.model import Cursor, Event, Link, Side
 from outlook_sync.records import Conflict, Quarantined
 
@@ -23,6 +24,7 @@ __all__ = [
     "Unlink",
     "Update",
     "Write",
+    "build_create",
 ]
 
 
@@ -50,6 +52,12 @@ class Create:
     event: Event
     replaces: tuple[str, str] | None = None
     conflict: Conflict | None = None
+
+
+#: ``Create(side=…, source_id=…, …)`` from values taken from a listed (validated) item,
+#: positionally in field order: what a first sync's planner builds once per item.
+build_create: Callable[[Side, str, str, str | None, Event, tuple[str, str] | None,
+                        Conflict | None], Create] = builder(Create)
 
 
 @attrs.frozen(kw_only=True)

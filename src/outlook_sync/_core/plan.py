@@ -51,6 +51,7 @@ from outlook_sync._core.actions import (
     Unlink,
     Update,
     Write,
+    build_create,
 )
 from outlook_sync._core.decide import Decision, State, decide
 from outlook_sync._core.merge import adopt, resolve
@@ -576,14 +577,8 @@ class _Planner:
 
     @staticmethod
     def _create_for(source: Item, side: Side, conflict: Conflict | None = None) -> Create:
-        return Create(
-            side=side,
-            source_id=source.id,
-            source_version=source.version,
-            source_partner_key=source.partner_key,
-            event=source.event,
-            conflict=conflict,
-        )
+        return build_create(side, source.id, source.version, source.partner_key,
+                            source.event, None, conflict)
 
     # -- unlinked items -----------------------------------------------------------
 
