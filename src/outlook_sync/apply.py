@@ -154,13 +154,7 @@ class Applier:
                 # no shared database transaction stays open across it (creates waiting
                 # to be settled have written nothing but the created items)
                 self._staged.flush()
-                run = [action]
-                while len(run) < BULK_RUN and done + len(run) < total:
-                    following = actions[done + len(run)]
-                    if (self._run_kind(following) != kind
-                            or _run_side(following) is not _run_side(action)):
-                        break
-                    run.append(following)
+                run = self._run(actions, done, kind)
                 if kind == "create":
                     self._create_run([a for a in run if isinstance(a, Create)], tally)
                 elif kind == "update":
@@ -183,6 +177,27 @@ class Applier:
         if progress:
             progress("apply", total, total)
         return False
+
+    def _run(self, actions: tuple[Action, ...], start: int, kind: str) -> list[Action]:
+        """The bulk run of ``kind`` starting at ``actions[start]``: the actions that
+        follow it with the same kind and side, up to :data:`BULK_RUN`."""
+        first = actions[start]
+        side = _run_side(first)
+        end, limit = start + 1, min(len(actions), start + BULK_RUN)
+        if type(first) is Create:
+            # whether a create goes in bulk depends only on its side (_bulk)
+            while end < limit:
+                following = actions[end]
+                if type(following) is not Create or following.side is not side:
+                    break
+                end += 1
+            return list(actions[start:end])
+        while end < limit:
+            following = actions[end]
+            if self._run_kind(following) != kind or _run_side(following) is not side:
+                break
+            end += 1
+        return list(actions[start:end])
 
     def _run_kind(self, action: Action) -> str | None:
         """``"create"``, ``"update"`` or ``"delete"`` if ``action`` can go in a bulk run."""
@@ -239,12 +254,15 @@ class Applier:
             results = [error] * len(run)
         if not self._unsettled:
             self._unsettled_since = self._monotonic()
+        unsettled = self._unsettled
+        before = len(unsettled)
         for action, result in zip(run, results, strict=True):
             if isinstance(result, Item):
-                tally.wrote("create", action.side, result.id, action.event)
-                self._unsettled.append((action, result))
+                unsettled.append((action, result))
             else:
                 self._failed(action, result, tally)
+        tally.wrote_many("create", run[0].side, len(unsettled) - before,
+                         ((item.id, action.event) for action, item in unsettled[before:]))
         if len(self._unsettled) >= STAGE_LIMIT:
             self._settle_creates(tally)
 
@@ -369,10 +387,11 @@ class Applier:
             }
         versions: dict[str, str] = {}
         results = list(calendar.update_many(list(requests))) if requests else []
+        stamped: list[tuple[str, Event]] = []
         for (item_id, event, version, _key), result in zip(requests, results, strict=False):
             if isinstance(result, Item):
                 versions[item_id] = result.version
-                tally.wrote("stamp", side, item_id, event)
+                stamped.append((item_id, event))
                 continue
             if isinstance(result, PermissionDeniedError):
                 tally.refused_by(side)
@@ -385,6 +404,7 @@ class Applier:
             tally.failed_keys.append((side, item_id))
             self.state.commit(self.user, StateChange(add_pending=((side, item_id),)))
             versions[item_id] = version
+        tally.wrote_many("stamp", side, len(stamped), stamped)
         return versions
 
     def _perform(self, action: Action, tally: Tally) -> StateChange | None:
@@ -599,26 +619,25 @@ def _grouped(actions: tuple[Action, ...]) -> tuple[Action, ...]:
 
     An action that shares an item with another action (a keep-both split, a moved
     item) keeps its place relative to the others: those go first, in plan order. The
-    rest touch one pair each, and their order does not matter. One pass into buckets,
-    no sort: a first sync plans one action per item.
+    rest touch one pair each, and their order does not matter. Two passes, no sort: a
+    first sync plans one action per item.
     """
-    keys = [_keys_of(action) for action in actions]
     seen: set[tuple[Side, str]] = set()
     shared: set[tuple[Side, str]] = set()
-    for action_keys in keys:
-        for key in action_keys:
+    for action in actions:
+        for key in _keys_of(action):
             if key in seen:
                 shared.add(key)
             else:
                 seen.add(key)
     ordered: list[Action] = []
     buckets: dict[tuple[int, int], list[Action]] = {}
-    for action, action_keys in zip(actions, keys, strict=True):
+    for action in actions:
         kind = _KIND_ORDER.get(type(action))
-        if kind is None or (shared and not shared.isdisjoint(action_keys)):
+        if kind is None or (shared and not shared.isdisjoint(_keys_of(action))):
             ordered.append(action)
             continue
-        side = _run_side(action)
+        side = action.side if type(action) is Create else _run_side(action)
         bucket = (kind, 0 if side is None else 1 if side is _O else 2)  # "", outlook, saljstod
         found = buckets.get(bucket)
         if found is None:

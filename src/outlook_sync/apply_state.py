@@ -16,7 +16,7 @@ from __future__ import annotations
 import gc
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 import attrs
@@ -84,6 +84,16 @@ class Tally:
         self.writes["saljstod" if side is _S else "outlook"][operation] += 1
         if self.listener is not None:
             self.listener(side, operation, item_id, event)
+
+    def wrote_many(self, operation: str, side: Side, count: int,
+                   written: Iterable[tuple[str, Event | None]]) -> None:
+        """:meth:`wrote` for ``count`` writes of one kind to one side; ``written``
+        yields their ``(item id, event)``, iterated only when a listener hears of them."""
+        self.writes["saljstod" if side is _S else "outlook"][operation] += count
+        listener = self.listener
+        if listener is not None:
+            for item_id, event in written:
+                listener(side, operation, item_id, event)
 
 
 class StagedCommits:
