@@ -67,19 +67,25 @@ __all__ = ["plan"]
 _S, _O = Side.SALJSTOD, Side.OUTLOOK
 
 
+def _by_id(item: Item) -> str:
+    return item.id
+
+
 class _View:
     """One side's listing, indexed."""
 
     def __init__(self, side: Side, listing: Listing) -> None:
         self.side = side
         self.complete = listing.complete
-        self.items: dict[str, Item] = {}
+        self.items: dict[str, Item] = {item.id: item for item in listing.items}
         self.broken: dict[str, str] = {}
         repeated: set[str] = set()
-        for item in listing.items:
-            if item.id in self.items:
-                repeated.add(item.id)
-            self.items[item.id] = item
+        if len(self.items) < len(listing.items):  # an id listed twice: find which
+            seen: set[str] = set()
+            for item in listing.items:
+                if item.id in seen:
+                    repeated.add(item.id)
+                seen.add(item.id)
         for bad in listing.broken:
             self.items.pop(bad.id, None)
             self.broken.setdefault(bad.id, bad.reason)
@@ -232,9 +238,12 @@ class _Planner:
         # EntryID after a move or an accepted meeting) still names its partner.
         self.claims: dict[Side, dict[str, list[Item]]] = {_S: {}, _O: {}}
         for side in (_S, _O):
-            for item_id, item in sorted(views[side].items.items()):
-                if item_id not in self.linked[side] and item.partner_key is not None:
-                    self.claims[side].setdefault(item.partner_key, []).append(item)
+            linked = self.linked[side]
+            keyed = [item for item_id, item in views[side].items.items()
+                     if item.partner_key is not None and item_id not in linked]
+            for item in sorted(keyed, key=_by_id):
+                assert item.partner_key is not None
+                self.claims[side].setdefault(item.partner_key, []).append(item)
         self.moved: dict[Side, set[str]] = {_S: set(), _O: set()}
         self.held: list[Quarantined] = []
         # for the mass-delete guard: linked items each side reports gone, and the
@@ -583,15 +592,7 @@ class _Planner:
     # -- unlinked items -----------------------------------------------------------
 
     def unlinked(self) -> None:
-        free = {
-            side: {
-                item_id: item
-                for item_id, item in sorted(self.views[side].items.items())
-                if item_id not in self.linked[side] and item_id not in self.moved[side]
-                and self._in_scope(side, item)
-            }
-            for side in (_S, _O)
-        }
+        free = {side: self._free(side) for side in (_S, _O)}
         pairs = self._pair_by_partner_key(free)
         if free[_S] and free[_O]:  # matching needs unlinked items on both sides
             pairs += self._pair_by_match_key(free)
@@ -607,8 +608,21 @@ class _Planner:
                 self._resolve, link, {_S: s_item, _O: o_item}, new_link=True,
                 copied=self._copied(s_item, o_item)))
         for side in (_S, _O):
-            for item in free[side].values():
-                self.actions.append(self._create_for(item, side.other))
+            other = side.other  # one create per free item: _create_for, inlined
+            self.actions.extend([
+                build_create(other, item.id, item.version, item.partner_key, item.event,
+                             None, None)
+                for item in free[side].values()])
+
+    def _free(self, side: Side) -> dict[str, Item]:
+        """The side's listed items in no link, in id order (the plan's order)."""
+        items, linked, moved = self.views[side].items, self.linked[side], self.moved[side]
+        if self.everything:
+            return {item_id: items[item_id] for item_id in sorted(items)
+                    if item_id not in linked and item_id not in moved}
+        return {item_id: items[item_id] for item_id in sorted(items)
+                if item_id not in linked and item_id not in moved
+                and self._in_scope(side, items[item_id])}
 
     def _copied(self, s_item: Item, o_item: Item) -> bool:
         """One item is the result of a create this sync's state still has an intent

@@ -251,23 +251,16 @@ class MemoryStateStore:
                 o_new[o_id] = None
         generation = state.generation + 1 if change.put_links else state.generation
         stamped = [_at(link, generation) for link in change.put_links]
-        if not s_new:  # nothing dropped: one pass, the overlay only for ids put twice
-            s_get, o_get = by_s.get, by_o.get
-            for link in stamped:
-                s_id, o_id = link.saljstod_id, link.outlook_id
-                old = s_get(s_id)
-                if old is not None and old.outlook_id != o_id:
-                    break
-                other = o_get(o_id)
-                if other is not None and other.saljstod_id != s_id:
-                    break
-            else:
-                s_new = {link.saljstod_id: link for link in stamped}
-                o_new = {link.outlook_id: link for link in stamped}
-                if len(s_new) == len(o_new) == len(stamped):
-                    stamped = []  # checked: each id once, none linked elsewhere
-                else:
-                    s_new, o_new = {}, {}
+        if not s_new and len(stamped) > 1:
+            # Nothing dropped: the common case of many new links is checked at once;
+            # ids put twice, or already linked, take the one-by-one overlay below.
+            s_put = {link.saljstod_id: link for link in stamped}
+            o_put = {link.outlook_id: link for link in stamped}
+            if (len(s_put) == len(o_put) == len(stamped)
+                    and by_s.keys().isdisjoint(s_put) and by_o.keys().isdisjoint(o_put)):
+                s_new, o_new = cast("dict[str, Link | None]", s_put), cast(
+                    "dict[str, Link | None]", o_put)
+                stamped = []  # checked: each id once, none linked yet
         for link in stamped:
             s_id, o_id = link.saljstod_id, link.outlook_id
             old = s_new[s_id] if s_id in s_new else by_s.get(s_id)
