@@ -287,8 +287,21 @@ class Applier:
              if a.source_partner_key != item.id],
             tally,
         )
+        if all(a.replaces is None and a.conflict is None for a, _item in created):
+            # the common case, a first sync's: nothing to record but each link
+            get = versions.get
+            if source_side is _S:
+                links = [trusted_link(a.source_id, item.id, a.event,
+                                      get(a.source_id, a.source_version), item.version)
+                         for a, item in created]
+            else:
+                links = [trusted_link(item.id, a.source_id, a.event, item.version,
+                                      get(a.source_id, a.source_version))
+                         for a, item in created]
+            self._staged.put_many(links, [(a.side, a.source_id) for a, _item in created])
+            return
         plain: list[Create] = []  # a run with nothing to record but the link
-        links: list[Link] = []
+        links = []
         for action, item in created:
             version = versions.get(action.source_id, action.source_version)
             if action.replaces is None and action.conflict is None:
@@ -385,8 +398,15 @@ class Applier:
                 item_id: self._stamp(side, item_id, event, version, partner=key, tally=tally)
                 for item_id, event, version, key in requests
             }
+        results = list(calendar.update_many(requests)) if requests else []
+        if len(results) == len(requests) and all(type(r) is Item for r in results):
+            # every stamp written (a first sync's common case)
+            tally.wrote_many("stamp", side, len(results),
+                             ((item_id, event) for item_id, event, _v, _k in requests))
+            return {item_id: result.version
+                    for (item_id, _e, _v, _k), result in zip(requests, results, strict=True)
+                    if isinstance(result, Item)}
         versions: dict[str, str] = {}
-        results = list(calendar.update_many(list(requests))) if requests else []
         stamped: list[tuple[str, Event]] = []
         for (item_id, event, version, _key), result in zip(requests, results, strict=False):
             if isinstance(result, Item):
