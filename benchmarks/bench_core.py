@@ -20,10 +20,15 @@ Scenarios (issue 2, "Benchmark"), for one user with N events:
   field-level merge has a contested field, plus a different field on each side).
 
 Stages: ``plan`` times :func:`outlook_sync._core.plan.plan` alone, on the listings and
-links the engine would hand it (real :class:`InMemoryCalendar` listings: complete for
-S1, incremental with ``complete=False`` for S2-S4; the links the state store returns
-for the listed ids). ``sync`` times :meth:`Synchronizer.sync` end to end against two
-:class:`InMemoryCalendar` and a :class:`MemoryStateStore`.
+links the engine would hand it (real in-memory listings: complete for S1, incremental
+with ``complete=False`` for S2-S4; the links the state store returns for the listed
+ids). ``sync`` times :meth:`Synchronizer.sync` end to end against two in-memory
+calendars and a :class:`MemoryStateStore`.
+
+Calendars (``--calendars``): ``bulk`` (the default) is :class:`InMemoryBulkCalendar`,
+which writes many items per call as the production backends do (the SQL adapter,
+Graph's ``$batch``); ``per-item`` is :class:`InMemoryCalendar`, one item per call, as
+desktop Outlook and most custom backends.
 
 How it measures:
 
@@ -99,6 +104,12 @@ STOCKHOLM = ZoneInfo("Europe/Stockholm")
 EPOCH = dt.datetime(2026, 3, 2, 7, 0, tzinfo=dt.UTC)
 
 _S, _O = Side.SALJSTOD, Side.OUTLOOK
+
+#: ``--calendars``: the in-memory calendar class of each kind
+CALENDARS: dict[str, type[InMemoryCalendar]] = {"bulk": InMemoryBulkCalendar,
+                                                 "per-item": InMemoryCalendar}
+#: the kind this process measures (set from ``--calendars`` / the child's argument)
+CALENDAR: type[InMemoryCalendar] = InMemoryBulkCalendar
 _SECOND = dt.timedelta(seconds=1)
 _EMPTY_CHANGE = StateChange()
 
@@ -184,8 +195,8 @@ class World:
 
     @classmethod
     def empty(cls) -> World:
-        saljstod = InMemoryBulkCalendar(clock=SteppingClock(), name="saljstod", id_prefix="S")
-        outlook = InMemoryBulkCalendar(clock=SteppingClock(), name="outlook", id_prefix="O")
+        saljstod = CALENDAR(clock=SteppingClock(), name="saljstod", id_prefix="S")
+        outlook = CALENDAR(clock=SteppingClock(), name="outlook", id_prefix="O")
         state = _BulkLoadStore()
         sync = Synchronizer(
             saljstod=saljstod, outlook=outlook, state=state, user=USER, clock=SteppingClock()
@@ -522,9 +533,10 @@ def measure(scenario: str, n: int, stage: str) -> dict[str, Any]:
 # -- driving (in the parent process) -------------------------------------------------
 
 
-def run_child(scenario: str, n: int, stage: str) -> dict[str, Any]:
+def run_child(scenario: str, n: int, stage: str, calendars: str = "bulk") -> dict[str, Any]:
     """Run one measurement in a fresh interpreter and return its result."""
-    command = [sys.executable, str(Path(__file__).resolve()), "--child", f"{scenario}:{n}:{stage}"]
+    command = [sys.executable, str(Path(__file__).resolve()), "--child",
+               f"{scenario}:{n}:{stage}:{calendars}"]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         sys.stderr.write(done.stderr)
@@ -566,15 +578,21 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         default=STAGES,
         help="comma-separated subset of plan,sync",
     )
+    parser.add_argument(
+        "--calendars", choices=sorted(CALENDARS), default="bulk",
+        help="in-memory calendars writing in bulk (default) or one item per call",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
+    global CALENDAR
     args = _arguments(argv)
     if args.child:
-        scenario, n, stage = args.child.split(":")
-        print(json.dumps(measure(scenario, int(n), stage)))
+        scenario, n, stage, calendars = args.child.split(":")
+        CALENDAR = CALENDARS[calendars]
+        print(json.dumps({**measure(scenario, int(n), stage), "calendars": calendars}))
         return 0
     sizes = args.sizes or (QUICK_SIZES if args.quick else FULL_SIZES)
     if not args.json:
@@ -584,7 +602,7 @@ def main(argv: list[str] | None = None) -> int:
     for n in sizes:
         for scenario in args.scenarios:
             for stage in args.stages:
-                result = run_child(scenario, n, stage)
+                result = run_child(scenario, n, stage, args.calendars)
                 if args.json:
                     print(json.dumps(result), flush=True)
                 else:

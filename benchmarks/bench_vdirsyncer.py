@@ -9,9 +9,12 @@ Usage::
 
 What is compared: one whole sync of one user's calendar pair, in memory on both sides.
 
-- **outlook_sync**: ``Synchronizer.sync()`` over two ``InMemoryCalendar`` and a
+- **outlook_sync**: ``Synchronizer.sync()`` over two in-memory calendars and a
   ``MemoryStateStore``, exactly as ``bench_core.py``'s *sync* stage (its scenarios,
-  its checks; this script runs ``bench_core.py --child``).
+  its checks; this script runs ``bench_core.py --child``), twice: over
+  ``InMemoryBulkCalendar`` (writes in bulk, as the SQL adapter and Graph do: the
+  figure the ratio is taken from) and over ``InMemoryCalendar`` (one item per call,
+  as desktop Outlook), both shown.
 - **vdirsyncer**: its own ``vdirsyncer.sync.sync()`` over two of its
   ``MemoryStorage`` with its ``SqliteStatus`` (in memory), the items being the same
   activities (same generator, same seed) written as iCalendar ``VEVENT`` text with a
@@ -25,9 +28,9 @@ What is compared: one whole sync of one user's calendar pair, in memory on both 
 
 How it measures: every measurement runs in a fresh child process, setup (building the
 items, the settling syncs, the edits) excluded, a ``gc.collect()`` before the timed
-call; the two tools alternate (ours, theirs, theirs, ours, ...) in the same run, so
-the machine's load hits both alike; the figure per tool is the median over the rounds
-and the ratio is vdirsyncer's median over ours.
+call; the tools alternate (ours, theirs, theirs, ours, ...) in the same run, so
+the machine's load hits all alike; the figure per tool is the median over the rounds
+and the ratios are vdirsyncer's median over ours.
 """
 
 from __future__ import annotations
@@ -177,10 +180,14 @@ def measure_vdirsyncer(scenario: str, n: int) -> dict[str, Any]:
 # -- driving (in the parent) ----------------------------------------------------------
 
 
+_TOOLS = ("outlook_sync", "outlook_sync_per_item", "vdirsyncer")
+
+
 def _child(tool: str, scenario: str, n: int) -> float:
-    if tool == "outlook_sync":
+    if tool.startswith("outlook_sync"):
+        calendars = "per-item" if tool.endswith("per_item") else "bulk"
         command = [sys.executable, str(_HERE / "bench_core.py"), "--child",
-                   f"{scenario}:{n}:sync"]
+                   f"{scenario}:{n}:sync:{calendars}"]
     else:
         command = [sys.executable, str(Path(__file__).resolve()), "--child",
                    f"{scenario}:{n}"]
@@ -194,18 +201,21 @@ def _child(tool: str, scenario: str, n: int) -> float:
 
 def compare(scenario: str, n: int, rounds: int) -> dict[str, Any]:
     """Interleave the two tools ``rounds`` times; medians and the ratio."""
-    times: dict[str, list[float]] = {"outlook_sync": [], "vdirsyncer": []}
-    order = ["outlook_sync", "vdirsyncer"]
+    times: dict[str, list[float]] = {tool: [] for tool in _TOOLS}
+    order = list(_TOOLS)
     for _ in range(rounds):
         for tool in order:
             times[tool].append(_child(tool, scenario, n))
         order.reverse()
     ours = statistics.median(times["outlook_sync"])
+    per_item = statistics.median(times["outlook_sync_per_item"])
     theirs = statistics.median(times["vdirsyncer"])
     return {"scenario": scenario, "n": n, "rounds": rounds,
-            "outlook_sync_s": round(ours, 4), "vdirsyncer_s": round(theirs, 4),
+            "outlook_sync_s": round(ours, 4), "per_item_s": round(per_item, 4),
+            "vdirsyncer_s": round(theirs, 4),
             "ratio": round(theirs / ours, 1) if ours else None,
-            "outlook_sync_all": times["outlook_sync"], "vdirsyncer_all": times["vdirsyncer"]}
+            "per_item_ratio": round(theirs / per_item, 1) if per_item else None,
+            **{f"{tool}_all": times[tool] for tool in _TOOLS}}
 
 
 def _csv(kind: Any) -> Any:
@@ -234,7 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.json:
         print(f"vdirsyncer {vdirsyncer.__version__}; medians of {rounds} interleaved rounds, "
               "one fresh process per measurement")
-        print(f"{'scenario':<9}{'N':>9}{'outlook_sync s':>16}{'vdirsyncer s':>14}{'ratio':>8}")
+        print(f"{'scenario':<9}{'N':>9}{'outlook_sync s':>16}{'vdirsyncer s':>14}{'ratio':>8}"
+              f"{'per-item s':>12}{'ratio':>8}")
     for n in sizes:
         for scenario in args.scenarios:
             result = compare(scenario, n, rounds)
@@ -242,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(result), flush=True)
             else:
                 print(f"{scenario:<9}{n:>9}{result['outlook_sync_s']:>16.4f}"
-                      f"{result['vdirsyncer_s']:>14.4f}{result['ratio']:>7}x", flush=True)
+                      f"{result['vdirsyncer_s']:>14.4f}{result['ratio']:>7}x"
+                      f"{result['per_item_s']:>12.4f}{result['per_item_ratio']:>7}x", flush=True)
     return 0
 
 
