@@ -102,11 +102,8 @@ class Applier:
         cancel: Callable[[], bool] | None,
     ) -> bool:
         self._calendars = {}
-        intents = tuple(
-            (action.side, action.source_id)
-            for action in the_plan.actions
-            if isinstance(action, Create)
-        )
+        intents = tuple([(action.side, action.source_id) for action in the_plan.actions
+                         if type(action) is Create])
         if intents:
             self.state.commit(self.user, StateChange(add_intents=intents))
         actions = _grouped(the_plan.actions)

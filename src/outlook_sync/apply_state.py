@@ -217,7 +217,7 @@ class StagedCommits:
 
 
 #: The youngest generation's threshold while a sync runs (CPython's default is 700).
-GC_YOUNG_THRESHOLD = 50_000
+GC_YOUNG_THRESHOLD = 100_000
 
 _collector_lock = threading.Lock()
 _collector_users = 0
@@ -232,7 +232,7 @@ def fewer_collections() -> Iterator[None]:
     so CPython's collector, started every 700 allocations, walks the growing heap
     again and again: 20-35 % of an in-memory first sync. Reference counting still
     frees everything at once; only the search for reference cycles runs less often
-    (every 50 000 allocations). The collector is never disabled, a threshold of 0 (a
+    (every 100 000 allocations). The collector is never disabled, a threshold of 0 (a
     host that disabled it) is left alone, and the previous thresholds come back when
     the last sync of the process ends (syncs in several threads share one setting).
     """

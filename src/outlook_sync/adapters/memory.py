@@ -493,8 +493,8 @@ class InMemoryBulkCalendar(InMemoryCalendar):
         """Update ``(item_id, event, expected_version, partner_key)`` items;
         ``partner_key=None`` keeps the item's key."""
         if (not self._armed("update", "after_update")
-                and self._plain([(event, key) for _i, event, _v, key in requests])
-                and len({item_id for item_id, *_rest in requests}) == len(requests)):
+                and self._plain([(event, key) for _id, event, _version, key in requests])
+                and len({request[0] for request in requests}) == len(requests)):
             return self._update_all(requests)
         results: list[Item | BackendError] = []
         written: list[str] = []
