@@ -18,6 +18,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable
+from typing import cast
 
 import attrs
 
@@ -80,10 +81,11 @@ class Applier:
         self.user = user
         self._clock = clock
         self._bulk_sides: dict[Side, bool] = {}
+        self._bulk_writers: dict[Side, bool] = {}
         self._staged = StagedCommits(state, user)
         # creates done in bulk whose partner-key stamps and links wait to be settled
         # together (:meth:`_settle_creates`), and when the first of them was done
-        self._unsettled: list[tuple[Create, Item]] = []
+        self._unsettled: list[tuple[Create, Item]] = []  # (the create, its item)
         self._unsettled_since = 0.0
         self._monotonic = time.monotonic
 
@@ -109,6 +111,7 @@ class Applier:
         actions = _grouped(the_plan.actions)
         total, done = len(actions), 0
         self._bulk_sides = {}
+        self._bulk_writers = {}
         # runtime Protocol checks cost microseconds: with no bulk backend, no run forms
         any_bulk = any(isinstance(self.calendar(side), BulkWriter | BulkDeleter)
                        for side in (_S, _O))
@@ -219,6 +222,14 @@ class Applier:
         if dropped:
             self.state.commit(self.user, StateChange(clear_intents=dropped))
 
+    def _writes_in_bulk(self, side: Side) -> bool:
+        """Whether ``side``'s calendar is a BulkWriter (asked once per apply: a runtime
+        Protocol check costs tens of microseconds)."""
+        known = self._bulk_writers.get(side)
+        if known is None:
+            known = self._bulk_writers[side] = isinstance(self.calendar(side), BulkWriter)
+        return known
+
     def _bulk(self, action: Create) -> bool:
         # a runtime Protocol check costs tens of microseconds: decide once per side
         known = self._bulk_sides.get(action.side)
@@ -235,8 +246,9 @@ class Applier:
         (:meth:`_settle_creates`)."""
         target = self.calendar(run[0].side)
         results: list[Item | BackendError | InvalidEventError]
-        if isinstance(target, BulkWriter):
-            results = list(target.create_many([(a.event, a.source_id) for a in run]))
+        if self._writes_in_bulk(run[0].side):
+            results = list(cast(BulkWriter, target).create_many(
+                [(a.event, a.source_id) for a in run]))
         else:
             results = []
             for action in run:
@@ -253,11 +265,14 @@ class Applier:
             self._unsettled_since = self._monotonic()
         unsettled = self._unsettled
         before = len(unsettled)
-        for action, result in zip(run, results, strict=True):
-            if isinstance(result, Item):
-                unsettled.append((action, result))
-            else:
-                self._failed(action, result, tally)
+        if all(type(result) is Item for result in results):  # every item created
+            unsettled.extend(zip(run, cast("list[Item]", results), strict=True))
+        else:
+            for action, result in zip(run, results, strict=True):
+                if isinstance(result, Item):
+                    unsettled.append((action, result))
+                else:
+                    self._failed(action, result, tally)
         tally.wrote_many("create", run[0].side, len(unsettled) - before,
                          ((item.id, action.event) for action, item in unsettled[before:]))
         if len(self._unsettled) >= STAGE_LIMIT:

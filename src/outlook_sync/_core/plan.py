@@ -188,7 +188,7 @@ def _guard(result: SyncPlan, views: dict[Side, _View], total: int, policy: SyncP
     """
     reasons = []
     # one pass over the actions (a first sync plans one per item)
-    planned = Counter(a.side for a in result.actions if isinstance(a, Delete))
+    planned = Counter([a.side for a in result.actions if type(a) is Delete])
     for side in (_S, _O):
         deletes = planned[side]
         if not deletes:
