@@ -176,6 +176,30 @@ def test_switching_to_another_outlook_calendar_and_full_sync_deletes_nothing(
     assert world.sync.sync().total_writes == 0
 
 
+def test_a_field_emptied_before_a_switched_calendar_is_not_refilled_unlogged(
+    world: World,
+) -> None:
+    # The user clears a meeting's location in Säljstöd, then switches to another
+    # Outlook calendar that holds an older copy of it, location and all. The links are
+    # forgotten and the pair is made again by matching: the older location may win by
+    # the policy, but never silently: the user's empty version is in the conflict log.
+    booked = world.saljstod.add(meeting("Kundmöte", location="Kontoret"))
+    world.sync.sync()
+    world.saljstod.update(booked, meeting("Kundmöte", location=""))
+    new = InMemoryCalendar(clock=world.clock, name="outlook2", id_prefix="N")
+    new.add(meeting("Kundmöte", location="Kontoret"))
+    world.sync.outlook = new
+    report = world.sync.sync()
+    assert report.ok, str(report)
+    assert report.switched == ("outlook",)
+    (conflict,) = report.conflicts
+    assert conflict.saljstod_id == booked
+    assert conflict.fields == ("location",)
+    assert conflict.saljstod is not None and conflict.saljstod.location == ""
+    assert world.state.conflicts("anna") == [conflict]
+    assert world.sync.sync().total_writes == 0
+
+
 def test_a_dry_run_after_a_switch_shows_what_the_sync_will_do(world: World) -> None:
     for day in range(1, 6):
         world.saljstod.add(meeting(f"Möte {day}", day=day))

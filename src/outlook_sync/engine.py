@@ -215,7 +215,7 @@ class Synchronizer:
         fresh = any(identity is not None and self.state.identity(self.user, side)
                     not in (None, identity) for side, identity in current.items())
         fetched = self._fetch(None, fresh=fresh)
-        the_plan = self._plan(fetched, confirm_mass_delete)
+        the_plan = self._plan(fetched, confirm_mass_delete, relinking=fresh)
         self._planned(the_plan)
         return the_plan
 
@@ -224,7 +224,7 @@ class Synchronizer:
             if isinstance(observer, PlanObserver):
                 observer.sync_planned(the_plan)
 
-    def _plan(self, fetched: _Fetched, confirm: bool) -> SyncPlan:
+    def _plan(self, fetched: _Fetched, confirm: bool, *, relinking: bool = False) -> SyncPlan:
         return make_plan(
             saljstod=fetched.listings[_S],
             outlook=fetched.listings[_O],
@@ -234,6 +234,7 @@ class Synchronizer:
             confirm_mass_delete=confirm,
             listed_generation=fetched.generation,
             intents=fetched.intents,
+            relinking=relinking,
         )
 
     # -- 0. identify ----------------------------------------------------------------
@@ -391,7 +392,7 @@ class Synchronizer:
                               finished_at=check_aware("clock()", self._clock()))
         if progress:
             progress("plan", 0, 1)
-        the_plan = self._plan(fetched, confirm_mass_delete)
+        the_plan = self._plan(fetched, confirm_mass_delete, relinking=bool(switched))
         self._planned(the_plan)
         if progress:
             progress("plan", 1, 1)

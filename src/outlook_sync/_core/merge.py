@@ -154,10 +154,11 @@ def adopt(saljstod: Item, outlook: Item, *, policy: ConflictPolicy,
     Never replaces a non-empty unit with an empty one; two different non-empty values
     go to the policy's winner (``MERGE``/``KEEP_BOTH``: the fallback's) and are recorded.
 
-    ``copied``: one item is the sync's own copy of the other, made by a create whose
-    answer was lost. An empty unit is then a value like any other (the user may have
-    emptied it since the copy was made): every differing unit goes to the policy's
-    winner and is recorded, so an edit that empties a field is never undone unlogged.
+    ``copied``: one item may be a copy of the other that a user edited since: the
+    sync's own copy made by a create whose answer was lost, or a pair made again after
+    a switched calendar. An empty unit is then a value like any other (the user may
+    have emptied it): every differing unit goes to the policy's winner and is
+    recorded, so an edit that empties a field is never undone unlogged.
     """
     s, o = saljstod.event, outlook.event
     decider = fallback if policy in (ConflictPolicy.MERGE, ConflictPolicy.KEEP_BOTH) else policy
@@ -182,8 +183,9 @@ def adopt(saljstod: Item, outlook: Item, *, policy: ConflictPolicy,
             saljstod=s,
             outlook=o,
             base=None,
-            detail=("the sync's own copy (a create whose answer was lost) paired with "
-                    "its source: different values went to the policy") if copied else (
+            detail=("paired as a copy (the sync's own, whose answer was lost, or made "
+                    "again after a switched calendar): different values went to the "
+                    "policy") if copied else (
                 "paired without a common base: empty fields took the other side's "
                 "value, different values went to the policy"),
             result=merged,

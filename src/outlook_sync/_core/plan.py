@@ -121,6 +121,7 @@ def plan(
     confirm_mass_delete: bool = False,
     listed_generation: int | None = None,
     intents: Iterable[tuple[Side, str]] = (),
+    relinking: bool = False,
 ) -> SyncPlan:
     """Compute what one sync must do.
 
@@ -139,6 +140,10 @@ def plan(
             id)``. An unlinked item on the target side that carries the source id as
             its partner key is that create's result (its answer was lost): it is
             paired with its source as the sync's own copy (see ``merge.adopt``).
+        relinking: the links were just forgotten (a switched calendar): a pair made
+            again now may be two versions of one item, in which an empty field can be
+            a user's edit, so it is paired as a copy too (every differing field to the
+            policy, logged), never filled in silently.
 
     Returns:
         The plan; nothing has been written anywhere.
@@ -146,7 +151,8 @@ def plan(
     policy = policy or SyncPolicy()
     views = {_S: _View(_S, saljstod), _O: _View(_O, outlook)}
     ordered = sorted(links, key=lambda link: (link.saljstod_id, link.outlook_id))
-    planner = _Planner(views, ordered, policy, listed_generation, frozenset(intents))
+    planner = _Planner(views, ordered, policy, listed_generation, frozenset(intents),
+                       relinking)
     for link in ordered:
         planner.guarded(link, functools.partial(planner.pair, link))
     planner.unlinked()
@@ -221,9 +227,11 @@ def _guard(result: SyncPlan, views: dict[Side, _View], total: int, policy: SyncP
 class _Planner:
     def __init__(self, views: dict[Side, _View], links: list[Link], policy: SyncPolicy,
                  listed_generation: int | None = None,
-                 intents: frozenset[tuple[Side, str]] = frozenset()):
+                 intents: frozenset[tuple[Side, str]] = frozenset(),
+                 relinking: bool = False):
         self.views = views
         self.intents = intents
+        self.relinking = relinking
         self.policy = policy
         self.listed_generation = listed_generation
         self.hold_pending: set[tuple[Side, str]] = set()
@@ -626,8 +634,9 @@ class _Planner:
 
     def _copied(self, s_item: Item, o_item: Item) -> bool:
         """One item is the result of a create this sync's state still has an intent
-        for: the sync's own copy of the other (whose answer was lost)."""
-        return bool(self.intents) and (
+        for: the sync's own copy of the other (whose answer was lost); or the pair is
+        made again after a switched calendar (``relinking``)."""
+        return self.relinking or bool(self.intents) and (
             (s_item.partner_key == o_item.id and (_S, o_item.id) in self.intents)
             or (o_item.partner_key == s_item.id and (_O, s_item.id) in self.intents))
 
