@@ -53,7 +53,7 @@ ALLOWED_STDLIB = {"__future__", "collections", "collections.abc", "enum", "itert
                   "typing", "datetime", "re", "functools", "dataclasses", "math"}
 ALLOWED_OWN = {"outlook_sync.model", "outlook_sync.records", "outlook_sync.policy",
                "outlook_sync.scope", "outlook_sync.timezones",
-               "outlook_sync.errors", "outlook_sync.recurrence"}
+               "outlook_sync.errors", "outlook_sync.recurrence", "outlook_sync._slots"}
 #: the pure calendar math may be imported module by module
 ALLOWED_OWN_PACKAGES = ("outlook_sync.recurrence.",)
 FORBIDDEN_CALLS = {"now", "utcnow", "today", "random", "open", "urandom", "monotonic"}

@@ -14,6 +14,7 @@ import zoneinfo
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -185,6 +186,19 @@ def test_links_written_by_a_sync_read_back_exactly(store: SqlStateStore) -> None
     start = store.links(ANNA)[0].base.start
     assert isinstance(start, dt.datetime)
     assert start.tzinfo == STOCKHOLM
+
+
+@pytest.mark.parametrize("count", [1, 3])  # one statement per link, and PostgreSQL's arrays
+def test_an_update_recorded_ahead_of_its_write_reads_back_and_is_cleared(
+    store: SqlStateStore, count: int
+) -> None:
+    ahead = [attrs.evolve(link(n), attempt=(Side.SALJSTOD, HOLIDAY)) for n in range(count)]
+    store.commit(ANNA, StateChange(put_links=tuple(ahead)))
+    back = store.links(ANNA)
+    assert [x.attempt for x in back] == [(Side.SALJSTOD, HOLIDAY)] * count
+    assert back == ahead  # the base and versions as they were
+    store.commit(ANNA, StateChange(put_links=(link(0),)))  # the write's answer came
+    assert store.links(ANNA, saljstod_ids=["0"])[0].attempt is None
 
 
 def test_a_link_is_updated_in_place_and_dropped_by_its_pair(store: SqlStateStore) -> None:

@@ -243,9 +243,9 @@ class SafetyMachine(RuleBasedStateMachine):
         self.cal(side)._faults.clear()
 
     @rule(side=st.sampled_from(list(Side)), write=st.sampled_from(["update", "delete"]),
-          # "reply lost" and "kill" join once the known gap is closed: an update whose
-          # answer was lost, then undone by the user, is overwritten again unlogged
-          # (test_data_safety.py, test_an_edit_undone_after_an_update_lost_its_answer_...)
+          # with "reply lost" and "kill" too, this finds the gap pinned in test_data_safety
+          # (a merge written to both sides, its first answer lost, then undone by the
+          # user); they join once it is closed
           fault=st.sampled_from([None]), data=st.data())
     def sync_while_a_user_edits_an_item_it_writes(self, side: Side, write: str,
                                                   fault: str | None,

@@ -106,8 +106,11 @@ class Applier:
         self._calendars = {}
         intents = tuple([(action.side, action.source_id) for action in the_plan.actions
                          if type(action) is Create])
-        if intents:
-            self.state.commit(self.user, StateChange(add_intents=intents))
+        attempts = tuple([link for action in the_plan.actions if type(action) is Update
+                          and (link := _attempt(action)) is not None])
+        if intents or attempts:
+            # ahead of the writes: what each create and each update is about to write
+            self.state.commit(self.user, StateChange(add_intents=intents, put_links=attempts))
         actions = _grouped(the_plan.actions)
         total, done = len(actions), 0
         self._bulk_sides = {}
@@ -621,6 +624,22 @@ class Applier:
                 tally.concurrent[key] = failure
         log.warning("%s failed for %s: %s", type(action).__name__, keys, exc)
         self.state.commit(self.user, StateChange(add_pending=tuple(keys)))
+
+
+def _attempt(action: Update) -> Link | None:
+    """The pair's link as it is, with the update about to be written recorded on it
+    (``Link.attempt``), for an update that writes one side of an existing pair; else
+    ``None``. A lost answer then leaves the next sync able to tell the sync's own
+    write from a user's edit."""
+    if (len(action.writes) != 1 or action.new_link or action.replaces is not None
+            or action.previous_base is None or action.previous_versions is None
+            or action.unagreed):
+        return None
+    write = action.writes[0]
+    s_version, o_version = action.previous_versions
+    return Link(saljstod_id=action.saljstod_id, outlook_id=action.outlook_id,
+                base=action.previous_base, saljstod_version=s_version,
+                outlook_version=o_version, attempt=(write.side, write.event))
 
 
 def _new_link(action: Create, created: Item, source_version: str) -> Link:

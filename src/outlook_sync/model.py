@@ -558,6 +558,12 @@ class Link:
     #: ``StateStore.generation``); set by the store, not part of equality. A link newer
     #: than the listing it is judged against is no evidence of a deletion.
     generation: int = attrs.field(default=0, eq=False)
+    #: An update being written, recorded ahead of the write: ``(side, content)``. If
+    #: its answer is lost (or the process dies), the next sync finds that side's item
+    #: holding exactly ``content`` and knows it as the sync's own write, not a user's
+    #: edit: the pair then agrees on ``content``. Bookkeeping, not part of equality;
+    #: cleared when the link is stored again after the write.
+    attempt: tuple[Side, Event] | None = attrs.field(default=None, eq=False)
 
     def at_generation(self, generation: int) -> Link:
         """This link as committed at ``generation`` (set by state stores).
@@ -600,4 +606,4 @@ def trusted_link(saljstod_id: str, outlook_id: str, base: Event, saljstod_versio
     """The :class:`Link` ``Link(...)`` would build (no tombstone, generation 0), from the
     ids and versions of items that were validated when they were built."""
     return _build_link(saljstod_id, outlook_id, base, saljstod_version, outlook_version,
-                       None, 0)
+                       None, 0, None)

@@ -321,6 +321,7 @@ class _Planner:
     # -- linked pairs -------------------------------------------------------------
 
     def pair(self, link: Link) -> None:
+        link = self._settled_attempt(link)
         s_state, s_item = self._state(_S, link.saljstod_id, link.base, link)
         o_state, o_item = self._state(_O, link.outlook_id, link.base, link)
         items = {_S: s_item, _O: o_item}
@@ -351,6 +352,22 @@ class _Planner:
                 self._pair_moved(link, gone_side, mover)
                 return
         self._decide(link, s_state, o_state, items)
+
+    def _settled_attempt(self, link: Link) -> Link:
+        """``link``, or, when the update recorded on it ahead of its write
+        (``Link.attempt``) is what that side's item holds now, the link as that write
+        would have left it: its answer was lost, the content is the sync's own, and
+        the pair agreed on it. Else the write did not happen, or a user changed the
+        item since: the link as stored (the pair is decided against its base)."""
+        if link.attempt is None:
+            return link
+        side, content = link.attempt
+        item = self.views[side].items.get(link.id(side))
+        if item is None or item.event != content:
+            return attrs.evolve(link, attempt=None)
+        if side is _S:
+            return attrs.evolve(link, base=content, attempt=None, saljstod_version=item.version)
+        return attrs.evolve(link, base=content, attempt=None, outlook_version=item.version)
 
     def _mover(self, side: Side, link: Link) -> Item | None:
         """An unlinked item on ``side`` that names the pair's other item as its partner."""
@@ -636,9 +653,9 @@ class _Planner:
         """One item is the result of a create this sync's state still has an intent
         for: the sync's own copy of the other (whose answer was lost); or the pair is
         made again after a switched calendar (``relinking``)."""
-        return self.relinking or bool(self.intents) and (
+        return self.relinking or (bool(self.intents) and (
             (s_item.partner_key == o_item.id and (_S, o_item.id) in self.intents)
-            or (o_item.partner_key == s_item.id and (_O, s_item.id) in self.intents))
+            or (o_item.partner_key == s_item.id and (_O, s_item.id) in self.intents)))
 
     def _pair_by_partner_key(self, free: dict[Side, dict[str, Item]]) -> list[tuple[Item, Item]]:
         # Edges between unlinked items that name each other; mutual claims go first.

@@ -289,6 +289,36 @@ def event_from_json(text: str | bytes) -> Event:
     return decode_event(from_json(text))
 
 
+def link_base_to_json(base: Event, attempt: tuple[Side, Event] | None) -> str:
+    """A link's stored base: :func:`event_to_json`, plus, while an update is being
+    written, its ``(side, content)`` under ``"attempt"`` and ``"attempt_side"`` (keys
+    a reader that predates them ignores)."""
+    if attempt is None:
+        return event_to_json(base)
+    data = encode_event(base)
+    data["attempt"] = encode_event(attempt[1])
+    data["attempt_side"] = attempt[0].value
+    return to_json(data)
+
+
+def link_base_from_json(text: str | bytes) -> tuple[Event, tuple[Side, Event] | None]:
+    """Invert :func:`link_base_to_json`.
+
+    Raises:
+        StateError: the text is not JSON or not a stored base.
+    """
+    data = from_json(text)
+    base = decode_event(data)
+    raw = data.get("attempt")
+    if raw is None:
+        return base, None
+    try:
+        side = Side(data.get("attempt_side"))
+    except ValueError as exc:
+        raise StateError(f"stored attempt_side is not a side: {exc}") from None
+    return base, (side, decode_event(raw))
+
+
 def _optional_event(data: Any) -> Event | None:
     return None if data is None else decode_event(data)
 

@@ -85,14 +85,16 @@ def _side(text: str) -> Side:
 
 
 def _link(row: Sequence[Any]) -> Link:
+    base, attempt = codec.link_base_from_json(row[2])
     return Link(
         saljstod_id=row[0],
         outlook_id=row[1],
-        base=codec.event_from_json(row[2]),
+        base=base,
         saljstod_version=row[3],
         outlook_version=row[4],
         gone=None if row[5] is None else _side(row[5]),
         generation=int(row[6]) if len(row) > 6 and row[6] is not None else 0,
+        attempt=attempt,
     )
 
 
@@ -102,7 +104,7 @@ def _link_row(user: str, link: Link, generation: int = 0) -> tuple[Any, ...]:
         user,
         link.saljstod_id,
         link.outlook_id,
-        _event_to_json(link.base),
+        _base_text(link),
         link.saljstod_version,
         link.outlook_version,
         None if gone is None else _SIDE_TEXT[gone],
@@ -111,6 +113,13 @@ def _link_row(user: str, link: Link, generation: int = 0) -> tuple[Any, ...]:
 
 
 _event_to_json = codec.event_to_json
+
+
+def _base_text(link: Link) -> str:
+    """The stored base of ``link`` (with the update being written, if any)."""
+    if link.attempt is None:
+        return _event_to_json(link.base)
+    return codec.link_base_to_json(link.base, link.attempt)
 #: ``Side.value`` is a property written in Python; a lookup is cheaper
 _SIDE_TEXT = {side: side.value for side in Side}
 #: the upsert of :meth:`SqlStateStore._put_links` (``?`` placeholders)
@@ -753,7 +762,7 @@ class SqlStateStore:
                         generation,
                         [x.saljstod_id for x in put],
                         [x.outlook_id for x in put],
-                        [_event_to_json(x.base) for x in put],
+                        [_base_text(x) for x in put],
                         [x.saljstod_version for x in put],
                         [x.outlook_version for x in put],
                         [None if g is None else _SIDE_TEXT[g] for g in gone],
