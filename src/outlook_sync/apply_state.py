@@ -16,7 +16,7 @@ from __future__ import annotations
 import gc
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 import attrs
@@ -168,22 +168,19 @@ class StagedCommits:
             for link, intent in zip(links, clear_intents, strict=True):
                 self.put(link, clear_intent=intent)  # an item twice: one at a time
             return
-        if not (self._s_ids.isdisjoint(s_new) and self._o_ids.isdisjoint(o_new)):
-            self.flush()
-        self._puts.extend(links)
-        self._intents.extend(clear_intents)
-        self._s_ids |= s_new
-        self._o_ids |= o_new
-        if not self._count:
-            self._since = self._clock()
-        self._count += len(links)
-        if self._count >= self._limit:
-            self.flush()
+        self._add(links, (), (), clear_intents, s_new, o_new, len(links))
 
     def _stage(self, puts: tuple[Link, ...], drops: tuple[tuple[str, str], ...],
                conflicts: tuple[Conflict, ...], intents: tuple[tuple[Side, str], ...]) -> None:
         s_new = {link.saljstod_id for link in puts} | {s_id for s_id, _o in drops}
         o_new = {link.outlook_id for link in puts} | {o_id for _s, o_id in drops}
+        self._add(puts, drops, conflicts, intents, s_new, o_new, 1)
+
+    def _add(self, puts: Sequence[Link], drops: Sequence[tuple[str, str]],
+             conflicts: Sequence[Conflict], intents: Sequence[tuple[Side, str]],
+             s_new: set[str], o_new: set[str], count: int) -> None:
+        """Stage ``count`` completed actions' changes touching the ids ``s_new`` and
+        ``o_new``; the stage is committed first if one of them is in it already."""
         if not (s_new.isdisjoint(self._s_ids) and o_new.isdisjoint(self._o_ids)):
             self.flush()
         self._puts.extend(puts)
@@ -194,7 +191,7 @@ class StagedCommits:
         self._o_ids |= o_new
         if not self._count:
             self._since = self._clock()
-        self._count += 1
+        self._count += count
         if self._count >= self._limit:
             self.flush()
 
