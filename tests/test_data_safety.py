@@ -767,17 +767,15 @@ def test_an_update_that_did_not_happen_is_written_again(fault: str) -> None:
     assert world.sync.sync().total_writes == 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known gap: an update that writes both sides records no attempt (only one-sided "
-    "updates do), so its lost first answer looks like a user's edit next time"))
 @pytest.mark.parametrize("fault", ["lost reply", "kill"])
 def test_a_merge_written_to_both_sides_then_undone_after_a_lost_answer_is_kept(
     fault: str,
 ) -> None:
     # Both sides edited different fields: the merge writes the location to Säljstöd and
     # the subject to Outlook. The Säljstöd write's answer is lost, so Outlook is not
-    # written. The user then takes the Outlook location out again. The next sync takes
-    # Säljstöd's merged content for a user's edit and writes the location back.
+    # written. The user then takes the Outlook location out again. The next sync knows
+    # Säljstöd's merged content as its own write: Outlook still gets the new subject,
+    # and the user's undo of the location stays.
     world = make_world()
     s_id = world.saljstod.add(meeting("Möte"))
     world.sync.sync()
@@ -791,7 +789,9 @@ def test_a_merge_written_to_both_sides_then_undone_after_a_lost_answer_is_kept(
         world.sync.sync()
     assert world.saljstod.items()[s_id].location == "Rum 4"  # the merge was written there
     world.outlook.update(o_id, meeting("Möte", location=""))
-    world.sync.sync()
-    kept = world.outlook.items()[o_id].location == ""
-    logged = any(c.outlook_id == o_id for c in world.state.conflicts("anna"))
-    assert kept or logged
+    report = world.sync.sync()
+    assert report.ok, str(report)
+    assert world.outlook.items()[o_id] == meeting("Möte (ändrad)")
+    assert world.saljstod.items()[s_id] == meeting("Möte (ändrad)")
+    assert not world.state.conflicts("anna")
+    assert world.sync.sync().total_writes == 0

@@ -192,10 +192,12 @@ def test_links_written_by_a_sync_read_back_exactly(store: SqlStateStore) -> None
 def test_an_update_recorded_ahead_of_its_write_reads_back_and_is_cleared(
     store: SqlStateStore, count: int
 ) -> None:
-    ahead = [attrs.evolve(link(n), attempt=(Side.SALJSTOD, HOLIDAY)) for n in range(count)]
+    attempts = [(Side.SALJSTOD, HOLIDAY, HOLIDAY), (Side.OUTLOOK, HOLIDAY, MEETING),
+                (Side.SALJSTOD, MEETING, HOLIDAY)][:count]
+    ahead = [attrs.evolve(link(n), attempt=attempt) for n, attempt in enumerate(attempts)]
     store.commit(ANNA, StateChange(put_links=tuple(ahead)))
     back = store.links(ANNA)
-    assert [x.attempt for x in back] == [(Side.SALJSTOD, HOLIDAY)] * count
+    assert [x.attempt for x in back] == attempts
     assert back == ahead  # the base and versions as they were
     store.commit(ANNA, StateChange(put_links=(link(0),)))  # the write's answer came
     assert store.links(ANNA, saljstod_ids=["0"])[0].attempt is None

@@ -628,18 +628,19 @@ class Applier:
 
 def _attempt(action: Update) -> Link | None:
     """The pair's link as it is, with the update about to be written recorded on it
-    (``Link.attempt``), for an update that writes one side of an existing pair; else
-    ``None``. A lost answer then leaves the next sync able to tell the sync's own
-    write from a user's edit."""
-    if (len(action.writes) != 1 or action.new_link or action.replaces is not None
-            or action.previous_base is None or action.previous_versions is None
-            or action.unagreed):
+    (``Link.attempt``: the first side written, its content, what the other side held),
+    for an update of an existing pair; else ``None``. A lost answer then leaves the next
+    sync able to tell the sync's own write from a user's edit."""
+    if (action.new_link or action.replaces is not None or action.previous_base is None
+            or action.previous_versions is None or action.previous_contents is None
+            or action.unagreed or not action.writes):
         return None
     write = action.writes[0]
     s_version, o_version = action.previous_versions
+    other = action.previous_contents[1 if write.side is _S else 0]
     return Link(saljstod_id=action.saljstod_id, outlook_id=action.outlook_id,
                 base=action.previous_base, saljstod_version=s_version,
-                outlook_version=o_version, attempt=(write.side, write.event))
+                outlook_version=o_version, attempt=(write.side, write.event, other))
 
 
 def _new_link(action: Create, created: Item, source_version: str) -> Link:

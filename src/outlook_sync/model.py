@@ -558,12 +558,16 @@ class Link:
     #: ``StateStore.generation``); set by the store, not part of equality. A link newer
     #: than the listing it is judged against is no evidence of a deletion.
     generation: int = attrs.field(default=0, eq=False)
-    #: An update being written, recorded ahead of the write: ``(side, content)``. If
-    #: its answer is lost (or the process dies), the next sync finds that side's item
-    #: holding exactly ``content`` and knows it as the sync's own write, not a user's
-    #: edit: the pair then agrees on ``content``. Bookkeeping, not part of equality;
-    #: cleared when the link is stored again after the write.
-    attempt: tuple[Side, Event] | None = attrs.field(default=None, eq=False)
+    #: An update being written, recorded ahead of the write: ``(side, content,
+    #: other)``, the side written first, the content written to it and what the other
+    #: side held when the update was planned. If the write's answer is lost (or the
+    #: process dies), the next sync finds that side's item holding exactly
+    #: ``content`` and knows it as the sync's own write, not a user's edit: the pair
+    #: is then decided against ``other`` (for a one-sided update, ``content`` itself;
+    #: for a merge written to both sides, so that the other side still receives what
+    #: it was to receive, and the user's edits there since still count). Bookkeeping,
+    #: not part of equality; cleared when the link is stored again after the write.
+    attempt: tuple[Side, Event, Event] | None = attrs.field(default=None, eq=False)
 
     def at_generation(self, generation: int) -> Link:
         """This link as committed at ``generation`` (set by state stores).

@@ -103,6 +103,10 @@ class Update:
     #: kept base and merges a later change from the read-only side instead of copying
     #: it over them.
     unagreed: tuple[Side, ...] = attrs.field(default=(), eq=False, repr=False)
+    #: what each item held when the update was planned, ``(saljstod, outlook)``
+    #: (recorded with the first write, ``Link.attempt``).
+    previous_contents: tuple[Event, Event] | None = attrs.field(default=None, eq=False,
+                                                                repr=False)
 
     def recorded_versions(self, versions: dict[Side, str],
                           unagreed: tuple[Side, ...] | None = None) -> dict[Side, str]:

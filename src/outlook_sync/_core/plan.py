@@ -67,6 +67,11 @@ __all__ = ["plan"]
 _S, _O = Side.SALJSTOD, Side.OUTLOOK
 
 
+def _held(item: Item | None, link: Link) -> Event:
+    """What an item of ``link`` holds: its content, or the base when it is not listed."""
+    return item.event if item is not None else link.base
+
+
 def _by_id(item: Item) -> str:
     return item.id
 
@@ -355,19 +360,21 @@ class _Planner:
 
     def _settled_attempt(self, link: Link) -> Link:
         """``link``, or, when the update recorded on it ahead of its write
-        (``Link.attempt``) is what that side's item holds now, the link as that write
-        would have left it: its answer was lost, the content is the sync's own, and
-        the pair agreed on it. Else the write did not happen, or a user changed the
-        item since: the link as stored (the pair is decided against its base)."""
+        (``Link.attempt``) is what that side's item holds now, the link decided against
+        what the other side held when the update was planned: the write's answer was
+        lost and the content is the sync's own, so the other side still gets what it
+        was to get, and its user's edits since still count. Else the write did not
+        happen, or a user changed the item since: the link as stored (the pair is
+        decided against its base)."""
         if link.attempt is None:
             return link
-        side, content = link.attempt
+        side, content, other = link.attempt
         item = self.views[side].items.get(link.id(side))
         if item is None or item.event != content:
             return attrs.evolve(link, attempt=None)
         if side is _S:
-            return attrs.evolve(link, base=content, attempt=None, saljstod_version=item.version)
-        return attrs.evolve(link, base=content, attempt=None, outlook_version=item.version)
+            return attrs.evolve(link, base=other, attempt=None, saljstod_version=item.version)
+        return attrs.evolve(link, base=other, attempt=None, outlook_version=item.version)
 
     def _mover(self, side: Side, link: Link) -> Item | None:
         """An unlinked item on ``side`` that names the pair's other item as its partner."""
@@ -556,6 +563,7 @@ class _Planner:
                 stamp=stamp,
                 previous_base=link.base,
                 previous_versions=(link.saljstod_version, link.outlook_version),
+                previous_contents=(_held(items[_S], link), _held(items[_O], link)),
             )
         )
 

@@ -289,19 +289,25 @@ def event_from_json(text: str | bytes) -> Event:
     return decode_event(from_json(text))
 
 
-def link_base_to_json(base: Event, attempt: tuple[Side, Event] | None) -> str:
+def link_base_to_json(base: Event, attempt: tuple[Side, Event, Event] | None) -> str:
     """A link's stored base: :func:`event_to_json`, plus, while an update is being
-    written, its ``(side, content)`` under ``"attempt"`` and ``"attempt_side"`` (keys
-    a reader that predates them ignores)."""
+    written, its ``(side, content, other)`` under ``"attempt_side"``, ``"attempt"`` and
+    ``"attempt_other"`` (left out when it is ``content``): keys a reader that predates
+    them ignores."""
     if attempt is None:
         return event_to_json(base)
+    side, content, other = attempt
     data = encode_event(base)
-    data["attempt"] = encode_event(attempt[1])
-    data["attempt_side"] = attempt[0].value
+    data["attempt"] = encode_event(content)
+    data["attempt_side"] = side.value
+    if other != content:
+        data["attempt_other"] = encode_event(other)
     return to_json(data)
 
 
-def link_base_from_json(text: str | bytes) -> tuple[Event, tuple[Side, Event] | None]:
+def link_base_from_json(
+    text: str | bytes,
+) -> tuple[Event, tuple[Side, Event, Event] | None]:
     """Invert :func:`link_base_to_json`.
 
     Raises:
@@ -316,7 +322,9 @@ def link_base_from_json(text: str | bytes) -> tuple[Event, tuple[Side, Event] | 
         side = Side(data.get("attempt_side"))
     except ValueError as exc:
         raise StateError(f"stored attempt_side is not a side: {exc}") from None
-    return base, (side, decode_event(raw))
+    content = decode_event(raw)
+    other = data.get("attempt_other")
+    return base, (side, content, content if other is None else decode_event(other))
 
 
 def _optional_event(data: Any) -> Event | None:
