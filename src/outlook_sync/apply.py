@@ -80,7 +80,6 @@ class Applier:
         self.state = state
         self.user = user
         self._clock = clock
-        self._bulk_sides: dict[Side, bool] = {}
         self._bulk_writers: dict[Side, bool] = {}
         self._staged = StagedCommits(state, user)
         # creates done in bulk whose partner-key stamps and links wait to be settled
@@ -113,7 +112,6 @@ class Applier:
             self.state.commit(self.user, StateChange(add_intents=intents, put_links=attempts))
         actions = _grouped(the_plan.actions)
         total, done = len(actions), 0
-        self._bulk_sides = {}
         self._bulk_writers = {}
         # runtime Protocol checks cost microseconds: with no bulk backend, no run forms
         any_bulk = any(isinstance(self.calendar(side), BulkWriter | BulkDeleter)
@@ -234,14 +232,9 @@ class Applier:
         return known
 
     def _bulk(self, action: Create) -> bool:
-        # a runtime Protocol check costs tens of microseconds: decide once per side
-        known = self._bulk_sides.get(action.side)
-        if known is None:
-            known = isinstance(self.calendar(action.side), BulkWriter) or isinstance(
-                self.calendar(action.side.other), BulkWriter
-            )
-            self._bulk_sides[action.side] = known
-        return known
+        """A create goes in a bulk run when its side or its source's side (the stamp)
+        writes in bulk."""
+        return self._writes_in_bulk(action.side) or self._writes_in_bulk(action.side.other)
 
     def _create_run(self, run: list[Create], tally: Tally) -> None:
         """Creates on one side, many per round trip where a backend can; their
@@ -305,14 +298,8 @@ class Applier:
         if all(a.replaces is None and a.conflict is None for a, _item in created):
             # the common case, a first sync's: nothing to record but each link
             get = versions.get
-            if source_side is _S:
-                links = [trusted_link(a.source_id, item.id, a.event,
-                                      get(a.source_id, a.source_version), item.version)
-                         for a, item in created]
-            else:
-                links = [trusted_link(item.id, a.source_id, a.event, item.version,
-                                      get(a.source_id, a.source_version))
-                         for a, item in created]
+            links = [_new_link(a, item, get(a.source_id, a.source_version))
+                     for a, item in created]
             self._staged.put_many(links, [(a.side, a.source_id) for a, _item in created])
             return
         plain: list[Create] = []  # a run with nothing to record but the link

@@ -650,9 +650,6 @@ class _Planner:
     def _free(self, side: Side) -> dict[str, Item]:
         """The side's listed items in no link, in id order (the plan's order)."""
         items, linked, moved = self.views[side].items, self.linked[side], self.moved[side]
-        if self.everything:
-            return {item_id: items[item_id] for item_id in sorted(items)
-                    if item_id not in linked and item_id not in moved}
         return {item_id: items[item_id] for item_id in sorted(items)
                 if item_id not in linked and item_id not in moved
                 and self._in_scope(side, items[item_id])}

@@ -228,11 +228,8 @@ class InMemoryCalendar:
                 self._notify(item_id)
                 return item
             stored = self._existing(item_id)
-            if expected_version is not None and stored.version != expected_version:
-                raise VersionConflictError(
-                    f"{self.name}: item {item_id} changed since version {expected_version}",
-                    item_id=item_id,
-                )
+            if expected_version is not None:
+                self._check_version(item_id, stored, expected_version)
             item = self._store(item_id, event, partner_key or stored.partner_key)
             if expected_version is not None:
                 self.write_log.append(("update", item_id))
@@ -255,12 +252,8 @@ class InMemoryCalendar:
                 del self._broken[item_id]
             else:
                 stored = self._existing(item_id)
-                if expected_version is not None and stored.version != expected_version:
-                    raise VersionConflictError(
-                        f"{self.name}: item {item_id} changed since version "
-                        f"{expected_version}",
-                        item_id=item_id,
-                    )
+                if expected_version is not None:
+                    self._check_version(item_id, stored, expected_version)
                 self._forget(item_id)
             self._tombstones[item_id] = self._now()
             if expected_version is not None:
@@ -318,6 +311,22 @@ class InMemoryCalendar:
         if stored is None:
             raise ItemNotFoundError(f"{self.name}: no item {item_id}", item_id=item_id)
         return stored
+
+    def _stale(self, item_id: str, stored: Item | None,
+               expected_version: str) -> BackendError | None:
+        """Why a write at ``expected_version`` is refused, or ``None``."""
+        if stored is None:
+            return ItemNotFoundError(f"{self.name}: no item {item_id}", item_id=item_id)
+        if stored.version != expected_version:
+            return VersionConflictError(
+                f"{self.name}: item {item_id} changed since version {expected_version}",
+                item_id=item_id)
+        return None
+
+    def _check_version(self, item_id: str, stored: Item, expected_version: str) -> None:
+        refusal = self._stale(item_id, stored, expected_version)
+        if refusal is not None:
+            raise refusal
 
     def _store(self, item_id: str, event: Event, partner_key: str | None) -> Item:
         refusal = self._refusal(item_id, event)
@@ -503,13 +512,13 @@ class InMemoryBulkCalendar(InMemoryCalendar):
                 now = self._now()
                 items = self._items
                 for item_id, event, expected_version, partner_key in requests:
-                    refusal = self._refused("update", item_id, event)
                     stored = items.get(item_id)
-                    if refusal is None:
-                        refusal = self._stale(item_id, stored, expected_version)
-                    if refusal is not None or stored is None:
-                        results.append(refusal or ItemNotFoundError(item_id))
+                    refusal = (self._refused("update", item_id, event)
+                               or self._stale(item_id, stored, expected_version))
+                    if refusal is not None:
+                        results.append(refusal)
                         continue
+                    assert stored is not None  # _stale refuses a missing item
                     item = self._put(item_id, event, partner_key or stored.partner_key, now)
                     written.append(item_id)
                     self.write_log.append(("update", item_id))
@@ -526,10 +535,9 @@ class InMemoryBulkCalendar(InMemoryCalendar):
             with self._lock:
                 now = self._now()
                 for item_id, expected_version in requests:
-                    refusal = self._refused("delete", item_id, None)
-                    if refusal is None:
-                        refusal = self._stale(item_id, self._items.get(item_id),
-                                              expected_version)
+                    refusal = (self._refused("delete", item_id, None)
+                               or self._stale(item_id, self._items.get(item_id),
+                                              expected_version))
                     if refusal is not None:
                         results.append(refusal)
                         continue
@@ -592,17 +600,6 @@ class InMemoryBulkCalendar(InMemoryCalendar):
             return refusal
         if refusal is not None:  # not an Event: refused, as a backend refuses a bad item
             return ItemRejectedError(str(refusal), item_id=item_id or None)
-        return None
-
-    def _stale(self, item_id: str, stored: Item | None,
-               expected_version: str) -> BackendError | None:
-        """Why a write at ``expected_version`` is refused, or ``None``."""
-        if stored is None:
-            return ItemNotFoundError(f"{self.name}: no item {item_id}", item_id=item_id)
-        if stored.version != expected_version:
-            return VersionConflictError(
-                f"{self.name}: item {item_id} changed since version {expected_version}",
-                item_id=item_id)
         return None
 
     def _answer(self, operation: str, item: Item) -> Item | BackendError:
