@@ -166,9 +166,13 @@ def adopt(saljstod: Item, outlook: Item, *, policy: ConflictPolicy,
 
     def uncontested(sv: tuple[object, ...], ov: tuple[object, ...],
                     _unit_name: tuple[str, ...]) -> tuple[object, ...] | None:
-        if sv == ov or (not copied and _empty(ov)):
+        if sv == ov:
             return sv
-        return ov if not copied and _empty(sv) else None
+        if copied:  # an empty unit may be a user's edit: the policy decides
+            return None
+        if _empty(ov):  # a bare copy never blanks what the other item holds
+            return sv
+        return ov if _empty(sv) else None
 
     merged, contested = _by_units(s, o, winner, uncontested)
     conflict = None
