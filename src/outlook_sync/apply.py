@@ -661,6 +661,15 @@ def _grouped(actions: tuple[Action, ...]) -> tuple[Action, ...]:
     rest touch one pair each, and their order does not matter. Two passes, no sort: a
     first sync plans one action per item.
     """
+    if all(type(action) is Create and action.replaces is None for action in actions):
+        # a first sync's plan: each create concerns its source alone, so they are
+        # independent when no source is planned twice
+        creates = cast("tuple[Create, ...]", actions)
+        to_outlook = [a for a in creates if a.side is _O]
+        to_saljstod = [a for a in creates if a.side is _S]
+        if all(len({a.source_id for a in run}) == len(run)
+               for run in (to_outlook, to_saljstod)):
+            return (*to_outlook, *to_saljstod)
     seen: set[tuple[Side, str]] = set()
     shared: set[tuple[Side, str]] = set()
     for action in actions:

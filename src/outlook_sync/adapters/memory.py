@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 from outlook_sync.errors import (
     BackendError,
@@ -352,17 +352,17 @@ class InMemoryCalendar:
         item's); the lock is held."""
         if not _plain_key(partner_key):  # the full check, which names what is wrong
             Item(id=item_id, version="0", event=event, partner_key=partner_key)
-        return self._put_all([item_id], [event], [partner_key], now)[0]
+        return self._put_all([(item_id, event, partner_key)], now)[0]
 
-    def _put_all(self, item_ids: Sequence[str], events: Sequence[Event],
-                 partner_keys: Sequence[str | None], now: dt.datetime) -> list[Item]:
-        """:meth:`_put` for many writes, their keys checked (:func:`_plain_key`), each
-        id once."""
+    def _put_all(self, writes: Iterable[tuple[str, Event, str | None]],
+                 now: dt.datetime) -> list[Item]:
+        """:meth:`_put` for many ``(item_id, event, partner_key)`` writes, their keys
+        checked (:func:`_plain_key`), each id once."""
         version = self._version
         items, order, unkeyed = self._items, self._order, self._unkeyed
         broken, tombstones = self._broken, self._tombstones
         stored: list[Item] = []
-        for item_id, event, partner_key in zip(item_ids, events, partner_keys, strict=True):
+        for item_id, event, partner_key in writes:
             version += 1
             # the event is stored as given (immutable, validated once, when built)
             item = items[item_id] = trusted_item(item_id, str(version), event, partner_key,
@@ -471,9 +471,9 @@ class InMemoryBulkCalendar(InMemoryCalendar):
                 first = self._counter + 1
                 self._counter += len(requests)
                 ids = [f"{self._prefix}{n}" for n in range(first, self._counter + 1)]
-                created = self._put_all(ids, [e for e, _k in requests],
-                                        [k for _e, k in requests], now)
-                self.write_log.extend([("create", item_id) for item_id in ids])
+                events, keys = zip(*requests, strict=True) if requests else ((), ())
+                created = self._put_all(zip(ids, events, keys, strict=True), now)
+                self.write_log.extend(zip(itertools.repeat("create"), ids))
             self._notify_many(ids)
             return list(created)
         results: list[Item | BackendError] = []
@@ -501,8 +501,7 @@ class InMemoryBulkCalendar(InMemoryCalendar):
     ) -> list[Item | BackendError]:
         """Update ``(item_id, event, expected_version, partner_key)`` items;
         ``partner_key=None`` keeps the item's key."""
-        if (not self._armed("update", "after_update")
-                and self._plain([(event, key) for _id, event, _version, key in requests])
+        if (not self._armed("update", "after_update") and self._plain_updates(requests)
                 and len({request[0] for request in requests}) == len(requests)):
             return self._update_all(requests)
         results: list[Item | BackendError] = []
@@ -555,26 +554,28 @@ class InMemoryBulkCalendar(InMemoryCalendar):
         self, requests: Sequence[tuple[str, Event, str, str | None]]
     ) -> list[Item | BackendError]:
         """:meth:`update_many` with no fault armed, plain content and each id once."""
-        results: list[Item | BackendError | None] = []
+        stale: dict[int, BackendError] = {}  # by request: the item changed or went
         ids: list[str] = []
-        events: list[Event] = []
-        keys: list[str | None] = []
-        with self._lock:
-            now = self._now()
+
+        def current() -> Iterator[tuple[str, Event, str | None]]:
             items = self._items
-            for item_id, event, expected_version, partner_key in requests:
+            for index, (item_id, event, expected_version, partner_key) in enumerate(requests):
                 stored = items.get(item_id)
                 if stored is None or stored.version != expected_version:
-                    results.append(self._stale(item_id, stored, expected_version))
+                    stale[index] = self._stale(item_id, stored, expected_version)
                     continue
-                results.append(None)  # written below
                 ids.append(item_id)
-                events.append(event)
-                keys.append(partner_key or stored.partner_key)
-            written = iter(self._put_all(ids, events, keys, now))
-            self.write_log.extend([("update", item_id) for item_id in ids])
+                yield item_id, event, stored.partner_key if partner_key is None else partner_key
+
+        with self._lock:
+            written = self._put_all(current(), self._now())
+            self.write_log.extend(zip(itertools.repeat("update"), ids))
         self._notify_many(ids)
-        return [next(written) if result is None else result for result in results]
+        if not stale:
+            return list(written)
+        answers = iter(written)
+        return [stale[index] if index in stale else next(answers)
+                for index in range(len(requests))]
 
     def _armed(self, *operations: str) -> bool:
         """Whether a fault waits for any of ``operations``."""
@@ -585,6 +586,13 @@ class InMemoryBulkCalendar(InMemoryCalendar):
         series = self.supports_series
         return all(type(event) is Event and (series or event.recurrence is None)
                    and _plain_key(key) for event, key in requests)
+
+    def _plain_updates(self, requests: Sequence[tuple[str, Event, str, str | None]]) -> bool:
+        """:meth:`_plain` for ``(item_id, event, expected_version, partner_key)``
+        requests."""
+        series = self.supports_series
+        return all(type(event) is Event and (series or event.recurrence is None)
+                   and _plain_key(key) for _id, event, _version, key in requests)
 
     def _refused(self, operation: str, item_id: str,
                  event: Event | None) -> BackendError | None:
