@@ -562,7 +562,9 @@ class InMemoryBulkCalendar(InMemoryCalendar):
             for index, (item_id, event, expected_version, partner_key) in enumerate(requests):
                 stored = items.get(item_id)
                 if stored is None or stored.version != expected_version:
-                    stale[index] = self._stale(item_id, stored, expected_version)
+                    refusal = self._stale(item_id, stored, expected_version)
+                    assert refusal is not None  # the item went or changed
+                    stale[index] = refusal
                     continue
                 ids.append(item_id)
                 yield item_id, event, stored.partner_key if partner_key is None else partner_key
