@@ -28,6 +28,7 @@ from outlook_sync import (
     SyncReport,
 )
 from outlook_sync._core.actions import Delete
+from outlook_sync.apply_state import StagedCommits
 from outlook_sync.model import Cursor, Event
 from tests.world import ManualClock, World, meeting
 
@@ -229,3 +230,50 @@ def test_generations_grow_with_link_commits_in_both_stores(store_kind: str,
     assert second > first
     by_id = {link.saljstod_id: link.generation for link in _store(store_kind, path).links(USER)}
     assert by_id == {"S1": first, "S2": second}
+
+
+def test_a_link_is_stored_with_its_commits_generation_whatever_it_carries(
+        store_kind: str, path: Path) -> None:
+    """The engine builds a created pair's link with the generation it expects the
+    commit to get (so the in-memory store can keep it as it is); a store sets the real
+    one whatever a link carries: a guess too high, too low or right."""
+    store = _store(store_kind, path)
+    event = meeting("Kundmöte")
+    store.commit(USER, StateChange(put_links=(Link(saljstod_id="S0", outlook_id="O0",
+                                                   base=event),)))
+    expected = store.generation(USER) + 1
+    carried = {"S1": expected, "S2": expected + 5, "S3": 0, "S4": expected - 1}
+    store.commit(USER, StateChange(put_links=tuple(
+        Link(saljstod_id=s_id, outlook_id="O" + s_id[1:], base=event, generation=generation)
+        for s_id, generation in carried.items())))
+    assert store.generation(USER) == expected
+    by_id = {link.saljstod_id: link.generation for link in _store(store_kind, path).links(USER)}
+    assert by_id == {"S0": expected - 1, "S1": expected, "S2": expected, "S3": expected,
+                     "S4": expected}
+
+
+def test_staged_links_are_built_with_the_generation_their_commit_gets(
+        store_kind: str, path: Path) -> None:
+    """``StagedCommits.next_generation`` follows the store over several commits, and a
+    commit it did not expect (another writer's) only makes it a wrong guess: the links
+    still get their commit's generation."""
+    store = _store(store_kind, path)
+    event = meeting("Kundmöte")
+    staged = StagedCommits(store, USER)
+    seen = {}
+    for number in range(3):
+        guess = staged.next_generation()
+        s_id = f"S{number}"
+        staged.put(Link(saljstod_id=s_id, outlook_id=f"O{number}", base=event,
+                        generation=guess))
+        staged.flush()
+        seen[s_id] = store.generation(USER)
+        assert guess == seen[s_id]
+    guess = staged.next_generation()
+    store.commit(USER, StateChange(put_links=(Link(saljstod_id="S8", outlook_id="O8",
+                                                   base=event),)))  # meanwhile
+    staged.put(Link(saljstod_id="S9", outlook_id="O9", base=event, generation=guess))
+    staged.flush()
+    assert store.generation(USER) == guess + 1
+    by_id = {link.saljstod_id: link.generation for link in _store(store_kind, path).links(USER)}
+    assert by_id == {**seen, "S8": guess, "S9": guess + 1}

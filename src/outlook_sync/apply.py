@@ -295,10 +295,11 @@ class Applier:
              if a.source_partner_key != item.id],
             tally,
         )
+        generation = self._staged.next_generation()
         if all(a.replaces is None and a.conflict is None for a, _item in created):
             # the common case, a first sync's: nothing to record but each link
             get = versions.get
-            links = [_new_link(a, item, get(a.source_id, a.source_version))
+            links = [_new_link(a, item, get(a.source_id, a.source_version), generation)
                      for a, item in created]
             self._staged.put_many(links, [(a.side, a.source_id) for a, _item in created])
             return
@@ -308,7 +309,7 @@ class Applier:
             version = versions.get(action.source_id, action.source_version)
             if action.replaces is None and action.conflict is None:
                 plain.append(action)
-                links.append(_new_link(action, item, version))
+                links.append(_new_link(action, item, version, generation))
                 continue
             if plain:
                 self._staged.put_many(links, [(a.side, a.source_id) for a in plain])
@@ -473,7 +474,7 @@ class Applier:
     def _created(self, action: Create, created: Item, source_version: str,
                  tally: Tally) -> None:
         """Stage the state change that records a completed create."""
-        link = _new_link(action, created, source_version)
+        link = _new_link(action, created, source_version, self._staged.next_generation())
         if action.conflict is not None:
             tally.conflicts.append(action.conflict)
         self._staged.put(link, replaces=action.replaces,
@@ -630,14 +631,15 @@ def _attempt(action: Update) -> Link | None:
                 outlook_version=o_version, attempt=(write.side, write.event, other))
 
 
-def _new_link(action: Create, created: Item, source_version: str) -> Link:
+def _new_link(action: Create, created: Item, source_version: str, generation: int) -> Link:
     """The link a completed create stores: its source, validated when it was listed,
-    and the created item, validated when the backend answered."""
+    and the created item, validated when the backend answered; built with the
+    generation its commit is expected to get (:meth:`StagedCommits.next_generation`)."""
     if action.side is _O:
         return trusted_link(action.source_id, created.id, action.event, source_version,
-                            created.version)
+                            created.version, generation)
     return trusted_link(created.id, action.source_id, action.event, created.version,
-                        source_version)
+                        source_version, generation)
 
 
 def _run_side(action: Action) -> Side | None:

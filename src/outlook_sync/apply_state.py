@@ -125,6 +125,19 @@ class StagedCommits:
         # the ids staged, per side (plain strings: cheaper to hash than (Side, id))
         self._s_ids: set[str] = set()
         self._o_ids: set[str] = set()
+        # the store's generation as of the last commit staged here (None: ask it)
+        self._generation: int | None = None
+
+    def next_generation(self) -> int:
+        """The generation the stage's commit is expected to get (see
+        :meth:`~outlook_sync.protocols.StateStore.generation`): a link built with it
+        is the very link the store keeps (a store may keep such a link as it is,
+        instead of a copy carrying the generation). Only a hint: the store sets the
+        generation of what it stores, whatever a link carries. The store is asked once;
+        each commit of the stage's links counts one more."""
+        if self._generation is None:
+            self._generation = self._state.generation(self._user)
+        return self._generation + 1
 
     def add(self, change: StateChange) -> None:
         """Stage a completed action's change (links, drops, conflicts, intents only)."""
@@ -210,7 +223,10 @@ class StagedCommits:
         self._count = 0
         self._puts, self._drops, self._conflicts, self._intents = [], [], [], []
         self._s_ids, self._o_ids = set(), set()
+        known, self._generation = self._generation, None
         self._state.commit(self._user, change)
+        if known is not None and change.put_links:
+            self._generation = known + 1
 
 
 #: The youngest generation's threshold while a sync runs (CPython's default is 700).

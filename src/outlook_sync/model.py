@@ -606,8 +606,9 @@ def trusted_item(id: str, version: str, event: Event, partner_key: str | None,
 
 
 def trusted_link(saljstod_id: str, outlook_id: str, base: Event, saljstod_version: str,
-                 outlook_version: str) -> Link:
-    """The :class:`Link` ``Link(...)`` would build (no tombstone, generation 0), from the
-    ids and versions of items that were validated when they were built."""
+                 outlook_version: str, generation: int = 0) -> Link:
+    """The :class:`Link` ``Link(...)`` would build (no tombstone), from the ids and
+    versions of items that were validated when they were built, and an int
+    ``generation``."""
     return _build_link(saljstod_id, outlook_id, base, saljstod_version, outlook_version,
-                       None, 0, None)
+                       None, generation, None)

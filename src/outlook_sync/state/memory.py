@@ -250,7 +250,9 @@ class MemoryStateStore:
                 s_new[s_id] = None
                 o_new[o_id] = None
         generation = state.generation + 1 if change.put_links else state.generation
-        stamped = [_at(link, generation) for link in change.put_links]
+        # a link that carries the commit's generation already is the link to keep
+        stamped = [link if link.generation == generation else _at(link, generation)
+                   for link in change.put_links]
         if not s_new and len(stamped) > 1:
             # Nothing dropped: the common case of many new links is checked at once;
             # ids put twice, or already linked, take the one-by-one overlay below.
