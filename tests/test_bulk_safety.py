@@ -25,6 +25,7 @@ import pytest
 from outlook_sync import (
     BackendUnavailableError,
     Event,
+    InMemoryBulkCalendar,
     InMemoryCalendar,
     Item,
     ItemRejectedError,
@@ -517,3 +518,48 @@ def test_a_bulk_delete_refused_for_a_newer_edit_withdraws_its_record(
     _no_duplicates(world, LINKED - RUN + 1)
     assert "Flyttat" in [e.location for e in _calendar(world, run_side.other).items().values()]
     assert item_id not in [entry[0] for entry in _kept(world, run_side)]
+
+
+class ShortSaljstod(InMemoryBulkCalendar):
+    """A Säljstöd backend whose next bulk update answers one result short (it wrote
+    every item: the last answer was lost on the way)."""
+
+    short = True
+
+    def update_many(
+        self, requests: Sequence[tuple[str, Event, str, str | None]]
+    ) -> list[Item | BackendError]:
+        results = super().update_many(requests)
+        if self.short:
+            self.short = False
+            return results[:-1]
+        return results
+
+
+def test_partner_key_stamps_answered_short_are_failures_and_the_next_sync_converges() -> None:
+    """A first sync's stamps (Outlook's key written on each Säljstöd activity) go out in
+    one bulk run; a backend answering fewer results than it was asked for leaves every
+    stamp of the run unconfirmed: reported as failed and pending, never taken as
+    written, never a crash. The next sync links every pair once."""
+    clock = ManualClock()
+    saljstod = ShortSaljstod(clock=clock, name="saljstod", id_prefix="S")
+    outlook = InMemoryBulkCalendar(clock=clock, name="outlook", id_prefix="O")
+    state = MemoryStateStore()
+    sync = Synchronizer(saljstod=saljstod, outlook=outlook, state=state, user=USER,
+                        clock=clock)
+    for number in range(RUN):
+        saljstod.add(meeting(f"Kundmöte {number}"))
+    report = sync.sync()
+    assert not report.ok
+    assert len(report.failures) == RUN
+    assert {failure.operation for failure in report.failures} == {"stamp"}
+    assert sorted(state.pending(USER)) == sorted((_S, s_id) for s_id in saljstod.items())
+    assert len(outlook.items()) == RUN  # created once each
+    clock.advance()
+    again = sync.sync()
+    assert again.ok, again
+    assert again.total_writes == 0
+    assert sorted(e.subject for e in outlook.items().values()) == sorted(
+        e.subject for e in saljstod.items().values())
+    assert state.link_count(USER) == RUN
+    assert sync.sync().total_writes == 0

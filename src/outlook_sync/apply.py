@@ -289,24 +289,24 @@ class Applier:
         if not created:
             return
         source_side = created[0][0].side.other
-        versions = self._stamp_many(
-            source_side,
-            [(a.source_id, a.event, a.source_version, item.id) for a, item in created
-             if a.source_partner_key != item.id],
-            tally,
-        )
+        requests = [(a.source_id, a.event, a.source_version, item.id) for a, item in created
+                    if a.source_partner_key != item.id]
+        stamped = self._stamp_many(source_side, requests, tally)
+        if len(requests) == len(created):  # every source stamped (a first sync's case)
+            versions = stamped
+        else:
+            after = dict(zip([request[0] for request in requests], stamped, strict=True))
+            versions = [after.get(a.source_id, a.source_version) for a, _item in created]
         generation = self._staged.next_generation()
         if all(a.replaces is None and a.conflict is None for a, _item in created):
             # the common case, a first sync's: nothing to record but each link
-            get = versions.get
-            links = [_new_link(a, item, get(a.source_id, a.source_version), generation)
-                     for a, item in created]
+            links = [_new_link(a, item, version, generation)
+                     for (a, item), version in zip(created, versions, strict=True)]
             self._staged.put_many(links, [(a.side, a.source_id) for a, _item in created])
             return
         plain: list[Create] = []  # a run with nothing to record but the link
         links = []
-        for action, item in created:
-            version = versions.get(action.source_id, action.source_version)
+        for (action, item), version in zip(created, versions, strict=True):
             if action.replaces is None and action.conflict is None:
                 plain.append(action)
                 links.append(_new_link(action, item, version, generation))
@@ -391,34 +391,35 @@ class Applier:
 
     def _stamp_many(
         self, side: Side, requests: list[tuple[str, Event, str, str]], tally: Tally
-    ) -> dict[str, str]:
-        """Stamp partner keys on many items; return the new versions by item id."""
+    ) -> list[str]:
+        """Stamp partner keys on ``(item_id, event, version, key)`` items; return each
+        item's version after it (the one it had where the stamp was not written)."""
         calendar = self.calendar(side)
         if side in tally.read_only:
-            return {}
+            return [version for _id, _event, version, _key in requests]
         if not isinstance(calendar, BulkWriter):
-            return {
-                item_id: self._stamp(side, item_id, event, version, partner=key, tally=tally)
-                for item_id, event, version, key in requests
-            }
-        results = list(calendar.update_many(requests)) if requests else []
-        if len(results) == len(requests) and all(type(r) is Item for r in results):
+            return [self._stamp(side, item_id, event, version, partner=key, tally=tally)
+                    for item_id, event, version, key in requests]
+        results: list[Item | BackendError] = (list(calendar.update_many(requests))
+                                               if requests else [])
+        if len(results) != len(requests):
+            results = [BackendError(f"update_many answered {len(results)} of {len(requests)}")
+                       ] * len(requests)
+        if all(type(r) is Item for r in results):
             # every stamp written (a first sync's common case)
             tally.wrote_many("stamp", side, len(results),
                              ((item_id, event) for item_id, event, _v, _k in requests))
-            return {item_id: result.version
-                    for (item_id, _e, _v, _k), result in zip(requests, results, strict=True)
-                    if isinstance(result, Item)}
-        versions: dict[str, str] = {}
+            return [result.version for result in cast("list[Item]", results)]
+        versions: list[str] = []
         stamped: list[tuple[str, Event]] = []
-        for (item_id, event, version, _key), result in zip(requests, results, strict=False):
+        for (item_id, event, version, _key), result in zip(requests, results, strict=True):
             if isinstance(result, Item):
-                versions[item_id] = result.version
+                versions.append(result.version)
                 stamped.append((item_id, event))
                 continue
+            versions.append(version)
             if isinstance(result, PermissionDeniedError):
                 tally.refused_by(side)
-                versions[item_id] = version
                 continue
             log.warning("could not store the partner key on %s item %s: %s", side, item_id,
                         result)
@@ -426,7 +427,6 @@ class Applier:
                                           error=str(result)))
             tally.failed_keys.append((side, item_id))
             self.state.commit(self.user, StateChange(add_pending=((side, item_id),)))
-            versions[item_id] = version
         tally.wrote_many("stamp", side, len(stamped), stamped)
         return versions
 
