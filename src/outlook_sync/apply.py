@@ -157,7 +157,7 @@ class Applier:
                 self._staged.flush()
                 run = self._run(actions, done, kind)
                 if kind == "create":
-                    self._create_run([a for a in run if isinstance(a, Create)], tally)
+                    self._create_run(cast("list[Create]", run), tally)  # _run: all creates
                 elif kind == "update":
                     self._update_run([a for a in run if isinstance(a, Update)], tally)
                 else:

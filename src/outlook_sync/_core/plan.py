@@ -650,9 +650,11 @@ class _Planner:
     def _free(self, side: Side) -> dict[str, Item]:
         """The side's listed items in no link, in id order (the plan's order)."""
         items, linked, moved = self.views[side].items, self.linked[side], self.moved[side]
-        return {item_id: items[item_id] for item_id in sorted(items)
-                if item_id not in linked and item_id not in moved
-                and self._in_scope(side, items[item_id])}
+        free = {item_id: items[item_id] for item_id in sorted(items)
+                if item_id not in linked and item_id not in moved}
+        if self.everything:
+            return free
+        return {item_id: item for item_id, item in free.items() if self._in_scope(side, item)}
 
     def _copied(self, s_item: Item, o_item: Item) -> bool:
         """One item is the result of a create this sync's state still has an intent

@@ -22,6 +22,7 @@ import datetime as dt
 import itertools
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import cast
 
 from outlook_sync.errors import (
     BackendError,
@@ -475,7 +476,7 @@ class InMemoryBulkCalendar(InMemoryCalendar):
                 created = self._put_all(zip(ids, events, keys, strict=True), now)
                 self.write_log.extend(zip(itertools.repeat("create"), ids))
             self._notify_many(ids)
-            return list(created)
+            return cast("list[Item | BackendError]", created)  # a new list, all written
         results: list[Item | BackendError] = []
         written: list[str] = []
         try:
@@ -574,7 +575,7 @@ class InMemoryBulkCalendar(InMemoryCalendar):
             self.write_log.extend(zip(itertools.repeat("update"), ids))
         self._notify_many(ids)
         if not stale:
-            return list(written)
+            return cast("list[Item | BackendError]", written)  # a new list, all written
         answers = iter(written)
         return [stale[index] if index in stale else next(answers)
                 for index in range(len(requests))]
@@ -584,17 +585,20 @@ class InMemoryBulkCalendar(InMemoryCalendar):
         return bool(self._faults) and any(self._faults.get(op) for op in operations)
 
     def _plain(self, requests: Sequence[tuple[Event, str | None]]) -> bool:
-        """Every ``(event, partner key)`` is one this calendar stores as it is."""
+        """Every ``(event, partner key)`` is one this calendar stores as it is (the
+        key as :func:`_plain_key` checks it, inlined: this runs once per item)."""
         series = self.supports_series
         return all(type(event) is Event and (series or event.recurrence is None)
-                   and _plain_key(key) for event, key in requests)
+                   and (key is None or (type(key) is str and 0 < len(key) <= 1024))
+                   for event, key in requests)
 
     def _plain_updates(self, requests: Sequence[tuple[str, Event, str, str | None]]) -> bool:
         """:meth:`_plain` for ``(item_id, event, expected_version, partner_key)``
         requests."""
         series = self.supports_series
         return all(type(event) is Event and (series or event.recurrence is None)
-                   and _plain_key(key) for _id, event, _version, key in requests)
+                   and (key is None or (type(key) is str and 0 < len(key) <= 1024))
+                   for _id, event, _version, key in requests)
 
     def _refused(self, operation: str, item_id: str,
                  event: Event | None) -> BackendError | None:
