@@ -200,6 +200,14 @@ def test_trusted_item_and_link_are_what_their_init_builds(event: Event) -> None:
     link = Link(saljstod_id="S1", outlook_id="O1", base=event, saljstod_version="2",
                 outlook_version="7")
     assert _fields(trusted_link("S1", "O1", event, "2", "7")) == _fields(link)
+    # trailing fields with a plain default may be left out, as with __init__
+    assert _fields(trusted_item("O1", "7", event)) == _fields(Item(id="O1", version="7",
+                                                                   event=event))
+    assert _fields(trusted_link("S1", "O1", event)) == _fields(
+        Link(saljstod_id="S1", outlook_id="O1", base=event))
+    assert _fields(trusted_link("S1", "O1", event, "2", "7", Side.OUTLOOK, 3)) == _fields(
+        attrs.evolve(link, gone=Side.OUTLOOK, generation=3))
+    assert getattr(trusted_link, "__name__", None) == "trusted_link"
     assert _fields(link.at_generation(4)) == _fields(attrs.evolve(link, generation=4))
     create = Create(side=Side.OUTLOOK, source_id="S1", source_version="2",
                     source_partner_key=None, event=event)

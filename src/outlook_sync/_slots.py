@@ -18,6 +18,8 @@ import attrs
 
 __all__ = ["builder", "copier"]
 
+_FACTORY: type = type(attrs.Factory(list))  # a field default computed per instance
+
 
 def _slot_setters(cls: Any) -> dict[str, Any]:
     """``_set_<field>``: each field's slot setter (cheaper than ``object.__setattr__``,
@@ -26,8 +28,10 @@ def _slot_setters(cls: Any) -> dict[str, Any]:
             for field in attrs.fields(cls)}
 
 
-def _compiled(name: str, lines: list[str], cls: Any) -> Callable[..., Any]:
-    namespace: dict[str, Any] = {"_new": object.__new__, "cls": cls, **_slot_setters(cls)}
+def _compiled(name: str, lines: list[str], cls: Any,
+              defaults: dict[str, Any] | None = None) -> Callable[..., Any]:
+    namespace: dict[str, Any] = {"_new": object.__new__, "cls": cls, **_slot_setters(cls),
+                                 **(defaults or {})}
     exec("\n".join(lines), namespace)  # noqa: S102 - the code is built from field names
     built: Callable[..., Any] = namespace[name]
     return built
@@ -47,11 +51,28 @@ def copier(cls: Any, name: str) -> Callable[[Any, object], Any]:
     return _compiled("copy", lines, cls)
 
 
-def builder(cls: Any) -> Callable[..., Any]:
+def builder(cls: Any, name: str = "build", doc: str | None = None) -> Callable[..., Any]:
     """A function building a ``cls`` value from every field's value, positionally in
-    field order, without running validators or ``__attrs_post_init__``."""
-    names = [field.name for field in attrs.fields(cls)]
-    lines = [f"def build({', '.join(names)}):", "    new = _new(cls)"]
-    lines += [f"    _set_{name}(new, {name})" for name in names]
+    field order, without running validators or ``__attrs_post_init__``.
+
+    Trailing fields with a plain default (not a factory) may be left out, as with the
+    class's ``__init__``. ``name`` and ``doc`` become the function's name and docstring.
+    """
+    fields = attrs.fields(cls)
+    optional = 0  # how many trailing fields have a plain default
+    for field in reversed(fields):
+        if field.default is attrs.NOTHING or isinstance(field.default, _FACTORY):
+            break
+        optional += 1
+    required = len(fields) - optional
+    params = [field.name if index < required else f"{field.name}=_default_{field.name}"
+              for index, field in enumerate(fields)]
+    lines = [f"def {name}({', '.join(params)}):", "    new = _new(cls)"]
+    lines += [f"    _set_{field.name}(new, {field.name})" for field in fields]
     lines.append("    return new")
-    return _compiled("build", lines, cls)
+    built = _compiled(name, lines, cls, {f"_default_{field.name}": field.default
+                                         for field in fields[required:]})
+    built.__doc__ = doc
+    built.__qualname__ = name
+    built.__module__ = cls.__module__
+    return built

@@ -300,8 +300,14 @@ class Applier:
         generation = self._staged.next_generation()
         if all(a.replaces is None and a.conflict is None for a, _item in created):
             # the common case, a first sync's: nothing to record but each link
-            links = [_new_link(a, item, version, generation)
-                     for (a, item), version in zip(created, versions, strict=True)]
+            # _new_link, inlined (once per item)
+            links = ([trusted_link(a.source_id, item.id, a.event, version, item.version, None,
+                                   generation)
+                      for (a, item), version in zip(created, versions, strict=True)]
+                     if source_side is _S else
+                     [trusted_link(item.id, a.source_id, a.event, item.version, version, None,
+                                   generation)
+                      for (a, item), version in zip(created, versions, strict=True)])
             self._staged.put_many(links, [(a.side, a.source_id) for a, _item in created])
             return
         plain: list[Create] = []  # a run with nothing to record but the link
@@ -637,9 +643,9 @@ def _new_link(action: Create, created: Item, source_version: str, generation: in
     generation its commit is expected to get (:meth:`StagedCommits.next_generation`)."""
     if action.side is _O:
         return trusted_link(action.source_id, created.id, action.event, source_version,
-                            created.version, generation)
+                            created.version, None, generation)
     return trusted_link(created.id, action.source_id, action.event, created.version,
-                        source_version, generation)
+                        source_version, None, generation)
 
 
 def _run_side(action: Action) -> Side | None:

@@ -28,7 +28,7 @@ import enum
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
@@ -589,26 +589,32 @@ class Link:
 
 
 _link_at: Callable[[Link, int], Link] = copier(Link, "generation")
-_build_item: Callable[..., Item] = builder(Item)
-_build_link: Callable[..., Link] = builder(Link)
 
 
-def trusted_item(id: str, version: str, event: Event, partner_key: str | None,
-                 changed: dt.datetime | None) -> Item:
-    """The :class:`Item` ``Item(id=…, …)`` would build, from values the caller has
-    already checked, without checking them again: a backend's own ids and version
-    strings, an :class:`Event` (validated when it was built), an aware ``changed``.
-
-    For backends writing many items at once (a fifth of the cost of ``Item(...)``);
-    anything that did not come from such a check builds ``Item(...)``.
-    """
-    return _build_item(id, version, event, partner_key, changed)
+class _ItemBuilder(Protocol):
+    def __call__(self, id: str, version: str, event: Event, partner_key: str | None = None,
+                 changed: dt.datetime | None = None) -> Item: ...
 
 
-def trusted_link(saljstod_id: str, outlook_id: str, base: Event, saljstod_version: str,
-                 outlook_version: str, generation: int = 0) -> Link:
-    """The :class:`Link` ``Link(...)`` would build (no tombstone), from the ids and
-    versions of items that were validated when they were built, and an int
-    ``generation``."""
-    return _build_link(saljstod_id, outlook_id, base, saljstod_version, outlook_version,
-                       None, generation, None)
+class _LinkBuilder(Protocol):
+    def __call__(self, saljstod_id: str, outlook_id: str, base: Event,
+                 saljstod_version: str = "", outlook_version: str = "",
+                 gone: Side | None = None, generation: int = 0,
+                 attempt: tuple[Side, Event, Event] | None = None) -> Link: ...
+
+
+#: ``trusted_item(id, version, event, partner_key, changed)``: the :class:`Item`
+#: ``Item(...)`` would build, from values the caller has already checked, without
+#: checking them again (a backend's own ids and version strings, an :class:`Event`
+#: validated when it was built, an aware ``changed``). For backends writing many items
+#: at once (a fifth of the cost of ``Item(...)``); anything that did not come from such
+#: a check builds ``Item(...)``. Generated code, called once per item written.
+trusted_item: _ItemBuilder = builder(Item, "trusted_item", "The Item Item(...) would "
+                                     "build, from values already checked.")
+
+#: ``trusted_link(saljstod_id, outlook_id, base, saljstod_version, outlook_version,
+#: gone, generation, attempt)``: the :class:`Link` ``Link(...)`` would build, from the
+#: ids and versions of items that were validated when they were built (and an int
+#: ``generation``, a Side or None ``gone``, a checked ``attempt``).
+trusted_link: _LinkBuilder = builder(Link, "trusted_link", "The Link Link(...) would "
+                                     "build, from values already checked.")
