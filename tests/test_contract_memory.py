@@ -69,3 +69,33 @@ class TestInMemoryBulkCalendarWithSeries(TestInMemoryCalendar):
     @pytest.fixture
     def make_backend(self) -> BackendFactory:
         return factory(series=True, kind=InMemoryBulkCalendar)
+
+
+@pytest.mark.parametrize("armed", [False, True], ids=["one-step", "item-by-item"])
+def test_an_id_asked_twice_in_one_bulk_update_is_refused_the_second_time(armed: bool) -> None:
+    """The bulk calendar writes a run in order, each item checked just before its
+    write: the second request for an id expects a version the first one replaced, and
+    is answered a version conflict, whether the run goes in one step or (faults
+    armed) item by item."""
+    from outlook_sync import BackendUnavailableError, VersionConflictError
+    from tests.world import meeting
+
+    calendar = InMemoryBulkCalendar(clock=ManualClock(), id_prefix="S")
+    first = calendar.add(meeting("Kundmöte"))
+    other = calendar.add(meeting("Uppföljning"))
+    version = calendar.get(first).version
+    if armed:  # both writes' answers lost: the run goes item by item
+        calendar.fail_next("after_update", BackendUnavailableError("answer lost"))
+        calendar.fail_next("after_update", BackendUnavailableError("answer lost"))
+    results = calendar.update_many([
+        (first, meeting("Kundmöte, flyttat"), version, "O1"),
+        (first, meeting("Kundmöte, igen"), version, "O2"),
+        (other, meeting("Uppföljning, ny tid"), calendar.get(other).version, None),
+    ])
+    assert [type(result).__name__ for result in results] == (
+        ["BackendUnavailableError", "VersionConflictError", "BackendUnavailableError"]
+        if armed else ["Item", "VersionConflictError", "Item"])
+    assert isinstance(results[1], VersionConflictError)
+    assert calendar.items()[first].subject == "Kundmöte, flyttat"
+    assert calendar.get(first).partner_key == "O1"
+    assert calendar.items()[other].subject == "Uppföljning, ny tid"

@@ -502,8 +502,7 @@ class InMemoryBulkCalendar(InMemoryCalendar):
     ) -> list[Item | BackendError]:
         """Update ``(item_id, event, expected_version, partner_key)`` items;
         ``partner_key=None`` keeps the item's key."""
-        if (not self._armed("update", "after_update") and self._plain_updates(requests)
-                and len({request[0] for request in requests}) == len(requests)):
+        if not self._armed("update", "after_update") and self._plain_updates(requests):
             return self._update_all(requests)
         results: list[Item | BackendError] = []
         written: list[str] = []
@@ -554,7 +553,9 @@ class InMemoryBulkCalendar(InMemoryCalendar):
     def _update_all(
         self, requests: Sequence[tuple[str, Event, str, str | None]]
     ) -> list[Item | BackendError]:
-        """:meth:`update_many` with no fault armed, plain content and each id once."""
+        """:meth:`update_many` with no fault armed and plain content. Each request is
+        checked just before its write, as one at a time: an id asked twice is refused
+        the second time (its version changed with the first write)."""
         stale: dict[int, BackendError] = {}  # by request: the item changed or went
         ids: list[str] = []
 
