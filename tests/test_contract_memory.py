@@ -11,7 +11,7 @@ import datetime as dt
 import pytest
 
 from outlook_sync import InMemoryBulkCalendar, InMemoryCalendar
-from outlook_sync.model import Event
+from outlook_sync.model import Event, Item
 from outlook_sync.testing.contract import Backend, BackendFactory, CalendarContract, Capabilities
 from tests.world import ManualClock
 
@@ -83,19 +83,24 @@ def test_an_id_asked_twice_in_one_bulk_update_is_refused_the_second_time(armed: 
     calendar = InMemoryBulkCalendar(clock=ManualClock(), id_prefix="S")
     first = calendar.add(meeting("Kundmöte"))
     other = calendar.add(meeting("Uppföljning"))
-    version = calendar.get(first).version
+    def item(item_id: str) -> Item:
+        found = calendar.get(item_id)
+        assert isinstance(found, Item)
+        return found
+
+    version = item(first).version
     if armed:  # both writes' answers lost: the run goes item by item
         calendar.fail_next("after_update", BackendUnavailableError("answer lost"))
         calendar.fail_next("after_update", BackendUnavailableError("answer lost"))
     results = calendar.update_many([
         (first, meeting("Kundmöte, flyttat"), version, "O1"),
         (first, meeting("Kundmöte, igen"), version, "O2"),
-        (other, meeting("Uppföljning, ny tid"), calendar.get(other).version, None),
+        (other, meeting("Uppföljning, ny tid"), item(other).version, None),
     ])
     assert [type(result).__name__ for result in results] == (
         ["BackendUnavailableError", "VersionConflictError", "BackendUnavailableError"]
         if armed else ["Item", "VersionConflictError", "Item"])
     assert isinstance(results[1], VersionConflictError)
     assert calendar.items()[first].subject == "Kundmöte, flyttat"
-    assert calendar.get(first).partner_key == "O1"
+    assert item(first).partner_key == "O1"
     assert calendar.items()[other].subject == "Uppföljning, ny tid"
