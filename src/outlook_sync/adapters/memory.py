@@ -24,6 +24,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import cast
 
+from outlook_sync.adapters.write_log import WriteLog
 from outlook_sync.errors import (
     BackendError,
     InvalidEventError,
@@ -42,7 +43,7 @@ from outlook_sync.model import (
     trusted_item,
 )
 
-__all__ = ["InMemoryBulkCalendar", "InMemoryCalendar"]
+__all__ = ["InMemoryBulkCalendar", "InMemoryCalendar", "WriteLog"]
 
 Clock = Callable[[], dt.datetime]
 
@@ -101,8 +102,9 @@ class InMemoryCalendar:
         self._faults: dict[str, list[BaseException]] = {}
         self._listeners: list[Callable[[Sequence[str]], None]] = []
         self._lock = threading.RLock()
-        #: every backend write made through the Calendar protocol, for tests to count.
-        self.write_log: list[tuple[str, str]] = []
+        #: every backend write made through the Calendar protocol, ``(operation,
+        #: item_id)``, for tests to count (reads as a list of pairs).
+        self.write_log = WriteLog()
 
     def __repr__(self) -> str:
         return f"InMemoryCalendar(name={self.name!r}, items={len(self._items)})"
@@ -197,7 +199,7 @@ class InMemoryCalendar:
             item_id = f"{self._prefix}{self._counter}"
             item = self._store(item_id, event, partner_key)
         self._notify(item_id)
-        self.write_log.append(("create", item_id))
+        self.write_log.append("create", item_id)
         self._fault("after_create")
         return item
 
@@ -233,7 +235,7 @@ class InMemoryCalendar:
                 self._check_version(item_id, stored, expected_version)
             item = self._store(item_id, event, partner_key or stored.partner_key)
             if expected_version is not None:
-                self.write_log.append(("update", item_id))
+                self.write_log.append("update", item_id)
         self._notify(item_id)
         if expected_version is not None:
             self._fault("after_update")
@@ -258,7 +260,7 @@ class InMemoryCalendar:
                 self._forget(item_id)
             self._tombstones[item_id] = self._now()
             if expected_version is not None:
-                self.write_log.append(("delete", item_id))
+                self.write_log.append("delete", item_id)
         self._notify(item_id)
         if expected_version is not None:
             self._fault("after_delete")
@@ -281,7 +283,7 @@ class InMemoryCalendar:
                 raise ItemNotFoundError(f"{self.name}: no deleted item {item_id} to restore",
                                         item_id=item_id)
             item = self._store(item_id, event, partner_key)  # drops the tombstone too
-            self.write_log.append(("restore", item_id))
+            self.write_log.append("restore", item_id)
         self._notify(item_id)
         return item, ()
 
@@ -474,7 +476,7 @@ class InMemoryBulkCalendar(InMemoryCalendar):
                 ids = [f"{self._prefix}{n}" for n in range(first, self._counter + 1)]
                 events, keys = zip(*requests, strict=True) if requests else ((), ())
                 created = self._put_all(zip(ids, events, keys, strict=True), now)
-                self.write_log.extend(zip(itertools.repeat("create"), ids))
+                self.write_log.extend("create", ids)
             self._notify_many(ids)
             return cast("list[Item | BackendError]", created)  # a new list, all written
         results: list[Item | BackendError] = []
@@ -491,7 +493,7 @@ class InMemoryBulkCalendar(InMemoryCalendar):
                     item_id = f"{self._prefix}{self._counter}"
                     item = self._put(item_id, event, partner_key, now)
                     written.append(item_id)
-                    self.write_log.append(("create", item_id))
+                    self.write_log.append("create", item_id)
                     results.append(self._answer("after_create", item))
         finally:
             self._notify_many(written)
@@ -520,7 +522,7 @@ class InMemoryBulkCalendar(InMemoryCalendar):
                     assert stored is not None  # _stale refuses a missing item
                     item = self._put(item_id, event, partner_key or stored.partner_key, now)
                     written.append(item_id)
-                    self.write_log.append(("update", item_id))
+                    self.write_log.append("update", item_id)
                     results.append(self._answer("after_update", item))
         finally:
             self._notify_many(written)
@@ -543,7 +545,7 @@ class InMemoryBulkCalendar(InMemoryCalendar):
                     self._forget(item_id)
                     self._tombstones[item_id] = now
                     written.append(item_id)
-                    self.write_log.append(("delete", item_id))
+                    self.write_log.append("delete", item_id)
                     answer = self._struck("after_delete")
                     results.append(None if answer is None else self._lost(answer))
         finally:
@@ -573,7 +575,7 @@ class InMemoryBulkCalendar(InMemoryCalendar):
 
         with self._lock:
             written = self._put_all(current(), self._now())
-            self.write_log.extend(zip(itertools.repeat("update"), ids))
+            self.write_log.extend("update", ids)
         self._notify_many(ids)
         if not stale:
             return cast("list[Item | BackendError]", written)  # a new list, all written
