@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import operator
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from typing import cast
 
 from outlook_sync.adapters.write_log import WriteLog
@@ -355,40 +357,56 @@ class InMemoryCalendar:
         item's); the lock is held."""
         if not _plain_key(partner_key):  # the full check, which names what is wrong
             Item(id=item_id, version="0", event=event, partner_key=partner_key)
-        return self._put_all([(item_id, event, partner_key)], now)[0]
+        self._version += 1
+        # the event is stored as given (immutable, validated once, when built)
+        item = self._items[item_id] = trusted_item(item_id, str(self._version), event,
+                                                   partner_key, now)
+        self._broken.pop(item_id, None)
+        self._tombstones.pop(item_id, None)
+        self._order.pop(item_id, None)
+        self._order[item_id] = None  # the newest change last
+        if partner_key is None:
+            self._unkeyed.add(item_id)
+        else:
+            self._unkeyed.discard(item_id)
+        self._changed_at_time(now)
+        return item
 
-    def _put_all(self, writes: Iterable[tuple[str, Event, str | None]],
-                 now: dt.datetime) -> list[Item]:
-        """:meth:`_put` for many ``(item_id, event, partner_key)`` writes, their keys
-        checked (:func:`_plain_key`), each id once."""
-        version = self._version
-        items, order, unkeyed = self._items, self._order, self._unkeyed
-        broken, tombstones = self._broken, self._tombstones
-        stored: list[Item] = []
-        for item_id, event, partner_key in writes:
-            version += 1
-            # the event is stored as given (immutable, validated once, when built)
-            item = items[item_id] = trusted_item(item_id, str(version), event, partner_key,
-                                                 now)
-            stored.append(item)
-            if broken:
-                broken.pop(item_id, None)
-            if tombstones:
-                tombstones.pop(item_id, None)
-            if item_id in order:
-                del order[item_id]
-            order[item_id] = None
-            if partner_key is None:
-                unkeyed.add(item_id)
-            elif unkeyed:
-                unkeyed.discard(item_id)
-        self._version = version
+    def _put_all(self, item_ids: Sequence[str], events: Sequence[Event],
+                 partner_keys: Sequence[str | None], now: dt.datetime, *,
+                 new: bool) -> list[Item]:
+        """:meth:`_put` for many writes at once: distinct ids (``new``: none stored
+        yet), plain events and keys (:meth:`_plain`). Each step runs over all of them in
+        C (``map``, ``dict.update``), not once per item in Python."""
+        first = self._version + 1
+        self._version += len(item_ids)
+        stored = list(map(trusted_item, item_ids, map(str, range(first, self._version + 1)),
+                          events, partner_keys, itertools.repeat(now)))
+        self._items.update(zip(item_ids, stored, strict=True))
+        for index in (self._broken, self._tombstones):
+            if index:
+                deque(map(index.pop, item_ids, itertools.repeat(None)), maxlen=0)
+        order = self._order
+        if not new:
+            deque(map(order.pop, item_ids, itertools.repeat(None)), maxlen=0)
+        order.update(dict.fromkeys(item_ids))  # the newest changes last
+        unkeyed = self._unkeyed
+        if unkeyed and not new:
+            unkeyed.difference_update(item_ids)
+        if None in partner_keys:
+            unkeyed.update([item_id for item_id, key in zip(item_ids, partner_keys, strict=True)
+                            if key is None])
+        self._changed_at_time(now)
+        return stored
+
+    def _changed_at_time(self, now: dt.datetime) -> None:
+        """Note that items changed ``now``: the change index stays in time order
+        while the clock only moves forward."""
         latest = self._latest
         if latest is None or now > latest:
             self._latest = now
         elif now < latest:
             self._ordered = False
-        return stored
 
     def _forget(self, item_id: str) -> None:
         self._items.pop(item_id, None)
@@ -442,6 +460,12 @@ class InMemoryCalendar:
                 self._listeners.remove(callback)
 
 
+_EVENT_TYPE: frozenset[type] = frozenset({Event})
+_KEY_TYPES: frozenset[type] = frozenset({str, type(None)})
+_version_of = operator.attrgetter("version")
+_recurrence_of = operator.attrgetter("recurrence")
+
+
 def _plain_key(partner_key: object) -> bool:
     """``Item``'s check of a partner key, for the common case (``None``, or a str of
     1 to 1024 characters); anything else takes the full check."""
@@ -467,15 +491,15 @@ class InMemoryBulkCalendar(InMemoryCalendar):
 
     def create_many(self, requests: Sequence[tuple[Event, str]]) -> list[Item | BackendError]:
         """Create ``(event, partner_key)`` items."""
-        if not self._armed("create", "after_create") and self._plain(requests):
+        events, keys = zip(*requests, strict=True) if requests else ((), ())
+        if not self._armed("create", "after_create") and self._plain(events, keys):
             # nothing to refuse and no fault to strike: the whole run in one step
             with self._lock:
                 now = self._now()
                 first = self._counter + 1
                 self._counter += len(requests)
-                ids = [f"{self._prefix}{n}" for n in range(first, self._counter + 1)]
-                events, keys = zip(*requests, strict=True) if requests else ((), ())
-                created = self._put_all(zip(ids, events, keys, strict=True), now)
+                ids = list(map(self._prefix.__add__, map(str, range(first, self._counter + 1))))
+                created = self._put_all(ids, events, keys, now, new=True)
                 self.write_log.extend("create", ids)
             self._notify_many(ids)
             return cast("list[Item | BackendError]", created)  # a new list, all written
@@ -504,8 +528,10 @@ class InMemoryBulkCalendar(InMemoryCalendar):
     ) -> list[Item | BackendError]:
         """Update ``(item_id, event, expected_version, partner_key)`` items;
         ``partner_key=None`` keeps the item's key."""
-        if not self._armed("update", "after_update") and self._plain_updates(requests):
-            return self._update_all(requests)
+        if not self._armed("update", "after_update"):
+            done = self._update_all(requests)
+            if done is not None:
+                return done
         results: list[Item | BackendError] = []
         written: list[str] = []
         try:
@@ -554,54 +580,41 @@ class InMemoryBulkCalendar(InMemoryCalendar):
 
     def _update_all(
         self, requests: Sequence[tuple[str, Event, str, str | None]]
-    ) -> list[Item | BackendError]:
-        """:meth:`update_many` with no fault armed and plain content. Each request is
-        checked just before its write, as one at a time: an id asked twice is refused
-        the second time (its version changed with the first write)."""
-        stale: dict[int, BackendError] = {}  # by request: the item changed or went
-        ids: list[str] = []
-
-        def current() -> Iterator[tuple[str, Event, str | None]]:
-            items = self._items
-            for index, (item_id, event, expected_version, partner_key) in enumerate(requests):
-                stored = items.get(item_id)
-                if stored is None or stored.version != expected_version:
-                    refusal = self._stale(item_id, stored, expected_version)
-                    assert refusal is not None  # the item went or changed
-                    stale[index] = refusal
-                    continue
-                ids.append(item_id)
-                yield item_id, event, stored.partner_key if partner_key is None else partner_key
-
+    ) -> list[Item | BackendError] | None:
+        """:meth:`update_many` in one step when no fault is armed and the run is plain:
+        every item there at its expected version, each id once, plain content. ``None``
+        (nothing written, the clock not read) when the run must go item by item."""
+        if not requests:
+            return []
+        item_ids, events, expected, keys = zip(*requests, strict=True)
         with self._lock:
-            written = self._put_all(current(), self._now())
-            self.write_log.extend("update", ids)
-        self._notify_many(ids)
-        if not stale:
-            return cast("list[Item | BackendError]", written)  # a new list, all written
-        answers = iter(written)
-        return [stale[index] if index in stale else next(answers)
-                for index in range(len(requests))]
+            stored = list(map(self._items.get, item_ids))
+            if (None in stored or len(set(item_ids)) < len(item_ids)
+                    or list(map(_version_of, cast("list[Item]", stored))) != list(expected)):
+                return None
+            if None in keys:  # None keeps the item's key
+                keys = tuple([key if key is not None else item.partner_key
+                              for key, item in zip(keys, cast("list[Item]", stored),
+                                                   strict=True)])
+            if not self._plain(events, keys):
+                return None
+            written = self._put_all(item_ids, events, keys, self._now(), new=False)
+            self.write_log.extend("update", item_ids)
+        self._notify_many(list(item_ids))
+        return cast("list[Item | BackendError]", written)  # a new list, all written
 
     def _armed(self, *operations: str) -> bool:
         """Whether a fault waits for any of ``operations``."""
         return bool(self._faults) and any(self._faults.get(op) for op in operations)
 
-    def _plain(self, requests: Sequence[tuple[Event, str | None]]) -> bool:
-        """Every ``(event, partner key)`` is one this calendar stores as it is (the
-        key as :func:`_plain_key` checks it, inlined: this runs once per item)."""
-        series = self.supports_series
-        return all(type(event) is Event and (series or event.recurrence is None)
-                   and (key is None or (type(key) is str and 0 < len(key) <= 1024))
-                   for event, key in requests)
-
-    def _plain_updates(self, requests: Sequence[tuple[str, Event, str, str | None]]) -> bool:
-        """:meth:`_plain` for ``(item_id, event, expected_version, partner_key)``
-        requests."""
-        series = self.supports_series
-        return all(type(event) is Event and (series or event.recurrence is None)
-                   and (key is None or (type(key) is str and 0 < len(key) <= 1024))
-                   for _id, event, _version, key in requests)
+    def _plain(self, events: Sequence[Event], partner_keys: Sequence[str | None]) -> bool:
+        """Every event and partner key is one this calendar stores as it is: an
+        :class:`Event` (no series where series are not kept) and a key as
+        :func:`_plain_key` checks it; checked in C, over the whole run."""
+        return ({*map(type, events)} <= _EVENT_TYPE
+                and (self.supports_series or not any(map(_recurrence_of, events)))
+                and {*map(type, partner_keys)} <= _KEY_TYPES and "" not in partner_keys
+                and max(map(len, filter(None, partner_keys)), default=0) <= 1024)
 
     def _refused(self, operation: str, item_id: str,
                  event: Event | None) -> BackendError | None:
