@@ -71,6 +71,9 @@ class InMemoryCalendar:
             same identity to stand for the same calendar across instances.
     """
 
+    #: entries the change index may hold beyond twice the items before it is compacted
+    _changes_slack = 64
+
     def __init__(
         self,
         *,
@@ -92,10 +95,13 @@ class InMemoryCalendar:
         self._items: dict[str, Item] = {}
         self._broken: dict[str, BrokenItem] = {}
         self._tombstones: dict[str, dt.datetime] = {}
-        # Change index: ids in the order of their last change, the ids without a
-        # partner key, and whether the clock has only moved forward (then the order is
-        # also time order and a change listing need not scan every item).
-        self._order: dict[str, None] = {}
+        # Change index: ids in the order of their writes, the ids without a partner
+        # key, and whether the clock has only moved forward (then the order is also
+        # time order and a change listing need not scan every item). An id is appended
+        # at each write: an earlier entry of it, or one of a deleted item, is skipped
+        # when read, and the list is compacted when it holds twice as many entries as
+        # there are items (appending costs less than moving a key in a dict).
+        self._changes: list[str] = []
         self._unkeyed: set[str] = set()
         self._latest: dt.datetime | None = None
         self._ordered = True
@@ -363,8 +369,7 @@ class InMemoryCalendar:
                                                    partner_key, now)
         self._broken.pop(item_id, None)
         self._tombstones.pop(item_id, None)
-        self._order.pop(item_id, None)
-        self._order[item_id] = None  # the newest change last
+        self._changes.append(item_id)  # the newest change last
         if partner_key is None:
             self._unkeyed.add(item_id)
         else:
@@ -386,10 +391,7 @@ class InMemoryCalendar:
         for index in (self._broken, self._tombstones):
             if index:
                 deque(map(index.pop, item_ids, itertools.repeat(None)), maxlen=0)
-        order = self._order
-        if not new:
-            deque(map(order.pop, item_ids, itertools.repeat(None)), maxlen=0)
-        order.update(dict.fromkeys(item_ids))  # the newest changes last
+        self._changes.extend(item_ids)  # the newest changes last
         unkeyed = self._unkeyed
         if unkeyed and not new:
             unkeyed.difference_update(item_ids)
@@ -401,7 +403,13 @@ class InMemoryCalendar:
 
     def _changed_at_time(self, now: dt.datetime) -> None:
         """Note that items changed ``now``: the change index stays in time order
-        while the clock only moves forward."""
+        while the clock only moves forward, and keeps one entry per item after it
+        doubled."""
+        changes = self._changes
+        if len(changes) > 2 * len(self._items) + self._changes_slack:
+            last_first = dict.fromkeys(reversed(changes))  # each id once, its last write first
+            items = self._items
+            self._changes = [item_id for item_id in reversed(last_first) if item_id in items]
         latest = self._latest
         if latest is None or now > latest:
             self._latest = now
@@ -410,7 +418,6 @@ class InMemoryCalendar:
 
     def _forget(self, item_id: str) -> None:
         self._items.pop(item_id, None)
-        self._order.pop(item_id, None)
         self._unkeyed.discard(item_id)
 
     @staticmethod
@@ -427,8 +434,13 @@ class InMemoryCalendar:
                 if self._changed_at(item) >= since or item.partner_key is None
             ]
         found: dict[str, Item] = {}
-        for item_id in reversed(self._order):
-            item = self._items[item_id]
+        items = self._items
+        for item_id in reversed(self._changes):
+            if item_id in found:
+                continue  # an earlier write of an item seen already
+            item = items.get(item_id)
+            if item is None:
+                continue  # deleted since
             if self._changed_at(item) < since:
                 break
             found[item_id] = item
