@@ -69,7 +69,7 @@ def only(listing_items: Any) -> Item:
 
 
 def test_upgrade_creates_both_schemas_once(sql_db: SqlDatabase) -> None:
-    from outlook_sync.state.sql import schema as state_schema
+    from outlook_sync.sql import state_schema
 
     connection = sql_db.connect()
     expected = {"state": state_schema.MIGRATIONS[-1].version, "saljstod": 3}

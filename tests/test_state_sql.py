@@ -352,7 +352,7 @@ def test_migrations_are_recorded_and_never_reapplied(sql_db: SqlDatabase) -> Non
 
 
 def test_an_older_state_schema_is_upgraded_with_its_links_kept(sql_db: SqlDatabase) -> None:
-    from outlook_sync.state.sql import schema
+    from outlook_sync.sql import state_schema as schema
 
     connection = sql_db.connect()
     migrate(connection, sql_db.dialect, "state", schema.MIGRATIONS[:1])  # as version 1 left it
@@ -371,7 +371,7 @@ def test_an_older_state_schema_is_upgraded_with_its_links_kept(sql_db: SqlDataba
 
 
 def test_a_database_from_a_newer_outlook_sync_is_refused_untouched(sql_db: SqlDatabase) -> None:
-    from outlook_sync.state.sql import schema
+    from outlook_sync.sql import state_schema as schema
 
     connection = sql_db.connect()
     SqlStateStore(connection)

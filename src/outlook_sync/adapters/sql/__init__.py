@@ -30,9 +30,9 @@ from outlook_sync.adapters.sql.mapping import (
     SoftDelete,
     SqlMapping,
 )
+from outlook_sync.sql import state_schema
 from outlook_sync.sql.dialect import Dialect, dialect_for
 from outlook_sync.sql.migrations import migrate, schema_version
-from outlook_sync.state.sql import schema as state_schema
 
 __all__ = [
     "DEFAULT_BUSY_TIMEOUT",

@@ -55,10 +55,10 @@ from outlook_sync.errors import BusyError, LeaseLostError, StateError, SyncInPro
 from outlook_sync.model import Cursor, Link, Side
 from outlook_sync.protocols import StateChange
 from outlook_sync.records import Conflict, DeletedItem, Quarantined, SubscriptionRecord
+from outlook_sync.sql import state_schema as schema
 from outlook_sync.sql.dialect import Dialect, dialect_for, redact
 from outlook_sync.sql.migrations import migrate
 from outlook_sync.state import codec
-from outlook_sync.state.sql import schema
 
 __all__ = ["SqlStateStore"]
 
