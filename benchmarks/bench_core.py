@@ -91,6 +91,7 @@ from outlook_sync import (
 )
 from outlook_sync._core.plan import plan
 from outlook_sync.apply_state import fewer_collections
+from outlook_sync.model import trusted_item, trusted_link
 
 SCENARIOS = ("S1", "S2", "S3", "S4")
 STAGES = ("plan", "sync")
@@ -475,8 +476,10 @@ def _time_floor(world: World, expected: Expected) -> tuple[float, dict[str, Any]
     """The floor of a first sync in this design: a plain loop doing only what every item
     must cost (S1 only). Per item: the new Outlook item and the stamped Säljstöd item
     (each an :class:`Item` sharing the listed event, with its own change time), the
-    link, the link as committed, and the dict inserts of the two calendars and the
-    link table. No planning, no checks, no versions, no write log, no intents."""
+    link as committed (with its generation), each built as the engine builds them from
+    values already checked (``trusted_item``, ``trusted_link``), and the dict inserts of
+    the two calendars and the link table. No planning, no versions, no write log, no
+    intents, no second index."""
     assert world.state.link_count(USER) == 0, "the floor is measured on S1"
     items = list(world.saljstod.list_all().items)
     setup = _before_stage()
@@ -494,13 +497,9 @@ def _floor_loop(items: list[Item]) -> float:
     when = EPOCH
     for number, item in enumerate(items):
         new_id = f"O{number}"
-        outlook[new_id] = Item(id=new_id, version="1", partner_key=item.id,
-                               event=item.event, changed=when)
-        saljstod[item.id] = Item(id=item.id, version="2", partner_key=new_id,
-                                 event=item.event, changed=when)
-        link = Link(saljstod_id=item.id, outlook_id=new_id, base=item.event,
-                    saljstod_version="2", outlook_version="1")
-        links[item.id] = link.at_generation(1)
+        outlook[new_id] = trusted_item(new_id, "1", item.event, item.id, when)
+        saljstod[item.id] = trusted_item(item.id, "2", item.event, new_id, when)
+        links[item.id] = trusted_link(item.id, new_id, item.event, "2", "1", None, 1)
     seconds = time.perf_counter() - started
     assert len(outlook) == len(saljstod) == len(links) == len(items)
     return seconds
