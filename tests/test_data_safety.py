@@ -795,3 +795,51 @@ def test_a_merge_written_to_both_sides_then_undone_after_a_lost_answer_is_kept(
     assert world.saljstod.items()[s_id] == meeting("Möte (ändrad)")
     assert not world.state.conflicts("anna")
     assert world.sync.sync().total_writes == 0
+
+
+@pytest.mark.parametrize("kind", [InMemoryCalendar, InMemoryBulkCalendar])
+@pytest.mark.parametrize("fault", ["lost reply", "kill"])
+def test_a_lost_answer_found_written_is_recorded_even_when_nothing_is_left_to_write(
+    kind: type[InMemoryCalendar], fault: str
+) -> None:
+    # Both sides edited different fields: the merge writes the agenda to Säljstöd and the
+    # room to Outlook. Outlook is unreachable: only Säljstöd is written. The next sync
+    # writes the room to Outlook, and that answer is lost (or the process dies right
+    # after). The sync after finds Outlook holding exactly what it wrote: both sides
+    # agree, nothing is left to write, and the pair's link must now say so (the content
+    # both hold, the versions they are at, no pending attempt). It did not: the link
+    # still described the pair before the write, so a later sync that did not list the
+    # Outlook item wrote against its old version, or planned the write again (found by
+    # tests/test_sql_stateful.py).
+    world = make_world(kind=kind)
+    s_id = world.saljstod.add(meeting("Kundmöte"))
+    world.sync.sync()
+    (o_id,) = world.outlook.items()
+    world.saljstod.update(s_id, meeting("Kundmöte", location="Rum 1"))
+    world.outlook.update(o_id, meeting("Kundmöte", body="Agenda"))
+    world.outlook.fail_next("update", BackendUnavailableError("unreachable"))
+    world.sync.sync()
+    assert world.saljstod.items()[s_id] == meeting("Kundmöte", location="Rum 1", body="Agenda")
+    error: BaseException = (BackendUnavailableError("connection lost") if fault == "lost reply"
+                            else Kill())
+    world.outlook.fail_next("after_update", error)
+    with contextlib.suppress(Kill):
+        world.sync.sync()
+    both = meeting("Kundmöte", location="Rum 1", body="Agenda")
+    assert world.outlook.items()[o_id] == both  # written, the answer lost
+    report = world.sync.sync()
+    assert report.ok, str(report)
+    assert report.total_writes == 0
+    (link,) = world.state.links("anna")
+    assert link.attempt is None
+    assert link.base == both
+    s_item, o_item = world.saljstod.get(s_id), world.outlook.get(o_id)
+    assert isinstance(s_item, Item)
+    assert isinstance(o_item, Item)
+    assert (link.saljstod_version, link.outlook_version) == (s_item.version, o_item.version)
+    world.saljstod.update(s_id, meeting("Kundmöte", location="Rum 2", body="Agenda"))
+    report = world.sync.sync()
+    assert report.ok, str(report)
+    assert report.total_writes == 1  # the new room, against Outlook's current version
+    assert world.outlook.items()[o_id].location == "Rum 2"
+    assert world.sync.sync().total_writes == 0

@@ -37,7 +37,7 @@ The planner reads no clock, does no I/O and orders everything deterministically.
 from __future__ import annotations
 
 import functools
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterable
 
 import attrs
@@ -54,6 +54,7 @@ from outlook_sync._core.actions import (
     build_create,
 )
 from outlook_sync._core.decide import Decision, State, decide
+from outlook_sync._core.matching import pair_by_match_key, pair_by_partner_key
 from outlook_sync._core.merge import adopt, resolve
 from outlook_sync._core.readonly import restrict
 from outlook_sync.errors import InvalidEventError
@@ -326,6 +327,7 @@ class _Planner:
     # -- linked pairs -------------------------------------------------------------
 
     def pair(self, link: Link) -> None:
+        stored = link
         link = self._settled_attempt(link)
         s_state, s_item = self._state(_S, link.saljstod_id, link.base, link)
         o_state, o_item = self._state(_O, link.outlook_id, link.base, link)
@@ -356,7 +358,9 @@ class _Planner:
                     and (mover := self._mover(gone_side, link)) is not None):
                 self._pair_moved(link, gone_side, mover)
                 return
-        self._decide(link, s_state, o_state, items)
+        # an attempt settled or set aside changes the stored link even with nothing to
+        # write: it is then refreshed (see _refresh)
+        self._decide(link, s_state, o_state, items, changed=link is not stored)
 
     def _settled_attempt(self, link: Link) -> Link:
         """``link``, or, when the update recorded on it ahead of its write
@@ -416,12 +420,13 @@ class _Planner:
             self.actions.append(action)
 
     def _decide(
-        self, link: Link, s_state: State, o_state: State, items: dict[Side, Item | None]
+        self, link: Link, s_state: State, o_state: State, items: dict[Side, Item | None],
+        *, changed: bool = False,
     ) -> None:
         s_item, o_item = items[_S], items[_O]
         decision, side = decide(s_state, o_state)
         if decision is Decision.NOTHING:
-            self._refresh(link, items)
+            self._refresh(link, items, changed=changed)
         elif decision is Decision.PROPAGATE:
             assert side is not None
             source = items[side]
@@ -492,7 +497,11 @@ class _Planner:
         item = items[side]
         return item.version if item is not None else link.version(side)
 
-    def _refresh(self, link: Link, items: dict[Side, Item | None]) -> None:
+    def _refresh(self, link: Link, items: dict[Side, Item | None], *,
+                 changed: bool = False) -> None:
+        """Record ``link`` again when the items' versions moved on, or when it
+        ``changed`` from the stored one (an update recorded on it was found written, or
+        set aside): the state then says what both sides hold now."""
         s_version = self._version(link, items, _S)
         o_version = self._version(link, items, _O)
         stamp = _wrong_keys(link, items)
@@ -508,7 +517,7 @@ class _Planner:
                 )
             )
             return
-        if (s_version, o_version) != (link.saljstod_version, link.outlook_version):
+        if changed or (s_version, o_version) != (link.saljstod_version, link.outlook_version):
             self.refreshed.append(
                 attrs.evolve(link, saljstod_version=s_version, outlook_version=o_version)
             )
@@ -626,9 +635,9 @@ class _Planner:
 
     def unlinked(self) -> None:
         free = {side: self._free(side) for side in (_S, _O)}
-        pairs = self._pair_by_partner_key(free)
+        pairs = pair_by_partner_key(free, self.linked, self.notices)
         if free[_S] and free[_O]:  # matching needs unlinked items on both sides
-            pairs += self._pair_by_match_key(free)
+            pairs += pair_by_match_key(free, self.notices)
         for s_item, o_item in pairs:
             link = Link(
                 saljstod_id=s_item.id,
@@ -664,76 +673,6 @@ class _Planner:
             (s_item.partner_key == o_item.id and (_S, o_item.id) in self.intents)
             or (o_item.partner_key == s_item.id and (_O, s_item.id) in self.intents)))
 
-    def _pair_by_partner_key(self, free: dict[Side, dict[str, Item]]) -> list[tuple[Item, Item]]:
-        # Edges between unlinked items that name each other; mutual claims go first.
-        edges: set[tuple[bool, str, str]] = set()
-        for side in (_S, _O):
-            for item in free[side].values():
-                key = item.partner_key
-                if key is None:
-                    continue
-                partner = free[side.other].get(key)
-                if partner is None:
-                    if key in self.linked[side.other]:
-                        self.notices.append(self._claim_notice(side, item, key))
-                    continue
-                s_item, o_item = (item, partner) if side is _S else (partner, item)
-                mutual = s_item.partner_key == o_item.id and o_item.partner_key == s_item.id
-                edges.add((not mutual, s_item.id, o_item.id))
-        pairs = []
-        for _, s_id, o_id in sorted(edges):
-            if s_id in free[_S] and o_id in free[_O]:
-                pairs.append((free[_S].pop(s_id), free[_O].pop(o_id)))
-            else:
-                claimant = (_S, s_id) if s_id in free[_S] else (_O, o_id)
-                if claimant[1] in free[claimant[0]]:
-                    item = free[claimant[0]][claimant[1]]
-                    assert item.partner_key is not None
-                    self.notices.append(self._claim_notice(claimant[0], item, item.partner_key))
-        return pairs
-
-    @staticmethod
-    def _claim_notice(side: Side, item: Item, key: str) -> Conflict:
-        ids = {f"{side.value}_id": item.id, f"{side.other.value}_id": key}
-        return Conflict(
-            saljstod_id=ids["saljstod_id"],
-            outlook_id=ids["outlook_id"],
-            kind="duplicate_claim",
-            resolution="treated as a new item",
-            detail=f"{side} item {item.id} names {key} as its partner, which is linked to "
-            "another item (a copy?); it is synced as a separate item",
-        )
-
-    def _pair_by_match_key(self, free: dict[Side, dict[str, Item]]) -> list[tuple[Item, Item]]:
-        groups: dict[Side, dict[object, list[Item]]] = {_S: defaultdict(list),
-                                                        _O: defaultdict(list)}
-        for side in (_S, _O):
-            for item in free[side].values():
-                groups[side][item.event.match_key].append(item)
-        pairs: list[tuple[Item, Item]] = []
-        for key, s_items in groups[_S].items():
-            o_items = groups[_O].get(key)
-            if not o_items:
-                continue
-            matched = _pair_group(s_items, o_items)
-            if len(s_items) > 1 or len(o_items) > 1:
-                self.notices.append(
-                    Conflict(
-                        saljstod_id=None,
-                        outlook_id=None,
-                        kind="ambiguous_match",
-                        resolution="paired exact copies first, then by id order",
-                        detail=f"{len(s_items)} Säljstöd and {len(o_items)} Outlook items "
-                        f"share start, end and subject {s_items[0].event.subject!r}: "
-                        + ", ".join(f"{s.id}={o.id}" for s, o in matched),
-                    )
-                )
-            for s_item, o_item in matched:
-                del free[_S][s_item.id]
-                del free[_O][o_item.id]
-            pairs.extend(matched)
-        return pairs
-
 
 def _wrong_keys(link: Link, items: dict[Side, Item | None]) -> tuple[Side, ...]:
     """The sides whose listed item does not carry its partner's id as partner key.
@@ -745,18 +684,3 @@ def _wrong_keys(link: Link, items: dict[Side, Item | None]) -> tuple[Side, ...]:
         side for side in (_S, _O)
         if (item := items[side]) is not None and item.partner_key != link.id(side.other)
     )
-
-
-def _pair_group(s_items: list[Item], o_items: list[Item]) -> list[tuple[Item, Item]]:
-    s_left = sorted(s_items, key=lambda item: item.id)
-    o_left = sorted(o_items, key=lambda item: item.id)
-    pairs = []
-    for s_item in list(s_left):
-        for o_item in o_left:
-            if o_item.event == s_item.event:
-                pairs.append((s_item, o_item))
-                s_left.remove(s_item)
-                o_left.remove(o_item)
-                break
-    pairs.extend(zip(s_left, o_left, strict=False))
-    return pairs
