@@ -33,6 +33,7 @@ from outlook_sync import (
     Event,
     InMemoryBulkCalendar,
     InMemoryCalendar,
+    Item,
     Side,
     SyncPolicy,
     SyncReport,
@@ -161,6 +162,18 @@ class TwoCalendars(RuleBasedStateMachine):
         )
         assert max(s_ids.values(), default=1) == 1
         assert max(o_ids.values(), default=1) == 1
+        for link in links:
+            # the link state says what both sides hold now, at the versions they are at,
+            # with no write left recorded as in flight
+            s_item = world.saljstod.get(link.saljstod_id)
+            o_item = world.outlook.get(link.outlook_id)
+            assert isinstance(s_item, Item)
+            assert isinstance(o_item, Item)
+            assert link.attempt is None, "no update is left recorded as in flight"
+            assert link.base.content() == s_item.event.content() == o_item.event.content(), (
+                "the link's base is what both items hold")
+            assert (link.saljstod_version, link.outlook_version) == (
+                s_item.version, o_item.version), "the link has the items' versions"
         for cal in (world.saljstod, world.outlook):
             keys = Counter(
                 item.partner_key
