@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule
 
-from outlook_sync import BackendUnavailableError, InMemoryCalendar, Synchronizer
+from outlook_sync import BackendUnavailableError, InMemoryCalendar, Item, Synchronizer
 from outlook_sync.adapters.sql import SqlCalendar, upgrade
 from outlook_sync.state.sqlite import SqliteStateStore
 from tests.strategies import SUBJECTS
@@ -131,6 +131,15 @@ class SqlAndOutlook(RuleBasedStateMachine):
             i.id for i in crm.items), "every activity is linked once"
         assert Counter(link.outlook_id for link in links) == Counter(
             list(self.outlook.items())), "every Outlook item is linked once"
+        activities = {item.id: item for item in crm.items}
+        for link in links:
+            # the link state says what both sides hold now, at their versions
+            activity, item = activities[link.saljstod_id], self.outlook.get(link.outlook_id)
+            assert isinstance(item, Item)
+            assert link.attempt is None, "no update is left recorded as in flight"
+            assert link.base.content() == activity.event.content() == item.event.content()
+            assert (link.saljstod_version, link.outlook_version) == (
+                activity.version, item.version), "the link has the items' versions"
         assert len(self.sync.plan()) == 0, "a second sync plans nothing"
         writes = len(self.outlook.write_log)
         assert self.sync.sync().total_writes == 0
