@@ -300,14 +300,8 @@ class Applier:
         generation = self._staged.next_generation()
         if all(a.replaces is None and a.conflict is None for a, _item in created):
             # the common case, a first sync's: nothing to record but each link
-            # _new_link, inlined (once per item)
-            links = ([trusted_link(a.source_id, item.id, a.event, version, item.version, None,
-                                   generation)
-                      for (a, item), version in zip(created, versions, strict=True)]
-                     if source_side is _S else
-                     [trusted_link(item.id, a.source_id, a.event, item.version, version, None,
-                                   generation)
-                      for (a, item), version in zip(created, versions, strict=True)])
+            links = [_new_link(a, item, version, generation)
+                     for (a, item), version in zip(created, versions, strict=True)]
             self._staged.put_many(links, [(a.side, a.source_id) for a, _item in created])
             return
         plain: list[Create] = []  # a run with nothing to record but the link

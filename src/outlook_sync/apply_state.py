@@ -225,8 +225,8 @@ class StagedCommits:
         self._s_ids, self._o_ids = set(), set()
         known, self._generation = self._generation, None
         self._state.commit(self._user, change)
-        if known is not None and change.put_links:
-            self._generation = known + 1
+        if known is not None:  # only a commit that puts links moves the generation
+            self._generation = known + 1 if change.put_links else known
 
 
 #: The youngest generation's threshold while a sync runs (CPython's default is 700).
